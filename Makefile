@@ -1,0 +1,40 @@
+# One task runner, used by people and CI alike.
+#   make demo   set up, then analyse the bundled sample logs
+#   make test   set up, then lint (ruff, mypy) and run the tests
+#   make bench  set up, then benchmark the TensorBoard reader against tbparse
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: demo test lint pytest bench clean samples
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gdei analyze sample_logs/
+
+lint: $(STAMP)
+	$(BIN)/ruff check gdei_cli tests benchmarks sample_logs
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/bench_tensorboard.py
+
+samples: $(STAMP)
+	$(BIN)/python sample_logs/make_samples.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,3 @@
+from gdei_cli.cli import main
+
+main()

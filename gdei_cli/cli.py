@@ -1,0 +1,332 @@
+"""The ``gdei`` command line: parse options, call the library, map errors to exit codes.
+
+Exit codes: 0 fine; 1 a run wastes more than ``--max-waste``; 2 usage error
+or unreadable/invalid input (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from gdei_cli import __version__
+
+if TYPE_CHECKING:
+    from gdei_cli.engine import Analysis, Config, Costs
+    from gdei_cli.loader import Dataset
+
+app = typer.Typer(
+    name="gdei",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help=(
+        "Find where finished training runs should have stopped, using the Gradient "
+        "Descent Efficiency Index, and what stopping there would have saved."
+    ),
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Rule(StrEnum):
+    plateau = "plateau"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"gdei: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gdei {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Find where finished training runs should have stopped."""
+
+
+# Options shared by the commands -------------------------------------------------
+Paths = Annotated[
+    list[Path],
+    typer.Argument(help="Log files or run folders (walked recursively).", show_default=False),
+]
+InputFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--input-format",
+        help="Read every file as this format instead of guessing: csv, jsonl, tensorboard.",
+    ),
+]
+Metric = Annotated[
+    str | None,
+    typer.Option(
+        "--metric", "-m", help="Metric to analyse (name or glob). Default: the training loss."
+    ),
+]
+Smoothing = Annotated[
+    str,
+    typer.Option(
+        help="TensorBoard EMA weight in [0, 1) applied before the index; 'auto' spans 1% of each "
+        "run's points; 0 reproduces the paper's formula exactly.",
+    ),
+]
+Threshold = Annotated[
+    float, typer.Option(help="Stop where the index improved by less than this many points...")
+]
+Window = Annotated[
+    str,
+    typer.Option(help="...over this trailing window: steps, or a percentage of the run like 10%."),
+]
+Warmup = Annotated[str, typer.Option(help="No stop before this many steps (or % of the run).")]
+SecondsPerStep = Annotated[
+    float | None,
+    typer.Option(min=0, help="Seconds per step, for runs whose log has no wall-clock times."),
+]
+Gpus = Annotated[float, typer.Option(min=0, help="GPUs the run used (for GPU-hours).")]
+GpuHourCost = Annotated[
+    float | None, typer.Option(min=0, help="Price of one GPU-hour (for money saved).")
+]
+Jobs = Annotated[
+    int | None, typer.Option(min=1, help="Processes for reading many large files (default: cores).")
+]
+
+
+def _run_library(fn: object) -> None:
+    """Call *fn*, turning gdei's own errors into one line and exit code 2."""
+    from gdei_cli.errors import GdeiError
+
+    try:
+        fn()  # type: ignore[operator]
+    except GdeiError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except MemoryError:
+        _fail("out of memory")
+    except BrokenPipeError:
+        sys.stderr.close()
+        raise typer.Exit(0) from None
+
+
+def _config(smoothing: str, rule: Rule, threshold: float, window: str, warmup: str) -> Config:
+    from gdei_cli.engine import Config, Span
+    from gdei_cli.errors import UsageError
+
+    if smoothing.strip().lower() == "auto":
+        smooth: float | None = None
+    else:
+        try:
+            smooth = float(smoothing)
+        except ValueError:
+            raise UsageError(
+                f"--smoothing must be 'auto' or a number in [0, 1), got {smoothing!r}"
+            ) from None
+    return Config(
+        smoothing=smooth,
+        rule=rule.value,
+        threshold=threshold,
+        window=Span.parse(window, name="--window"),
+        warmup=Span.parse(warmup, name="--warmup"),
+    )
+
+
+def _analyse(
+    paths: list[Path],
+    input_format: str | None,
+    metric: str | None,
+    config: Config,
+    costs: Costs,
+    jobs: int | None,
+) -> tuple[Dataset, Analysis]:
+    from gdei_cli.engine import analyze as run_engine
+    from gdei_cli.loader import load
+
+    dataset = load(paths, fmt=input_format, jobs=jobs)
+    if not dataset.runs:
+        from gdei_cli.errors import InputError
+
+        raise InputError(
+            "no training logs found in " + ", ".join(str(p) for p in paths),
+            hint=f"{len(dataset.skipped_files)} file(s) were not recognised; see gdei inspect",
+        )
+    analysis = run_engine(dataset.frame, metric=metric, config=config, costs=costs)
+    return dataset, analysis
+
+
+def _warn_missing(analysis: Analysis) -> None:
+    from gdei_cli.engine import NO_METRIC
+
+    s = analysis.summary
+    for rec in s.loc[s["verdict"] == NO_METRIC, ["run", "note"]].itertuples(index=False):
+        typer.echo(f"gdei: warning: {rec.run}: no such metric ({rec.note})", err=True)
+
+
+@app.command()
+def analyze(
+    paths: Paths,
+    metric: Metric = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
+    ] = OutputFormat.table,
+    smoothing: Smoothing = "auto",
+    rule: Annotated[Rule, typer.Option(help="Stopping rule.")] = Rule.plateau,
+    threshold: Threshold = 1.0,
+    window: Window = "10%",
+    warmup: Warmup = "10%",
+    seconds_per_step: SecondsPerStep = None,
+    gpus: Gpus = 1.0,
+    gpu_hour_cost: GpuHourCost = None,
+    max_waste: Annotated[
+        str | None,
+        typer.Option(
+            help="Exit 1 when any run wastes more than this share of its steps, e.g. 25%."
+        ),
+    ] = None,
+    input_format: InputFormat = None,
+    jobs: Jobs = None,
+) -> None:
+    """Say where each run should have stopped and what that would have saved."""
+
+    def work() -> None:
+        from gdei_cli import report
+        from gdei_cli.engine import Costs
+
+        limit = _parse_pct(max_waste) if max_waste is not None else None
+        config = _config(smoothing, rule, threshold, window, warmup)
+        costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
+        dataset, analysis = _analyse(paths, input_format, metric, config, costs, jobs)
+        _warn_missing(analysis)
+        if output_format is OutputFormat.json:
+            typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
+        else:
+            report.render_analysis(analysis, dataset, report.make_console())
+        if limit is not None:
+            waste = analysis.summary["waste_pct"].astype("float64")
+            over = analysis.summary.loc[waste > limit, "run"].tolist()
+            if over:
+                typer.echo(
+                    f"gdei: {len(over)} run(s) waste more than {limit:g}% of their steps: "
+                    + ", ".join(over),
+                    err=True,
+                )
+                raise typer.Exit(1)
+
+    _run_library(work)
+
+
+def _parse_pct(text: str) -> float:
+    from gdei_cli.errors import UsageError
+
+    raw = text.strip().rstrip("%")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"--max-waste must be a percentage like 25%, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise UsageError(f"--max-waste must be between 0% and 100%, got {text!r}")
+    return value
+
+
+@app.command()
+def export(
+    paths: Paths,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file; its suffix picks the format: .csv .parquet .json .md "
+            "(with --points: .csv .parquet).",
+            show_default=False,
+        ),
+    ],
+    points: Annotated[
+        bool, typer.Option("--points", help="Write every point (with smoothed value and index).")
+    ] = False,
+    metric: Metric = None,
+    smoothing: Smoothing = "auto",
+    rule: Annotated[Rule, typer.Option(help="Stopping rule.")] = Rule.plateau,
+    threshold: Threshold = 1.0,
+    window: Window = "10%",
+    warmup: Warmup = "10%",
+    seconds_per_step: SecondsPerStep = None,
+    gpus: Gpus = 1.0,
+    gpu_hour_cost: GpuHourCost = None,
+    input_format: InputFormat = None,
+    jobs: Jobs = None,
+) -> None:
+    """Write the per-run summary table (or, with --points, every point) to a file."""
+
+    def work() -> None:
+        from gdei_cli import report
+        from gdei_cli.engine import Costs
+
+        config = _config(smoothing, rule, threshold, window, warmup)
+        costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
+        dataset, analysis = _analyse(paths, input_format, metric, config, costs, jobs)
+        _warn_missing(analysis)
+        if points:
+            report.export_points(analysis, output)
+        else:
+            report.export_summary(analysis, dataset, output)
+        typer.echo(f"wrote {output}", err=True)
+
+    _run_library(work)
+
+
+@app.command()
+def inspect(
+    paths: Paths,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
+    ] = OutputFormat.table,
+    input_format: InputFormat = None,
+    jobs: Jobs = None,
+) -> None:
+    """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines."""
+
+    def work() -> None:
+        from gdei_cli import report
+        from gdei_cli.loader import load
+
+        dataset = load(paths, fmt=input_format, jobs=jobs)
+        if output_format is OutputFormat.json:
+            typer.echo(report.dumps(report.inspect_document(dataset)))
+        else:
+            report.render_inspect(dataset, report.make_console())
+
+    _run_library(work)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if os.environ.get("GDEI_DEBUG"):
+        app()
+        return
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: say so in one line rather than a traceback
+        typer.echo(
+            f"gdei: internal error: {type(exc).__name__}: {exc} "
+            "(set GDEI_DEBUG=1 for the traceback)",
+            err=True,
+        )
+        raise SystemExit(3) from None

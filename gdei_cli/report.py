@@ -1,0 +1,393 @@
+"""Everything gdei shows or writes: rich tables, JSON documents, exported files.
+
+The only module that imports rich (lazily, so ``gdei --help`` stays fast) and
+the only one that writes files.  Every file is written atomically: to a
+temporary file beside the target, then renamed over it, so a failure never
+leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from gdei_cli import __version__, schema
+from gdei_cli.engine import SUMMARY_COLUMNS, Analysis, totals
+from gdei_cli.errors import UsageError
+from gdei_cli.loader import Dataset
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: version of the JSON documents ``--format json`` prints; bumped on any
+#: incompatible change (removed or renamed key, changed meaning)
+SCHEMA_VERSION: Final = 1
+
+SUMMARY_EXPORT_SUFFIXES: Final = (".csv", ".parquet", ".json", ".md")
+POINTS_EXPORT_SUFFIXES: Final = (".csv", ".parquet")
+
+
+# --------------------------------------------------------------------------- plain values
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-ready value: NaN/inf/NA become null, numpy scalars plain Python."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def summary_records(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    cols = list(summary.columns)
+    return [
+        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
+        for row in summary.itertuples(index=False, name=None)
+    ]
+
+
+def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
+    """The ``gdei analyze --format json`` document (schema version 1).
+
+    Keys: ``schema_version``, ``tool``, ``version``, ``config``, ``runs`` (one
+    object per run with the summary columns), ``totals``, ``skipped`` (files
+    passed over, with reasons) and ``warnings``.
+    """
+    cfg = analysis.config
+    runs = summary_records(analysis.summary)
+    for rec in runs:
+        info = dataset.runs.get(rec["run"])
+        rec["wall_clock"] = info.wall_clock if info else None
+        rec["superseded_points"] = (
+            info.superseded.get(rec["metric"], 0) if info and rec["metric"] else 0
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "gdei",
+        "version": __version__,
+        "config": {
+            "rule": cfg.rule,
+            "smoothing": "auto" if cfg.smoothing is None else cfg.smoothing,
+            "window": str(cfg.window),
+            "warmup": str(cfg.warmup),
+            "threshold": cfg.threshold,
+            "gpus": analysis.costs.gpus,
+            "gpu_hour_cost": analysis.costs.gpu_hour_cost,
+            "seconds_per_step": analysis.costs.seconds_per_step,
+        },
+        "runs": runs,
+        "totals": {k: _clean(v) for k, v in totals(analysis.summary).items()},
+        "skipped": [{"path": s.path, "reason": s.reason} for s in dataset.skipped_files],
+        "warnings": [w for info in dataset.runs.values() for w in info.warnings],
+    }
+
+
+def inspect_document(dataset: Dataset) -> dict[str, Any]:
+    """The ``gdei inspect --format json`` document (schema version 1)."""
+    frame = dataset.frame
+    stats = (
+        frame.groupby([schema.RUN, schema.METRIC], observed=True)[schema.STEP]
+        .agg(points="size", first_step="min", last_step="max")
+        .reset_index()
+    )
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for run, metric, points, first, last in zip(
+        stats[schema.RUN].astype(str),
+        stats[schema.METRIC].astype(str),
+        stats["points"].to_numpy(dtype=np.int64),
+        stats["first_step"].to_numpy(dtype=np.int64),
+        stats["last_step"].to_numpy(dtype=np.int64),
+        strict=True,
+    ):
+        by_run.setdefault(run, []).append(
+            {
+                "metric": metric,
+                "points": int(points),
+                "first_step": int(first),
+                "last_step": int(last),
+            }
+        )
+    runs = []
+    for name, info in dataset.runs.items():
+        metrics = by_run.get(name, [])
+        for m in metrics:
+            m["superseded"] = info.superseded.get(m["metric"], 0)
+        runs.append(
+            {
+                "run": name,
+                "format": info.format,
+                "sources": info.sources,
+                "wall_time": info.wall_clock,
+                "attrs": info.attrs,
+                "metrics": metrics,
+                "skipped_lines": [
+                    {"line": s.line, "offset": s.offset, "reason": s.reason}
+                    for s in info.skipped_lines
+                ],
+                "warnings": info.warnings,
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "gdei",
+        "version": __version__,
+        "runs": runs,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in dataset.skipped_files],
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+# --------------------------------------------------------------------------- rich
+
+
+def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(file=file, stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fmt_int(v: Any) -> str:
+    return (
+        "—"
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+        else f"{int(v):,}"
+    )
+
+
+def _fmt_pct(v: Any, signed: bool = False) -> str:
+    if v is None or v is pd.NA or not math.isfinite(float(v)):
+        return "—"
+    return f"{float(v):+.1f}%" if signed else f"{float(v):.1f}%"
+
+
+def fmt_duration(seconds: Any) -> str:
+    if seconds is None or seconds is pd.NA or not math.isfinite(float(seconds)):
+        return "—"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    if s < 86400:
+        return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+    return f"{s / 86400:.1f}d"
+
+
+_VERDICT_STYLE: Final = {
+    "wasteful": "bold red",
+    "efficient": "green",
+    "still improving": "cyan",
+    "diverged": "bold magenta",
+    "index undefined": "yellow",
+    "no metric": "yellow",
+}
+
+
+def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> None:
+    """The default ``gdei analyze`` output: one row per run, totals, notes."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    s = analysis.summary
+    has_cost = s["cost_saved"].notna().any()
+    table = Table(
+        title="Where each run should have stopped",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    table.add_column("run / metric", overflow="fold", min_width=16, ratio=1)
+    table.add_column("stop", justify="right", no_wrap=True)
+    table.add_column("of", justify="right", no_wrap=True)
+    table.add_column("waste", justify="right", no_wrap=True)
+    table.add_column("saved", justify="right", no_wrap=True)
+    table.add_column("Δloss", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=15)
+    for rec in summary_records(s):
+        saved = fmt_duration(rec["wall_saved_s"])
+        if has_cost and rec["cost_saved"] is not None:
+            saved = f"${rec['cost_saved']:,.2f}"
+        name = Text(rec["run"])
+        name.append("\n" + (rec["metric"] or "—"), style="dim")
+        table.add_row(
+            name,
+            _fmt_int(rec["stop_step"]),
+            _fmt_int(rec["last_step"]),
+            _fmt_pct(rec["waste_pct"]),
+            saved,
+            _fmt_pct(rec["loss_cost_pct"], signed=True),
+            Text(rec["verdict"], style=_VERDICT_STYLE.get(rec["verdict"], "")),
+        )
+    console.print(table)
+    t = totals(s)
+    line = (
+        f"Total: {t['analysed']} of {t['runs']} run(s) analysed; {t['steps_saved']:,} steps wasted"
+    )
+    if t["waste_pct"] is not None:
+        line += f" ({t['waste_pct']:.1f}% of all steps)"
+    if t["wall_saved_s"] is not None:
+        line += f", {fmt_duration(t['wall_saved_s'])} wall-clock"
+    if t["gpu_hours_saved"] is not None:
+        line += f", {t['gpu_hours_saved']:,.1f} GPU-hours"
+    if t["cost_saved"] is not None:
+        line += f", ${t['cost_saved']:,.2f}"
+    console.print(line + ".")
+    console.print(
+        "saved: wall-clock (or money, with --gpu-hour-cost) after the stop. "
+        "Δloss: smoothed loss at the stop vs the final loss. "
+        f"Rule: plateau, index gain < {analysis.config.threshold:g} over "
+        f"{analysis.config.window} of the run.",
+        style="dim",
+    )
+    notes = _notes(analysis, dataset)
+    for note in notes:
+        console.print(f"• {note}", soft_wrap=True)
+
+
+def _notes(analysis: Analysis, dataset: Dataset) -> list[str]:
+    out: list[str] = []
+    for rec in summary_records(analysis.summary):
+        run = rec["run"]
+        info = dataset.runs.get(run)
+        if rec["note"]:
+            out.append(f"{run}: {rec['note']}")
+        if info is not None:
+            sup = info.superseded.get(rec["metric"] or "", 0)
+            if sup:
+                out.append(f"{run}: {sup} point(s) superseded by a restart from a checkpoint")
+            if info.skipped_lines:
+                out.append(f"{run}: {len(info.skipped_lines)} line(s) skipped (see gdei inspect)")
+    if dataset.skipped_files:
+        out.append(f"{len(dataset.skipped_files)} file(s) not recognised as logs were skipped")
+    return out
+
+
+def render_inspect(dataset: Dataset, console: Console) -> None:
+    from rich.table import Table
+
+    doc = inspect_document(dataset)
+    for run in doc["runs"]:
+        console.print(
+            f"[bold]{run['run']}[/bold]  ({run['format']}, wall-clock: {run['wall_time']})"
+        )
+        for src in run["sources"]:
+            console.print(f"  source: {src}", soft_wrap=True)
+        for k, v in run["attrs"].items():
+            console.print(f"  {k}: {v}", soft_wrap=True)
+        table = Table(box=None, pad_edge=False, padding=(0, 1))
+        table.add_column("  metric", overflow="fold")
+        table.add_column("points", justify="right")
+        table.add_column("steps", justify="right")
+        table.add_column("superseded", justify="right")
+        for m in run["metrics"]:
+            table.add_row(
+                f"  {m['metric']}",
+                f"{m['points']:,}",
+                f"{m['first_step']:,}..{m['last_step']:,}",
+                f"{m['superseded']:,}",
+            )
+        console.print(table)
+        for sk in run["skipped_lines"]:
+            where = f"line {sk['line']}" if sk["line"] is not None else f"byte {sk['offset']}"
+            console.print(f"  skipped {where}: {sk['reason']}", soft_wrap=True)
+        for w in run["warnings"]:
+            console.print(f"  warning: {w}", soft_wrap=True)
+    if doc["skipped"]:
+        console.print(f"Skipped {len(doc['skipped'])} file(s):")
+        for s in doc["skipped"]:
+            console.print(f"  {s['path']}: {s['reason']}", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- files
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside *target*; renamed over it only on success."""
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"output folder does not exist: {folder}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        v = _clean(v)
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return str(v).replace("|", "\\|")
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows]) + "\n"
+
+
+def export_summary(analysis: Analysis, dataset: Dataset, output: Path) -> None:
+    """Write the per-run summary table (csv, parquet, json or md), atomically."""
+    frame = analysis.summary[list(SUMMARY_COLUMNS)].copy()
+    writers: dict[str, Callable[[Path], object]] = {
+        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".parquet": lambda p: _write_parquet(frame, p),
+        ".json": lambda p: p.write_text(dumps(analysis_document(analysis, dataset)) + "\n"),
+        ".md": lambda p: p.write_text(_markdown(frame)),
+    }
+    _write(output, writers, SUMMARY_EXPORT_SUFFIXES)
+
+
+def export_points(analysis: Analysis, output: Path) -> None:
+    """Write the per-point frame (run, metric, step, value, wall_time, smoothed, index)."""
+    frame = analysis.points[list(schema.POINT_COLUMNS)]
+    writers: dict[str, Callable[[Path], object]] = {
+        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".parquet": lambda p: _write_parquet(frame, p),
+    }
+    _write(output, writers, POINTS_EXPORT_SUFFIXES)
+
+
+def _write(
+    output: Path, writers: dict[str, Callable[[Path], object]], allowed: tuple[str, ...]
+) -> None:
+    suffix = Path(output).suffix.lower()
+    if suffix not in writers:
+        raise UsageError(
+            f"cannot tell the export format of {output}: use one of {', '.join(allowed)}"
+        )
+    with atomic_path(Path(output)) as tmp:
+        writers[suffix](tmp)

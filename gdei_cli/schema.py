@@ -1,0 +1,114 @@
+"""The canonical frame: one schema, written down once.
+
+Every reader returns (and :func:`gdei_cli.loader.load` assembles) a long, tidy
+:class:`pandas.DataFrame` with exactly these columns, in this order:
+
+========== ======================= =============================================
+column     dtype                   meaning
+========== ======================= =============================================
+run        category (str values)   run name: the log's path relative to the
+                                   common root of the inputs
+metric     category (str values)   metric (tag) name as logged
+step       int64                   training step (or epoch) of the point
+value      float64                 logged value; NaN/inf kept as logged
+wall_time  float64                 POSIX seconds; NaN where the log has none
+========== ======================= =============================================
+
+Rows are sorted by ``run``, ``metric``, ``step``; after restarts are resolved
+there is at most one row per (run, metric, step).  ``run`` and ``metric`` are
+categoricals because a run has few names and millions of points.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+RUN: Final = "run"
+METRIC: Final = "metric"
+STEP: Final = "step"
+VALUE: Final = "value"
+WALL_TIME: Final = "wall_time"
+
+COLUMNS: Final = (RUN, METRIC, STEP, VALUE, WALL_TIME)
+SORT_KEYS: Final = [RUN, METRIC, STEP]
+
+#: columns of the per-point frame that ``gdei export --points`` writes
+SMOOTHED: Final = "smoothed"
+INDEX: Final = "index"
+POINT_COLUMNS: Final = (*COLUMNS, SMOOTHED, INDEX)
+
+
+def empty_frame() -> pd.DataFrame:
+    """A canonical frame with no rows."""
+    return make_frame(
+        run=np.array([], dtype=object),
+        metric=np.array([], dtype=object),
+        step=np.array([], dtype=np.int64),
+        value=np.array([], dtype=np.float64),
+        wall_time=np.array([], dtype=np.float64),
+        sort=False,
+    )
+
+
+def make_frame(
+    *,
+    run: object,
+    metric: object,
+    step: object,
+    value: object,
+    wall_time: object,
+    sort: bool = True,
+) -> pd.DataFrame:
+    """Build a canonical frame from column-like inputs (arrays, lists, Series)."""
+    frame = pd.DataFrame(
+        {
+            RUN: pd.Categorical(np.asarray(run, dtype=object).astype(str))
+            if not isinstance(run, pd.Categorical)
+            else run,
+            METRIC: pd.Categorical(np.asarray(metric, dtype=object).astype(str))
+            if not isinstance(metric, pd.Categorical)
+            else metric,
+            STEP: np.asarray(step, dtype=np.int64),
+            VALUE: np.asarray(value, dtype=np.float64),
+            WALL_TIME: np.asarray(wall_time, dtype=np.float64),
+        }
+    )
+    if sort:
+        frame = sort_frame(frame)
+    return frame
+
+
+def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort by run, metric, step (stable, so file order breaks ties)."""
+    if len(frame) == 0:
+        return frame.reset_index(drop=True)
+    order = np.lexsort(
+        (
+            frame[STEP].to_numpy(),
+            _sort_codes(frame[METRIC]),
+            _sort_codes(frame[RUN]),
+        )
+    )
+    return frame.take(order).reset_index(drop=True)
+
+
+def _sort_codes(column: pd.Series) -> np.ndarray:
+    """Codes of a categorical column that sort like its string values."""
+    cat = column.astype("category")
+    categories = np.asarray(cat.cat.categories, dtype=object).astype(str)
+    rank = np.argsort(np.argsort(categories, kind="stable"), kind="stable")
+    codes = cat.cat.codes.to_numpy()
+    return np.asarray(rank[codes], dtype=np.int64)
+
+
+def check_frame(frame: pd.DataFrame) -> None:
+    """Raise ``AssertionError`` if *frame* is not canonical (used by tests)."""
+    assert tuple(frame.columns) == COLUMNS, tuple(frame.columns)
+    assert frame[STEP].dtype == np.int64
+    assert frame[VALUE].dtype == np.float64
+    assert frame[WALL_TIME].dtype == np.float64
+    assert isinstance(frame[RUN].dtype, pd.CategoricalDtype)
+    assert isinstance(frame[METRIC].dtype, pd.CategoricalDtype)

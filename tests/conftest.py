@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_logs"
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = REPO.parent / "shared" / "real_logs"
+
+# fixed width and no colour: rendered output is stable
+os.environ["COLUMNS"] = "80"
+os.environ["NO_COLOR"] = "1"
+os.environ.pop("FORCE_COLOR", None)
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """Write a text file under tmp_path and return its path."""
+
+    def _write(name: str, text: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        return path
+
+    return _write
+
+
+def shared_logs() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/real_logs is not present")
+    return SHARED

@@ -1,0 +1,255 @@
+"""The command line through typer's CliRunner: exit codes, output, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gdei_cli.cli import app
+
+from .conftest import SAMPLES
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def plateau_run(write, tmp_path):
+    # converges by step ~20 of 200, then flat: wastes ~85%
+    lines = ["step,loss"] + [f"{t},{1 + 9 * 0.8**t:.6f}" for t in range(201)]
+    return write("plateau.csv", "\n".join(lines) + "\n")
+
+
+def test_analyze_table_output(plateau_run):
+    res = run("analyze", plateau_run)
+    assert res.exit_code == 0, res.output
+    assert "plateau.csv" in res.output
+    assert "wasteful" in res.output
+    assert "Total: 1 of 1 run(s) analysed" in res.output
+    assert all(len(line) <= 80 for line in res.output.splitlines())
+    assert "\x1b[" not in res.output  # NO_COLOR
+
+
+def test_analyze_json_document(plateau_run):
+    res = run(
+        "analyze",
+        plateau_run,
+        "--format",
+        "json",
+        "--gpus",
+        "2",
+        "--gpu-hour-cost",
+        "3",
+        "--seconds-per-step",
+        "10",
+    )
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert doc["schema_version"] == 1
+    (r,) = doc["runs"]
+    for key in (
+        "run",
+        "metric",
+        "points",
+        "first_step",
+        "last_step",
+        "stop_step",
+        "steps_saved",
+        "waste_pct",
+        "wall_saved_s",
+        "gpu_hours_saved",
+        "cost_saved",
+        "loss_at_stop",
+        "final_loss",
+        "best_loss",
+        "loss_cost_pct",
+        "verdict",
+    ):
+        assert key in r
+    assert r["verdict"] == "wasteful"
+    assert r["wall_saved_s"] == pytest.approx(10 * r["steps_saved"])
+    assert r["cost_saved"] == pytest.approx(r["wall_saved_s"] / 3600 * 2 * 3)
+    assert doc["skipped"] == []
+
+
+def test_max_waste_gate_exit_codes(plateau_run):
+    assert run("analyze", plateau_run, "--max-waste", "25%").exit_code == 1
+    assert run("analyze", plateau_run, "--max-waste", "99").exit_code == 0
+    res = run("analyze", plateau_run, "--max-waste", "lots")
+    assert res.exit_code == 2
+    assert "--max-waste" in res.stderr
+
+
+def test_bad_input_exit_2_one_line_no_traceback(write):
+    p = write("bad.jsonl", '{"step": 0, "loss": 1}\n{oops\n{"step": 2, "loss": 1}\n')
+    res = run("analyze", p)
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"gdei: error: {p}:2: not valid JSON")
+    assert "Traceback" not in res.output
+
+
+def test_unknown_metric_exit_2_lists_metrics(plateau_run):
+    res = run("analyze", plateau_run, "--metric", "accuracy")
+    assert res.exit_code == 2
+    assert "plateau.csv: loss" in res.stderr
+
+
+def test_missing_path_and_bad_options_exit_2(tmp_path, plateau_run):
+    assert run("analyze", tmp_path / "nope").exit_code == 2
+    assert run("analyze", plateau_run, "--smoothing", "1.5").exit_code == 2
+    assert run("analyze", plateau_run, "--window", "abc").exit_code == 2
+    assert run("analyze", plateau_run, "--input-format", "xml").exit_code == 2
+    assert run("analyze", plateau_run, "--format", "yaml").exit_code == 2
+
+
+def test_folder_without_logs_exit_2(write, tmp_path):
+    write("readme.txt", "nothing here")
+    res = run("analyze", tmp_path)
+    assert res.exit_code == 2
+    assert "no training logs found" in res.stderr
+
+
+def test_export_summary_round_trip_parquet(plateau_run, tmp_path):
+    out = tmp_path / "summary.parquet"
+    res = run("export", plateau_run, "-o", out)
+    assert res.exit_code == 0, res.output
+    back = pd.read_parquet(out)
+    from gdei_cli import analyze, load
+
+    expected = analyze(load([plateau_run]).frame).summary
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".md"])
+def test_export_summary_other_formats(plateau_run, tmp_path, suffix):
+    out = tmp_path / f"summary{suffix}"
+    assert run("export", plateau_run, "-o", out).exit_code == 0
+    text = out.read_text()
+    assert "plateau.csv" in text and "wasteful" in text
+    if suffix == ".csv":
+        assert list(pd.read_csv(out).columns)[:3] == ["run", "metric", "points"]
+    if suffix == ".json":
+        assert json.loads(text)["schema_version"] == 1
+
+
+def test_export_points(plateau_run, tmp_path):
+    out = tmp_path / "points.parquet"
+    assert run("export", plateau_run, "--points", "-o", out).exit_code == 0
+    back = pd.read_parquet(out)
+    assert list(back.columns) == [
+        "run",
+        "metric",
+        "step",
+        "value",
+        "wall_time",
+        "smoothed",
+        "index",
+    ]
+    assert len(back) == 201
+
+
+def test_export_bad_suffix_leaves_nothing(plateau_run, tmp_path):
+    out = tmp_path / "summary.xlsx"
+    res = run("export", plateau_run, "-o", out)
+    assert res.exit_code == 2
+    assert not out.exists()
+    assert list(tmp_path.glob(".summary*")) == []
+
+
+def test_export_failure_keeps_the_old_file(plateau_run, tmp_path, monkeypatch):
+    out = tmp_path / "summary.csv"
+    out.write_text("old content\n")
+    import gdei_cli.report as report
+
+    def boom(frame, path):
+        Path(path).write_text("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, p, index=False: boom(self, p))
+    with pytest.raises(OSError):
+        report.export_summary(
+            __import__("gdei_cli").analyze(__import__("gdei_cli").load([plateau_run]).frame),
+            __import__("gdei_cli").load([plateau_run]),
+            out,
+        )
+    assert out.read_text() == "old content\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".summary")] == []
+
+
+def test_inspect_json(write, tmp_path):
+    write("r.csv", "step,wall_time,loss\n0,1700000000,1\n1,1700000001,0.5\n0,1700000002,0.9\n")
+    res = run("inspect", tmp_path, "--format", "json")
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert doc["schema_version"] == 1
+    (r,) = doc["runs"]
+    assert r["run"] == "r.csv" and r["format"] == "csv" and r["wall_time"] == "logged"
+    assert r["metrics"] == [
+        {"metric": "loss", "points": 1, "first_step": 0, "last_step": 0, "superseded": 2}
+    ]
+
+
+def test_inspect_table(write, tmp_path):
+    write("t.jsonl", '{"step": 0, "loss": 1}\n{"step": 1, "lo')
+    res = run("inspect", tmp_path)
+    assert res.exit_code == 0
+    assert "t.jsonl" in res.output and "skipped line 2" in res.output
+
+
+def test_inspect_and_analyze_never_modify_inputs(plateau_run):
+    before = plateau_run.read_bytes(), plateau_run.stat().st_mtime_ns
+    run("analyze", plateau_run)
+    run("inspect", plateau_run)
+    assert (plateau_run.read_bytes(), plateau_run.stat().st_mtime_ns) == before
+
+
+def test_samples_give_a_sensible_verdict_each():
+    res = run("analyze", SAMPLES, "--format", "json")
+    assert res.exit_code == 0
+    verdicts = {r["run"]: r["verdict"] for r in json.loads(res.stdout)["runs"]}
+    assert verdicts == {
+        "converges_early.csv": "wasteful",
+        "cosine_schedule": "efficient",
+        "diverges.jsonl": "diverged",
+        "noisy_minibatch.csv": "wasteful",
+        "still_improving.jsonl": "still improving",
+        **{k: v for k, v in verdicts.items() if k.startswith("tensorboard")},
+    }
+
+
+def test_help_lists_every_command_and_python_m_works():
+    res = run("--help")
+    assert res.exit_code == 0
+    for cmd in ("analyze", "export", "inspect"):
+        assert cmd in res.output
+        assert run(cmd, "--help").exit_code == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "gdei_cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.startswith("gdei ")
+
+
+def test_help_does_not_import_pandas():
+    code = "import sys; from gdei_cli.cli import app; print('pandas' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
+
+
+def test_sample_logs_are_what_the_committed_script_makes(tmp_path):
+    script = SAMPLES / "make_samples.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True)
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert made
+    for rel in made:
+        assert (tmp_path / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel

@@ -1,0 +1,331 @@
+"""CSV and JSONL readers, run naming and restarts, on tiny files written here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gdei_cli import schema
+from gdei_cli.errors import InputError
+from gdei_cli.loader import discover, load, superseded_mask
+
+
+def points(ds, metric, run=None):
+    f = ds.frame
+    sel = f["metric"] == metric
+    if run is not None:
+        sel &= f["run"] == run
+    return f.loc[sel, ["step", "value"]].to_numpy().tolist()
+
+
+def test_wide_csv(write, tmp_path):
+    write("a.csv", "step,loss,acc\n0,2.0,0.1\n1,1.5,0.2\n2,1.0,0.3\n")
+    ds = load([tmp_path])
+    schema.check_frame(ds.frame)
+    assert list(ds.runs) == ["a.csv"]
+    assert points(ds, "loss") == [[0, 2.0], [1, 1.5], [2, 1.0]]
+    assert ds.runs["a.csv"].wall_clock == "absent"
+    assert ds.frame["wall_time"].isna().all()
+
+
+def test_long_csv(write, tmp_path):
+    write("long.csv", "tag,step,value\nloss,0,3\nlr,0,0.1\nloss,5,2\nlr,5,0.05\n")
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [[0, 3.0], [5, 2.0]]
+    assert points(ds, "lr") == [[0, 0.1], [5, 0.05]]
+
+
+def test_sparse_rows_contribute_nothing(write, tmp_path):
+    write(
+        "metrics.csv",
+        "epoch,step,train_loss,val_loss\n0,10,1.0,\n0,20,0.8,\n0,20,,0.9\n1,30,0.7,\n",
+    )
+    ds = load([tmp_path / "metrics.csv"])
+    assert points(ds, "train_loss") == [[10, 1.0], [20, 0.8], [30, 0.7]]
+    assert points(ds, "val_loss") == [[20, 0.9]]
+    assert points(ds, "epoch") == [[10, 0.0], [20, 0.0], [30, 1.0]]
+
+
+def test_step_column_preference_and_row_number_fallback(write, tmp_path):
+    write("x/a.csv", "iteration,loss\n100,1\n200,0.5\n")
+    write("x/b.csv", "loss\n1\n0.5\n0.2\n")
+    ds = load([tmp_path / "x"])
+    assert points(ds, "loss", "a.csv") == [[100, 1.0], [200, 0.5]]
+    assert points(ds, "loss", "b.csv") == [[0, 1.0], [1, 0.5], [2, 0.2]]
+
+
+def test_wall_clock_columns(write, tmp_path):
+    write("abs.csv", "step,timestamp,loss\n0,1700000000.5,1\n1,1700000002.5,0.5\n")
+    write("ms.csv", "step,_timestamp,loss\n0,1700000000500,1\n1,1700000002500,0.5\n")
+    write(
+        "rel.jsonl",
+        '{"_step": 0, "_runtime": 0.0, "loss": 1}\n{"_step": 1, "_runtime": 3.0, "loss": 0.5}\n',
+    )
+    write("iso.csv", "step,time,loss\n0,2024-01-01T00:00:00Z,1\n1,2024-01-01T00:00:10Z,0.5\n")
+    ds = load([tmp_path])
+    f = ds.frame
+    w = {r: f.loc[(f.run == r) & (f.metric == "loss"), "wall_time"].tolist() for r in ds.runs}
+    assert w["abs.csv"] == [1700000000.5, 1700000002.5]
+    assert w["ms.csv"] == [1700000000.5, 1700000002.5]
+    assert w["rel.jsonl"] == [0.0, 3.0]
+    assert w["iso.csv"] == [1704067200.0, 1704067210.0]
+    assert ds.runs["rel.jsonl"].wall_clock == "relative"
+    assert ds.runs["abs.csv"].wall_clock == "logged"
+    assert set(f.metric.astype(str)) == {"loss"}  # clocks are not metrics
+
+
+def test_small_time_column_is_a_metric_not_a_clock(write, tmp_path):
+    write("d2.jsonl", '{"iteration": 19, "time": 0.41, "total_loss": 2}\n')
+    ds = load([tmp_path])
+    assert ds.runs["d2.jsonl"].wall_clock == "absent"
+    assert points(ds, "time") == [[19, 0.41]]
+
+
+def test_jsonl_nan_tokens_are_values_and_missing_keys_are_not(write, tmp_path):
+    write(
+        "run.jsonl",
+        '{"step": 0, "loss": 1.0, "acc": 0.5}\n'
+        '{"step": 1, "loss": NaN}\n'
+        '{"step": 2, "loss": Infinity, "acc": null}\n'
+        '{"step": 3, "loss": -Infinity}\n',
+    )
+    ds = load([tmp_path])
+    loss = points(ds, "loss")
+    assert [s for s, _ in loss] == [0, 1, 2, 3]
+    assert math.isnan(loss[1][1]) and loss[2][1] == math.inf and loss[3][1] == -math.inf
+    assert points(ds, "acc") == [[0, 0.5]]
+
+
+def test_csv_nan_and_inf_are_values_and_na_is_missing(write, tmp_path):
+    write("k.csv", "epoch,loss,val_loss\n0,1.0,NA\n1,nan,0.5\n2,inf,\n")
+    ds = load([tmp_path])
+    loss = points(ds, "loss")
+    assert len(loss) == 3 and math.isnan(loss[1][1]) and loss[2][1] == math.inf
+    assert points(ds, "val_loss") == [[1, 0.5]]
+
+
+def test_nested_json_becomes_slash_names(write, tmp_path):
+    write("n.jsonl", '{"step": 1, "train": {"loss": 2.0}}\n{"step": 2, "train": {"loss": 1.0}}\n')
+    ds = load([tmp_path])
+    assert points(ds, "train/loss") == [[1, 2.0], [2, 1.0]]
+
+
+def test_truncated_last_jsonl_line_is_dropped_with_a_warning(write, tmp_path):
+    write("t.jsonl", '{"step": 0, "loss": 1}\n{"step": 1, "loss": 0.5}\n{"step": 2, "lo')
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [[0, 1.0], [1, 0.5]]
+    info = ds.runs["t.jsonl"]
+    assert [s.line for s in info.skipped_lines] == [3]
+    assert any("cut short" in w for w in info.warnings)
+
+
+def test_truncated_last_csv_line_is_dropped_with_a_warning(write, tmp_path):
+    write("t.csv", "step,loss,acc\n0,1,0.1\n1,0.5,0.2\n2,0.4")
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [[0, 1.0], [1, 0.5]]
+    assert [s.line for s in ds.runs["t.csv"].skipped_lines] == [4]
+
+
+def test_bad_jsonl_line_in_the_middle_is_an_error_naming_the_line(write, tmp_path):
+    p = write(
+        "bad.jsonl", '{"step": 0, "loss": 1}\n\n{"step": 1, loss: 2}\n{"step": 2, "loss": 3}\n'
+    )
+    with pytest.raises(InputError) as err:
+        load([p])
+    assert err.value.line == 3
+    assert str(err.value).startswith(f"{p}:3: not valid JSON")
+
+
+def test_jsonl_line_that_is_not_an_object_is_an_error(write, tmp_path):
+    p = write("arr.jsonl", '{"step": 0, "loss": 1}\n[1, 2]\n{"step": 2, "loss": 3}\n')
+    with pytest.raises(InputError, match="expected a JSON object") as err:
+        load([p])
+    assert err.value.line == 2
+
+
+def test_ragged_csv_row_in_the_middle_is_an_error_naming_the_line(write, tmp_path):
+    p = write("bad.csv", "step,loss\n0,1\n1,2,3\n2,3\n")
+    with pytest.raises(InputError, match="expected 2 fields, got 3") as err:
+        load([p])
+    assert err.value.line == 3
+
+
+def test_words_in_a_numeric_column_are_an_error(write, tmp_path):
+    p = write("w.csv", "step,loss\n0,1.0\n1,oops\n2,0.5\n")
+    with pytest.raises(InputError, match="'oops'") as err:
+        load([p])
+    assert err.value.line == 3
+
+
+def test_gzip_variants(write, tmp_path):
+    write("a.csv.gz", gzip.compress(b"step,loss\n0,1\n1,0.5\n"))
+    write("b.jsonl.gz", gzip.compress(b'{"step": 0, "loss": 1}\n'))
+    ds = load([tmp_path])
+    assert list(ds.runs) == ["a.csv.gz", "b.jsonl.gz"]
+
+
+def test_json_document_is_skipped_while_walking_but_json_lines_are_read(write, tmp_path):
+    write("lines.json", '{"step": 0, "loss": 1}\n{"step": 1, "loss": 0.5}\n')
+    write("doc.json", '{\n  "log_history": []\n}\n')
+    write("notes.txt", "hello")
+    ds = load([tmp_path])
+    assert list(ds.runs) == ["lines.json"]
+    assert sorted(s.reason for s in ds.skipped_files) == [
+        "a JSON document, not JSON lines",
+        "not a recognised log format",
+    ]
+
+
+def test_unknown_file_named_explicitly_is_an_error(write):
+    p = write("notes.txt", "hello")
+    with pytest.raises(InputError, match="cannot tell this file's format") as err:
+        load([p])
+    assert str(p) in str(err.value)
+
+
+def test_missing_path_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load([tmp_path / "nope"])
+
+
+def test_run_names_relative_to_common_root_and_generic_names(write, tmp_path):
+    write("exp/a/metrics.csv", "step,loss\n0,1\n")
+    write("exp/b/metrics.csv", "step,loss\n0,1\n")
+    write("exp/c/run1.jsonl", '{"step": 0, "loss": 1}\n')
+    write("exp/c/log.jsonl", '{"step": 0, "loss": 1}\n')
+    sources, _ = discover([tmp_path / "exp"])
+    assert [s.run for s in sources] == ["a", "b", "c", "c/run1.jsonl"]
+    # a single generically named file is named by its folder
+    sources, _ = discover([tmp_path / "exp" / "a" / "metrics.csv"])
+    assert [s.run for s in sources] == ["a"]
+
+
+def test_colliding_generic_names_fall_back_to_file_paths(write, tmp_path):
+    write("r/metrics.csv", "step,loss\n0,1\n")
+    write("r/log.jsonl", '{"step": 0, "loss": 1}\n')
+    sources, _ = discover([tmp_path])
+    assert [s.run for s in sources] == ["r/log.jsonl", "r/metrics.csv"]
+
+
+def test_restart_supersedes_earlier_points(write, tmp_path):
+    # crashed after step 5, resumed from the step-3 checkpoint
+    rows = [
+        (0, 1.0),
+        (1, 0.9),
+        (2, 0.8),
+        (3, 0.7),
+        (4, 0.6),
+        (5, 0.5),
+        (3, 0.75),
+        (4, 0.65),
+        (5, 0.55),
+        (6, 0.45),
+    ]
+    write("r.csv", "step,loss\n" + "".join(f"{s},{v}\n" for s, v in rows))
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [
+        [0, 1.0],
+        [1, 0.9],
+        [2, 0.8],
+        [3, 0.75],
+        [4, 0.65],
+        [5, 0.55],
+        [6, 0.45],
+    ]
+    assert ds.runs["r.csv"].superseded == {"loss": 3}
+
+
+def test_repeated_step_keeps_the_last_value(write, tmp_path):
+    write("r.csv", "step,loss\n0,1\n1,0.9\n1,0.8\n2,0.7\n")
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [[0, 1.0], [1, 0.8], [2, 0.7]]
+    assert ds.runs["r.csv"].superseded == {"loss": 1}
+
+
+def test_restart_is_per_metric(write, tmp_path):
+    # val_loss logged sparsely at step 4; the restart to step 3 in loss must not drop it
+    write("r.csv", "step,loss,val_loss\n3,1,\n4,0.9,0.95\n5,0.8,\n3,0.85,\n6,0.7,\n")
+    ds = load([tmp_path])
+    assert points(ds, "val_loss") == [[4, 0.95]]
+
+
+def _reference_keep(codes, steps):
+    """Restart rule by simulation: a backwards (or equal) step drops >= steps."""
+    kept: dict[int, list[tuple[int, int]]] = {}
+    for i, (c, s) in enumerate(zip(codes, steps, strict=True)):
+        lst = kept.setdefault(c, [])
+        if lst and s <= lst[-1][1]:
+            lst[:] = [(j, t) for j, t in lst if t < s]
+        lst.append((i, s))
+    keep = np.zeros(len(steps), dtype=bool)
+    for lst in kept.values():
+        for j, _ in lst:
+            keep[j] = True
+    return keep
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(-5, 30)), min_size=0, max_size=60),
+)
+def test_superseded_mask_matches_a_simulation(rows):
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    steps = np.array([s for _, s in rows], dtype=np.int64)
+    assert superseded_mask(codes, steps).tolist() == _reference_keep(codes, steps).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"step": st.integers(0, 10**9)},
+            optional={
+                "loss": st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+                "acc": st.floats(allow_nan=False, allow_infinity=False),
+            },
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_jsonl_round_trips_what_json_dumps_writes(tmp_path_factory, records):
+    path = tmp_path_factory.mktemp("p") / "run.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    ds = load([path])
+    # every present (non-null) loss value comes back, in step order after restarts
+    got = ds.frame.loc[ds.frame["metric"] == "loss"]
+    want = [(r["step"], r["loss"]) for r in records if r.get("loss", None) is not None]
+    # apply the restart rule to the expectation
+    keep = _reference_keep([0] * len(want), [s for s, _ in want])
+    want = sorted((s, v) for (s, v), k in zip(want, keep, strict=True) if k)
+    assert got["step"].tolist() == [s for s, _ in want]
+    np.testing.assert_array_equal(
+        got["value"].to_numpy(), np.array([v for _, v in want], dtype=float)
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(10**6), 10**6),
+            st.one_of(st.none(), st.floats(width=32, allow_nan=True, allow_infinity=True)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_csv_reader_never_crashes_on_written_csv(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("c") / "run.csv"
+    path.write_text(
+        "step,loss\n" + "".join(f"{s},{'' if v is None else repr(v)}\n" for s, v in rows)
+    )
+    ds = load([path])
+    schema.check_frame(ds.frame)
+    assert len(ds.frame) <= sum(v is not None for _, v in rows)

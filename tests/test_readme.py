@@ -1,0 +1,55 @@
+"""Every example in the README runs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from typer.testing import CliRunner
+
+from gdei_cli.cli import app
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text()
+COMMANDS = [
+    line[2:].strip()
+    for block in re.findall(r"```console\n(.*?)```", README, flags=re.S)
+    for line in block.splitlines()
+    if line.startswith("$ gdei ")
+]
+PYTHON = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_has_examples():
+    assert len(COMMANDS) >= 5 and PYTHON
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    args = shlex.split(command)[1:]
+    # write exported files into tmp_path, not the repository
+    if "-o" in args:
+        i = args.index("-o") + 1
+        args[i] = str(tmp_path / args[i])
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    expected = 1 if "--max-waste" in args else 0
+    assert res.exit_code == expected, res.output
+
+
+@pytest.mark.parametrize("code", PYTHON)
+def test_readme_python_runs(code, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "converges_early.csv" in capsys.readouterr().out
+
+
+def test_readme_demo_output_matches(monkeypatch):
+    monkeypatch.chdir(REPO)
+    res = CliRunner().invoke(app, ["analyze", "sample_logs/"])
+    shown = re.search(r"```text\n(Where each run.*?)```", README, flags=re.S)
+    assert shown is not None
+    strip = lambda s: [ln.rstrip() for ln in s.strip().splitlines()]  # noqa: E731
+    assert strip(res.output)[: len(strip(shown.group(1)))] == strip(shown.group(1))
