@@ -9,8 +9,8 @@ This is the one place that
   folder;
 * resolves restarts: when a metric's step goes back to *s*, the run restarted
   from a checkpoint, and that metric's earlier points at steps >= *s* are
-  superseded (TensorBoard's rule); so is every point before a TensorBoard
-  ``SessionLog.START`` at a step >= the purge step.
+  superseded (TensorBoard's rule); so is every earlier point at a step >= the
+  step of a TensorBoard ``SessionLog.START``.
 """
 
 from __future__ import annotations
@@ -207,108 +207,214 @@ def load(
 ) -> Dataset:
     """Read every run under *paths* into one canonical :class:`Dataset`."""
     sources, skipped = discover(paths, fmt)
-    raws = _read_all(sources, jobs)
+    raws: list[list[RawLog] | None] = list(_read_all(sources, jobs))
+    sources, raws = _merge_add_scalars(sources, raws)
     frames: list[pd.DataFrame] = []
     runs: dict[str, RunInfo] = {}
-    for source, logs in zip(sources, raws, strict=True):
+    for i, source in enumerate(sources):
+        logs = raws[i]
+        raws[i] = None  # let each run's raw points go once assembled
+        assert logs is not None
         frame, info = assemble_run(source.run, source.format, logs)
+        del logs
         runs[source.run] = info
         frames.append(frame)
-    if frames:
-        frame = _concat(frames)
-    else:
-        frame = schema.empty_frame()
+    frame = _concat(frames) if frames else schema.empty_frame()
     return Dataset(frame=frame, runs=runs, skipped_files=skipped)
 
 
 def _read_all(sources: list[Source], jobs: int | None) -> list[list[RawLog]]:
-    """Read every source; several files use a process pool (order is kept)."""
+    """Read every source; many large files use a process pool (order is kept)."""
     n_files = sum(len(s.paths) for s in sources)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    big = sum(p.stat().st_size for s in sources for p in s.paths) > 32 * 1024 * 1024
-    if workers <= 1 or n_files < 2 or not big:
+    if workers <= 1 or n_files < 2:
+        return [read_source(s) for s in sources]
+    total = sum(p.stat().st_size for s in sources for p in s.paths)
+    if total < 32 * 1024 * 1024:  # a pool costs more than it saves
         return [read_source(s) for s in sources]
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
-        return list(pool.map(read_source, sources))
+        return list(pool.map(read_source, sources, chunksize=max(1, len(sources) // (4 * workers))))
+
+
+def _merge_add_scalars(
+    sources: list[Source], raws: list[list[RawLog] | None]
+) -> tuple[list[Source], list[list[RawLog] | None]]:
+    """Fold ``add_scalars`` sub-runs into their parent run.
+
+    ``writer.add_scalars("loss", {"train": a, "val": b})`` writes tag ``loss``
+    into sub-folders ``loss/train`` (tensorboardX) or ``loss_train`` (torch) of
+    the run folder; gdei reads them as metrics ``loss/train`` and ``loss/val``
+    of the parent run.
+    """
+    folders = {
+        s.paths[0].parent.resolve(): i for i, s in enumerate(sources) if s.format == "tensorboard"
+    }
+    merged: dict[int, int] = {}  # child source index -> parent source index
+    for i, s in enumerate(sources):
+        if s.format != "tensorboard":
+            continue
+        folder = s.paths[0].parent.resolve()
+        parent = next((folders[p] for p in folder.parents if p in folders), None)
+        logs = raws[i]
+        if parent is None or logs is None:
+            continue
+        rel = folder.relative_to(sources[parent].paths[0].parent.resolve()).as_posix()
+        renamed = [_add_scalars_names(log, rel) for log in logs]
+        if all(r is not None for r in renamed):
+            raws[i] = [r for r in renamed if r is not None]
+            merged[i] = parent
+    if not merged:
+        return sources, raws
+    for child, parent in merged.items():
+        src = sources[parent]
+        sources[parent] = Source(src.run, src.format, src.paths + sources[child].paths)
+        parent_logs = raws[parent]
+        child_logs = raws[child]
+        assert parent_logs is not None and child_logs is not None
+        parent_logs.extend(child_logs)
+    keep = [i for i in range(len(sources)) if i not in merged]
+    return [sources[i] for i in keep], [raws[i] for i in keep]
+
+
+def _add_scalars_names(log: RawLog, rel: str) -> RawLog | None:
+    """*log* with metric ``tag`` renamed ``tag/member``, if it is an add_scalars file."""
+    metric = log.frame[schema.METRIC]
+    cats = [str(c) for c in metric.cat.categories] if len(log.frame) else []
+    new: list[str] = []
+    for tag in cats:
+        if rel.startswith(tag + "/") and len(rel) > len(tag) + 1:
+            new.append(f"{tag}/{rel[len(tag) + 1 :]}")
+        elif rel.startswith(tag.replace("/", "_") + "_") and "/" not in rel:
+            new.append(f"{tag}/{rel[len(tag.replace('/', '_')) + 1 :]}")
+        else:
+            return None
+    if not cats:
+        return log
+    frame = log.frame.copy(deep=False)
+    frame[schema.METRIC] = metric.cat.rename_categories(new)
+    out = RawLog(**{**log.__dict__, "frame": frame})
+    out.superseded = {new[cats.index(k)]: v for k, v in log.superseded.items() if k in cats}
+    return out
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack the runs' frames (each sorted; runs in sorted order), freeing each as it goes."""
+    if len(frames) == 1:
+        return frames.pop()
     from pandas.api.types import union_categoricals
 
-    run = union_categoricals([f[schema.RUN].array for f in frames], sort_categories=True)
-    metric = union_categoricals([f[schema.METRIC].array for f in frames], sort_categories=True)
-    out = pd.DataFrame(
+    metric = union_categoricals(
+        [schema.with_str_categories(f[schema.METRIC].array) for f in frames], sort_categories=True
+    )
+    run = union_categoricals(
+        [schema.with_str_categories(f[schema.RUN].array) for f in frames], sort_categories=True
+    )
+    total = sum(len(f) for f in frames)
+    step = np.empty(total, dtype=np.int64)
+    value = np.empty(total, dtype=np.float64)
+    wall = np.empty(total, dtype=np.float64)
+    at = 0
+    frames.reverse()
+    while frames:
+        f = frames.pop()
+        k = len(f)
+        step[at : at + k] = f[schema.STEP].to_numpy()
+        value[at : at + k] = f[schema.VALUE].to_numpy()
+        wall[at : at + k] = f[schema.WALL_TIME].to_numpy()
+        at += k
+        del f
+    return pd.DataFrame(
         {
             schema.RUN: run,
             schema.METRIC: metric,
-            schema.STEP: np.concatenate([f[schema.STEP].to_numpy() for f in frames]),
-            schema.VALUE: np.concatenate([f[schema.VALUE].to_numpy() for f in frames]),
-            schema.WALL_TIME: np.concatenate([f[schema.WALL_TIME].to_numpy() for f in frames]),
-        }
+            schema.STEP: step,
+            schema.VALUE: value,
+            schema.WALL_TIME: wall,
+        },
+        copy=False,
     )
-    return out  # each run is sorted and runs come in sorted order
+
+
+def _metric_categorical(logs: list[RawLog]) -> pd.Categorical:
+    from pandas.api.types import union_categoricals
+
+    parts = []
+    for log in logs:
+        m = log.frame[schema.METRIC]
+        cat = m.array if isinstance(m.dtype, pd.CategoricalDtype) else pd.Categorical(m)
+        parts.append(schema.with_str_categories(cat))
+    if not parts:
+        return pd.Categorical([])
+    if len(parts) == 1:
+        return pd.Categorical(parts[0])
+    return union_categoricals(parts)
+
+
+def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=dtype)
+    if not arrays:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate(arrays).astype(dtype, copy=False)
 
 
 def assemble_run(run: str, fmt: str, logs: list[RawLog]) -> tuple[pd.DataFrame, RunInfo]:
-    """Concatenate one run's raw logs (in file order), resolve restarts, sort."""
-    parts = [log.frame for log in logs]
-    offsets = np.cumsum([0] + [len(p) for p in parts])
-    purge_pos = (
-        np.concatenate(
-            [
-                np.asarray(log.purge_pos, dtype=np.int64) + off
-                for log, off in zip(logs, offsets, strict=False)
-            ]
-        )
-        if logs
-        else np.zeros(0, dtype=np.int64)
-    )
-    purge_step = (
-        np.concatenate([np.asarray(log.purge_step, dtype=np.int64) for log in logs])
-        if logs
-        else np.zeros(0, dtype=np.int64)
-    )
-    metric = pd.Categorical(
-        np.concatenate([np.asarray(p[schema.METRIC], dtype=object) for p in parts])
-        if parts
-        else np.array([], dtype=object)
-    )
-    step = (
-        np.concatenate([p[schema.STEP].to_numpy() for p in parts])
-        if parts
-        else np.zeros(0, np.int64)
-    )
-    value = np.concatenate([p[schema.VALUE].to_numpy() for p in parts]) if parts else np.zeros(0)
-    wall = np.concatenate([p[schema.WALL_TIME].to_numpy() for p in parts]) if parts else np.zeros(0)
-    codes = np.asarray(metric.codes, dtype=np.int64)
+    """Join one run's raw logs (in file order), resolve restarts, sort."""
+    metric = _metric_categorical(logs)
+    categories = metric.categories
+    codes = np.asarray(metric.codes)
+    step = _cat([log.frame[schema.STEP].to_numpy() for log in logs], np.int64)
+    value = _cat([log.frame[schema.VALUE].to_numpy() for log in logs], np.float64)
+    wall = _cat([log.frame[schema.WALL_TIME].to_numpy() for log in logs], np.float64)
+    n_cat = len(categories)
+    superseded = np.zeros(n_cat, dtype=np.int64)
+    for log in logs:
+        for name, k in log.superseded.items():
+            superseded[categories.get_loc(name)] += k
 
-    keep = superseded_mask(codes, step, purge_pos, purge_step)
-    n_super = np.bincount(codes[~keep], minlength=len(metric.categories))
-    superseded = {str(metric.categories[i]): int(c) for i, c in enumerate(n_super) if c > 0}
-    idx = np.flatnonzero(keep)
-    order = idx[np.lexsort((step[idx], codes[idx]))]
+    keep: np.ndarray | None = None
+    # a purge (TensorBoard SessionLog.START) in file k discards the points of
+    # files before k at steps >= its step
+    sizes = [len(log.frame) for log in logs]
+    ends = np.cumsum(sizes)
+    for k, log in enumerate(logs):
+        if log.purge_steps and k > 0:
+            before = np.arange(step.size) < ends[k - 1]
+            gone = before & (step >= min(log.purge_steps))
+            keep = ~gone if keep is None else keep & ~gone
+    if not _strictly_sorted(codes, step):
+        mask = superseded_mask(codes, step)
+        keep = mask if keep is None else keep & mask
+    if keep is not None and not keep.all():
+        superseded += np.bincount(codes[~keep], minlength=n_cat)
+        idx = np.flatnonzero(keep)
+        codes, step, value, wall = codes[idx], step[idx], value[idx], wall[idx]
+    if not _strictly_sorted(codes, step):
+        order = np.lexsort((step, codes))
+        codes, step, value, wall = codes[order], step[order], value[order], wall[order]
     frame = pd.DataFrame(
         {
             schema.RUN: pd.Categorical.from_codes(
-                np.zeros(order.size, dtype=np.int8), categories=pd.Index([run])
+                np.zeros(step.size, dtype=np.int8), categories=schema.str_index([run])
             ),
-            schema.METRIC: pd.Categorical.from_codes(codes[order], categories=metric.categories),
-            schema.STEP: step[order],
-            schema.VALUE: value[order],
-            schema.WALL_TIME: wall[order],
-        }
+            schema.METRIC: pd.Categorical.from_codes(codes, categories=categories),
+            schema.STEP: step,
+            schema.VALUE: value,
+            schema.WALL_TIME: wall,
+        },
+        copy=False,
     )
     kinds = [log.wall_clock for log in logs]
-    order_of_preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
-    wall_clock: WallClock = next((k for k in order_of_preference if k in kinds), "absent")
+    preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
+    wall_clock: WallClock = next((k for k in preference if k in kinds), "absent")
     info = RunInfo(
         run=run,
         format=fmt,
         sources=[str(log.path) for log in logs],
         wall_clock=wall_clock,
-        superseded=superseded,
+        superseded={str(categories[i]): int(c) for i, c in enumerate(superseded) if c > 0},
         skipped_lines=[s for log in logs for s in log.skipped_lines],
         warnings=[f"{log.path}: {w}" for log in logs for w in log.warnings],
         attrs={k: v for log in logs for k, v in log.attrs.items()},
@@ -316,17 +422,28 @@ def assemble_run(run: str, fmt: str, logs: list[RawLog]) -> tuple[pd.DataFrame, 
     return frame, info
 
 
-def superseded_mask(
-    codes: np.ndarray,
-    step: np.ndarray,
-    purge_pos: np.ndarray | None = None,
-    purge_step: np.ndarray | None = None,
-) -> np.ndarray:
-    """Which points (in file order) survive restarts; vectorized.
+def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 20) -> bool:
+    """Whether rows are sorted by metric code, steps strictly rising within a metric.
+
+    Checked in blocks so the temporaries stay small on millions of points.
+    """
+    n = step.size
+    for a in range(0, max(n - 1, 0), block):
+        b = min(n, a + block + 1)
+        dc = np.diff(codes[a:b].astype(np.int64))
+        ds = np.diff(step[a:b])
+        if not np.all((dc > 0) | ((dc == 0) & (ds > 0))):
+            return False
+    return True
+
+
+def superseded_mask(codes: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Which points survive restarts (rows in file order within each metric).
 
     A point survives iff every later point of the same metric has a larger
-    step (a later point at a step <= its own means the run went back and wrote
-    that stretch again), and no later purge has a step <= its own.
+    step: a later point at a step <= its own means the run went back (resumed
+    from a checkpoint) and wrote that stretch again.  This is TensorBoard's
+    rule (a record preempts earlier records at steps >= its own).
     """
     n = step.size
     keep = np.ones(n, dtype=bool)
@@ -339,11 +456,6 @@ def superseded_mask(
     new_group = np.r_[True, c_rev[1:] != c_rev[:-1]]
     later_min = _segmented_exclusive_cummin(s_rev, new_group)
     keep[order] = s_rev < later_min
-    if purge_pos is not None and purge_step is not None and purge_pos.size:
-        marks = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(marks, np.clip(purge_pos, 0, n), purge_step)
-        after = np.minimum.accumulate(marks[::-1])[::-1]  # min over positions >= q
-        keep &= step < after[1:]
     return keep
 
 

@@ -81,6 +81,21 @@ def make_frame(
     return frame
 
 
+def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """A categorical of str names (one categories dtype everywhere, pandas 2 and 3)."""
+    return pd.Categorical.from_codes(codes, categories=str_index(names))
+
+
+def str_index(names: object) -> pd.Index:
+    """An index of str values with pandas' default string dtype."""
+    return pd.Index([str(n) for n in names])  # type: ignore[attr-defined,misc]
+
+
+def with_str_categories(cat: pd.Categorical) -> pd.Categorical:
+    """*cat* with its categories as :func:`str_index` (cheap: categories only)."""
+    return pd.Categorical.from_codes(cat.codes, categories=str_index(cat.categories))
+
+
 def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Sort by run, metric, step (stable, so file order breaks ties)."""
     if len(frame) == 0:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers.base import RawLog, SkippedLine, WallClock, raw_frame
+from gdei_cli.schema import categorical
 
 #: step columns, in order of preference
 STEP_NAMES: Final = ("step", "global_step", "iteration", "iter", "epoch", "_step", "Step")
@@ -164,7 +165,7 @@ def table_to_raw(
             rows, cols = np.nonzero(present)  # row-major: file order
             names = np.asarray([c.name for c in metrics], dtype=object)
             frame = raw_frame(
-                pd.Categorical.from_codes(cols, categories=pd.Index(names, dtype=object)),
+                categorical(cols, list(names)),
                 steps[rows],
                 values[rows, cols],
                 wall_arr[rows],

@@ -41,11 +41,13 @@ class SkippedLine:
 
 @dataclass
 class RawLog:
-    """The points one reader found in one file, in the order they were written.
+    """The points one reader found in one file.
 
-    ``purge_pos``/``purge_step`` describe explicit restarts (TensorBoard's
-    ``SessionLog.START`` with a step): the rows before position ``purge_pos[i]``
-    lose every point at a step >= ``purge_step[i]``.
+    Within each metric, rows are in the order they were written (rows of
+    different metrics may be grouped).  ``purge_steps`` are explicit restarts
+    (TensorBoard's ``SessionLog.START``): the reader has applied them within
+    the file (counted in ``superseded``); the loader applies them to the run's
+    earlier files, whose points at a step >= a purge step are discarded.
     """
 
     path: Path
@@ -55,8 +57,8 @@ class RawLog:
     warnings: list[str] = field(default_factory=list)
     skipped_lines: list[SkippedLine] = field(default_factory=list)
     attrs: dict[str, str] = field(default_factory=dict)
-    purge_pos: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
-    purge_step: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    purge_steps: list[int] = field(default_factory=list)
+    superseded: dict[str, int] = field(default_factory=dict)
 
 
 def raw_frame(metric: object, step: object, value: object, wall_time: object) -> pd.DataFrame:
