@@ -17,7 +17,10 @@ training scripts write their logs:
 * ``cosine_schedule/metrics.csv``  long format (``tag,step,value``): a cosine
   learning-rate schedule that ends soon after the loss levels off (efficient).
 
-Run: ``python sample_logs/make_samples.py [OUT_DIR]`` (needs only numpy).
+* ``tensorboard_run/``        minibatch softmax regression written by tensorboardX
+  (``train/loss`` every 10 steps, ``val/loss`` every 250).
+
+Run: ``python sample_logs/make_samples.py [OUT_DIR]`` (needs numpy and tensorboardX).
 """
 
 from __future__ import annotations
@@ -169,6 +172,49 @@ def cosine_schedule(out: Path) -> None:
             w.writerow(["lr", s, f"{lrs[s]:.6g}"])
 
 
+def tensorboard_run(out: Path) -> None:
+    """Softmax regression with minibatch SGD, logged by tensorboardX (a real writer)."""
+    from tensorboardX import SummaryWriter
+
+    rng = np.random.default_rng(6)
+    n, d, k = 3000, 10, 3
+    centers = rng.normal(scale=0.5, size=(k, d))
+    labels = rng.integers(0, k, n)
+    x = centers[labels] + rng.normal(size=(n, d))
+    xv, yv, xt, yt = x[:500], labels[:500], x[500:], labels[500:]
+    w = np.zeros((d, k))
+
+    def loss_of(xs: np.ndarray, ys: np.ndarray, w: np.ndarray) -> float:
+        z = xs @ w
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(ys)), ys].mean())
+
+    folder = out / "tensorboard_run"
+    for old in folder.glob("events.out.tfevents.*"):
+        old.unlink()
+    writer = SummaryWriter(str(folder))
+    steps, lr, window = 6000, 0.02, []
+    for t in range(steps):
+        idx = rng.integers(0, len(yt), 32)
+        z = xt[idx] @ w
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        window.append(-np.log(p[np.arange(32), yt[idx]]).mean())
+        p[np.arange(32), yt[idx]] -= 1.0
+        w -= lr * xt[idx].T @ p / 32
+        wall = T0 + 0.08 * t
+        if t % 10 == 0:
+            writer.add_scalar("train/loss", float(np.mean(window)), t, walltime=wall)
+            writer.add_scalar("train/lr", lr, t, walltime=wall)
+            window = []
+        if t % 250 == 0:
+            writer.add_scalar("val/loss", loss_of(xv, yv, w), t, walltime=wall)
+    writer.close()
+    (made,) = folder.glob("events.out.tfevents.*")
+    made.rename(folder / "events.out.tfevents.1735689600.sample")
+
+
 def main(out: Path = HERE) -> None:
     out.mkdir(parents=True, exist_ok=True)
     converges_early(out)
@@ -176,6 +222,7 @@ def main(out: Path = HERE) -> None:
     diverges(out)
     noisy_minibatch(out)
     cosine_schedule(out)
+    tensorboard_run(out)
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ def test_samples_give_a_sensible_verdict_each():
         "diverges.jsonl": "diverged",
         "noisy_minibatch.csv": "wasteful",
         "still_improving.jsonl": "still improving",
-        **{k: v for k, v in verdicts.items() if k.startswith("tensorboard")},
+        "tensorboard_run": "wasteful",
     }
 
 
@@ -252,4 +252,11 @@ def test_sample_logs_are_what_the_committed_script_makes(tmp_path):
     made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert made
     for rel in made:
-        assert (tmp_path / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel
+        if "tfevents" in rel.name:
+            # the writer stamps its header with the time of writing: compare the points
+            from gdei_cli.readers import tensorboard as tb
+
+            new, old = tb.read(tmp_path / rel).frame, tb.read(SAMPLES / rel).frame
+            pd.testing.assert_frame_equal(new, old)
+        else:
+            assert (tmp_path / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel

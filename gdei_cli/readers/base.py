@@ -69,5 +69,6 @@ def raw_frame(metric: object, step: object, value: object, wall_time: object) ->
             STEP: np.asarray(step, dtype=np.int64),
             VALUE: np.asarray(value, dtype=np.float64),
             WALL_TIME: np.asarray(wall_time, dtype=np.float64),
-        }
+        },
+        copy=False,  # no consolidation copy: the arrays become the columns
     )

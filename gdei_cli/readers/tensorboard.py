@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._tfproto import DTYPES, SESSION_START, event_class
@@ -73,12 +73,13 @@ from gdei_cli.schema import categorical
 FORMAT: Final = "tensorboard"
 SCALARS_PLUGIN: Final = "scalars"
 
-_WINDOW: Final = 16 << 20  # bytes of records decoded per window
+_WINDOW: Final = 4 << 20  # bytes of records decoded per window
 _SEQ_PROBE: Final = 16  # records framed one by one before predicting
 _MAX_PERIOD: Final = 8
 _MAX_TEMPLATES: Final = 8
 _MAX_RECORD: Final = 1 << 31
 _MASK_DELTA: Final = 0xA282EAD8
+_EMPTY: Final = np.zeros(0)
 _U32: Final = 0xFFFFFFFF
 
 
@@ -310,7 +311,7 @@ class _Reader:
         self.skipped: list[SkippedLine] = []
         self.purged: dict[int, int] = {}  # tag code -> points purged
         # per tag, pieces of (step, value, wall) in record order
-        self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self.pieces: dict[int, list[list[np.ndarray]]] = {}
         self.records = 0
         self.purges: list[tuple[int, int]] = []  # (record index, step) of this window
         self.purge_steps: list[int] = []
@@ -409,10 +410,9 @@ class _Reader:
             if reps_here <= 0:
                 ok = 0
                 break
-            view = as_strided(self.buf[base:], shape=(reps_here, 12), strides=(stride, 1))
-            heads = np.ascontiguousarray(view)
-            lens = heads[:, :8].copy().view("<u8").ravel()
-            crcs = heads[:, 8:12].copy().view("<u4").ravel()
+            # strided views straight onto the file: no copy of the headers
+            lens = self._strided(base, reps_here, stride, "<u8")
+            crcs = self._strided(base + 8, reps_here, stride, "<u4")
             bad = np.flatnonzero((lens != length) | (crcs != self.header_crc(length)))
             ok = min(ok, int(bad[0]) if bad.size else reps_here)
         # a record of the last repetition must also fit in the file
@@ -424,6 +424,12 @@ class _Reader:
         starts.append(grid.ravel())
         lengths.append(np.tile(np.asarray(cycle, dtype=np.int64), ok))
         return pos + ok * stride
+
+    def _strided(self, offset: int, count: int, stride: int, dtype: str) -> np.ndarray:
+        """*count* values of *dtype* at ``offset + i * stride`` (a view, unaligned is fine)."""
+        return np.ndarray(
+            shape=(count,), dtype=dtype, buffer=self.mem, offset=offset, strides=(stride,)
+        )
 
     # ---- damage
     def resync(self, pos: int) -> int | None:
@@ -450,12 +456,14 @@ class _Reader:
     # ---- decoding
     def decode(self, starts: np.ndarray, lengths: np.ndarray, rec0: int, out: _Points) -> None:
         """Verify payload CRCs and decode the records at *starts*."""
-        order = np.argsort(lengths, kind="stable")
-        sl = lengths[order]
-        bounds = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            idx = order[a:b]
-            n = int(sl[a])
+        lo = int(lengths.min()) if lengths.size else 0
+        if lengths.size and int(lengths.max()) - lo < 1 << 16:
+            distinct = np.flatnonzero(np.bincount(lengths - lo)) + lo
+        else:
+            distinct = np.unique(lengths)
+        for n_ in distinct:
+            n = int(n_)
+            idx = np.flatnonzero(lengths == n) if distinct.size > 1 else np.arange(lengths.size)
             pstart = starts[idx] + 12
             if n == 0:
                 block = np.zeros((idx.size, 0), dtype=np.uint8)
@@ -615,21 +623,24 @@ class _Reader:
                     rec[keep],
                 )
         self.purges.clear()
-        order = np.lexsort((rec, tag))
-        tag, step, value, wall = tag[order], step[order], value[order], wall[order]
-        bounds = np.flatnonzero(np.r_[True, tag[1:] != tag[:-1], True])
+        # by tag, then record order (one sort of a combined key)
+        order = np.argsort(tag.astype(np.int64) << 40 | rec, kind="stable")
+        del rec
+        sorted_tag = tag[order]
+        bounds = np.flatnonzero(np.r_[True, sorted_tag[1:] != sorted_tag[:-1], True])
+        # each piece owns its memory, so pieces can be freed one at a time later
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            self.pieces.setdefault(int(tag[a]), []).append((step[a:b], value[a:b], wall[a:b]))
+            take = order[a:b]
+            piece = [step[take], value[take], wall[take]]
+            self.pieces.setdefault(int(sorted_tag[a]), []).append(piece)
 
-    def _drop(
-        self, code: int, piece: tuple[np.ndarray, np.ndarray, np.ndarray], pstep: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _drop(self, code: int, piece: list[np.ndarray], pstep: int) -> list[np.ndarray]:
         s, v, w = piece
         keep = s < pstep
         n_gone = int(keep.size - keep.sum())
         if n_gone:
             self.purged[code] = self.purged.get(code, 0) + n_gone
-            return s[keep], v[keep], w[keep]
+            return [s[keep], v[keep], w[keep]]
         return piece
 
 
@@ -690,7 +701,10 @@ def read(path: Path) -> RawLog:
         try:
             return _read_mapped(path, mm)
         finally:
-            mm.close()
+            try:
+                mm.close()
+            except BufferError:  # views still alive (an exception's frames): GC closes it
+                pass
 
 
 def _read_mapped(path: Path, mm: mmap.mmap) -> RawLog:
@@ -753,23 +767,29 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
         if reader.tags[t] in reader.simple_tags or reader.plugins.get(t) == SCALARS_PLUGIN
     ]
     dropped = [t for t in names if t not in wanted and reader.tags[t] in reader.tensor_tags]
-    total = sum(sum(p[0].size for p in reader.pieces.get(reader.tags[t], [])) for t in wanted)
-    step = np.empty(total, dtype=np.int64)
-    value = np.empty(total, dtype=np.float64)
-    wall = np.empty(total, dtype=np.float64)
-    codes = np.empty(total, dtype=np.int32)
-    at = 0
-    for i, t in enumerate(wanted):
-        pieces = reader.pieces.pop(reader.tags[t], [])
-        while pieces:
-            s, v, w = pieces.pop(0)
-            k = s.size
-            step[at : at + k] = s
-            value[at : at + k] = v
-            wall[at : at + k] = w
-            codes[at : at + k] = i
-            at += k
+    pieces = [reader.pieces.get(reader.tags[t], []) for t in wanted]
+    sizes = [sum(p[0].size for p in tag_pieces) for tag_pieces in pieces]
+    total = sum(sizes)
+    codes = np.repeat(
+        np.arange(len(wanted), dtype=np.int8 if len(wanted) < 128 else np.int32), sizes
+    )
+    # one column at a time, freeing each piece's part as it is copied: memory
+    # holds the points once, plus one column
+    columns = []
+    for j, dtype in enumerate((np.int64, np.float64, np.float64)):
+        col = np.empty(total, dtype=dtype)
+        at = 0
+        for tag_pieces in pieces:
+            for piece in tag_pieces:
+                part = piece[j]
+                piece[j] = _EMPTY
+                col[at : at + part.size] = part
+                at += part.size
+                del part
+        columns.append(col)
     reader.pieces.clear()
+    del pieces
+    step, value, wall = columns
     metric = categorical(codes, wanted)
     log = RawLog(
         path=path,

@@ -1,0 +1,167 @@
+"""Benchmark gdei's TensorBoard reader against tbparse (``make bench``).
+
+Generates (once, cached in ``benchmarks/data/``) event files written by
+tensorboardX:
+
+* ``one_run``: one run of 1,000,000 scalar points (4 tags x 250,000 steps);
+* ``many_runs``: 200 runs x 15,000 points (3 tags x 5,000 steps).
+
+For each it measures, in this process, the best of three reads by gdei
+(``gdei_cli.load``: files to the canonical frame) and one read by tbparse
+(``SummaryReader(...).scalars``), and, each in a fresh process, gdei's peak
+memory (ru_maxrss growth over the imports) against the resulting frame's own
+size, and the whole command ``gdei inspect`` end to end.  Prints a Markdown
+table for ``benchmarks/README.md``.
+
+Usage: python benchmarks/bench_tensorboard.py [--skip-tbparse] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+def write_run(folder: Path, tags: list[str], steps: int, seed: int) -> None:
+    import numpy as np
+    from tensorboardX import SummaryWriter
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    w = SummaryWriter(str(folder), max_queue=100_000, flush_secs=3600)
+    base = rng.random(len(tags)) + 1.0
+    noise = rng.normal(0.0, 0.01, size=(steps, len(tags)))
+    for s in range(steps):
+        for j, tag in enumerate(tags):
+            w.add_scalar(tag, float(base[j] / (1 + s * 1e-3) + noise[s, j]), s)
+    w.close()
+
+
+def ensure_data(n_runs: int) -> dict[str, Path]:
+    one = DATA / "one_run"
+    if not any(one.glob("events.out.tfevents.*")):
+        print("writing one_run (1,000,000 points) with tensorboardX ...", file=sys.stderr)
+        write_run(one, ["train/loss", "train/lr", "train/grad_norm", "train/acc"], 250_000, 1)
+    many = DATA / f"many_runs_{n_runs}"
+    if len(list(many.glob("run*/events.out.tfevents.*"))) < n_runs:
+        print(
+            f"writing many_runs ({n_runs} x 15,000 points) with tensorboardX ...", file=sys.stderr
+        )
+        for i in range(n_runs):
+            write_run(many / f"run{i:03d}", ["loss", "lr", "accuracy"], 5_000, 100 + i)
+    return {"one_run": one, f"many_runs_{n_runs}": many}
+
+
+def time_gdei(folder: Path) -> tuple[float, int]:
+    from gdei_cli import load
+
+    best = float("inf")
+    n = 0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        ds = load([folder])
+        best = min(best, time.perf_counter() - t0)
+        n = len(ds.frame)
+        del ds
+    return best, n
+
+
+def time_tbparse(folder: Path) -> tuple[float, int]:
+    from tbparse import SummaryReader
+
+    t0 = time.perf_counter()
+    df = SummaryReader(str(folder)).scalars
+    return time.perf_counter() - t0, len(df)
+
+
+MEMORY_PROBE = r"""
+import json, resource, sys, gc
+from gdei_cli import load
+import gdei_cli.readers.tensorboard, pandas, numpy, google_crc32c, google.protobuf  # imports first
+from gdei_cli.readers._tfproto import event_class
+event_class()
+gc.collect()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ds = load([sys.argv[1]])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+frame = int(ds.frame.memory_usage(deep=True, index=False).sum())
+print(json.dumps({"peak_kb": peak - base, "frame_bytes": frame, "points": len(ds.frame)}))
+"""
+
+
+def memory(folder: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(out.stdout)
+    return {"peak_mb": doc["peak_kb"] / 1024, "frame_mb": doc["frame_bytes"] / 2**20}
+
+
+def whole_process(folder: Path) -> tuple[float, float]:
+    gdei = Path(sys.executable).with_name("gdei")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(gdei), "inspect", str(folder), "--format", "json"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import pandas, pyarrow, gdei_cli.loader, gdei_cli.report"],
+        check=True,
+    )
+    startup = time.perf_counter() - t0
+    return full, startup
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-tbparse", action="store_true")
+    ap.add_argument("--runs", type=int, default=200)
+    args = ap.parse_args()
+    sets = ensure_data(args.runs)
+    rows = []
+    for name, folder in sets.items():
+        size = sum(p.stat().st_size for p in folder.rglob("events.out.tfevents.*"))
+        g_time, n = time_gdei(folder)
+        if args.skip_tbparse:
+            t_time, t_n = float("nan"), n
+        else:
+            t_time, t_n = time_tbparse(folder)
+        mem = memory(folder)
+        full, startup = whole_process(folder)
+        rows.append((name, n, t_n, size, g_time, t_time, mem, full, startup))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
+    print()
+    print(
+        "| data | points | file MB | gdei s | gdei points/s | tbparse s | tbparse points/s | "
+        "speed-up | peak MB | frame MB | peak/frame | `gdei inspect` s (startup s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, t_n, size, g, t, mem, full, startup in rows:
+        assert n == t_n, f"{name}: gdei read {n} points, tbparse {t_n}"
+        print(
+            f"| {name} | {n:,} | {size / 2**20:.1f} | {g:.3f} | {n / g / 1e6:.2f} M | {t:.1f} | "
+            f"{n / t / 1e3:.0f} k | {t / g:.0f}x | {mem['peak_mb']:.1f} | {mem['frame_mb']:.1f} | "
+            f"{mem['peak_mb'] / mem['frame_mb']:.2f} | {full:.2f} ({startup:.2f}) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
