@@ -84,21 +84,32 @@ def time_tbparse(folder: Path) -> tuple[float, int]:
 
 
 MEMORY_PROBE = r"""
-import json, resource, sys, gc
+import json, resource, sys, gc, tracemalloc
 from gdei_cli import load
 import gdei_cli.readers.tensorboard, pandas, numpy, google_crc32c, google.protobuf  # imports first
 from gdei_cli.readers._tfproto import event_class
 event_class()
 gc.collect()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-ds = load([sys.argv[1]])
+tracemalloc.start()
+ds = load([sys.argv[1]], jobs=1)
+traced = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 frame = int(ds.frame.memory_usage(deep=True, index=False).sum())
-print(json.dumps({"peak_kb": peak - base, "frame_bytes": frame, "points": len(ds.frame)}))
+doc = {"rss_kb": peak - base, "traced": traced, "frame": frame, "points": len(ds.frame)}
+print(json.dumps(doc))
 """
 
 
 def memory(folder: Path) -> dict[str, float]:
+    """Peak memory of ``load`` in a fresh process, in MB.
+
+    ``traced``: peak of allocations (tracemalloc sees numpy's buffers), the
+    measure that does not depend on the C allocator; ``rss``: growth of the
+    peak resident set over the imports (includes the pages of the mapped file
+    being decoded and memory the allocator keeps after ``free``).
+    """
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(folder)],
         capture_output=True,
@@ -106,7 +117,35 @@ def memory(folder: Path) -> dict[str, float]:
         check=True,
     )
     doc = json.loads(out.stdout)
-    return {"peak_mb": doc["peak_kb"] / 1024, "frame_mb": doc["frame_bytes"] / 2**20}
+    mb = 2**20
+    return {
+        "rss_mb": doc["rss_kb"] / 1024,
+        "traced_mb": doc["traced"] / mb,
+        "frame_mb": doc["frame"] / mb,
+        "points": doc["points"],
+    }
+
+
+def prefixes(folder: Path, fractions: tuple[float, ...]) -> list[Path]:
+    """Copies of a one-file run cut after a share of its records (valid files)."""
+    import struct
+
+    (src,) = folder.glob("events.out.tfevents.*")
+    data = src.read_bytes()
+    ends, pos = [], 0
+    while pos + 12 <= len(data):
+        (n,) = struct.unpack_from("<Q", data, pos)
+        pos += 16 + n
+        ends.append(pos)
+    out = []
+    for frac in fractions:
+        sub = DATA / f"{folder.name}_{int(frac * 100)}pct"
+        sub.mkdir(exist_ok=True)
+        target = sub / src.name
+        if not target.exists():
+            target.write_bytes(data[: ends[int(len(ends) * frac) - 1]])
+        out.append(sub)
+    return out
 
 
 def whole_process(folder: Path) -> tuple[float, float]:
@@ -133,7 +172,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     args = ap.parse_args()
     sets = ensure_data(args.runs)
-    rows = []
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}\n"
+    )
+    print(
+        "| data | points | files MB | gdei s | gdei points/s | tbparse s | tbparse points/s "
+        "| speed-up | `gdei inspect` whole process s (of which start-up) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, folder in sets.items():
         size = sum(p.stat().st_size for p in folder.rglob("events.out.tfevents.*"))
         g_time, n = time_gdei(folder)
@@ -141,26 +188,41 @@ def main() -> None:
             t_time, t_n = float("nan"), n
         else:
             t_time, t_n = time_tbparse(folder)
-        mem = memory(folder)
+        assert n == t_n, f"{name}: gdei read {n} points, tbparse {t_n}"
         full, startup = whole_process(folder)
-        rows.append((name, n, t_n, size, g_time, t_time, mem, full, startup))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}"
-    )
+        print(
+            f"| {name} | {n:,} | {size / 2**20:.1f} | {g_time:.3f} | {n / g_time / 1e6:.2f} M "
+            f"| {t_time:.1f} | {n / t_time / 1e3:.1f} k | {t_time / g_time:.0f}x "
+            f"| {full:.2f} ({startup:.2f}) |",
+            flush=True,
+        )
     print()
     print(
-        "| data | points | file MB | gdei s | gdei points/s | tbparse s | tbparse points/s | "
-        "speed-up | peak MB | frame MB | peak/frame | `gdei inspect` s (startup s) |"
+        "| data | points | frame MB | peak allocated MB | allocated / frame | peak RSS growth MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, n, t_n, size, g, t, mem, full, startup in rows:
-        assert n == t_n, f"{name}: gdei read {n} points, tbparse {t_n}"
+    print("|---|---|---|---|---|---|")
+    mem_sets = [*prefixes(sets["one_run"], (0.25, 0.5)), *sets.values()]
+    rows = []
+    for folder in mem_sets:
+        m = memory(folder)
+        rows.append(m)
         print(
-            f"| {name} | {n:,} | {size / 2**20:.1f} | {g:.3f} | {n / g / 1e6:.2f} M | {t:.1f} | "
-            f"{n / t / 1e3:.0f} k | {t / g:.0f}x | {mem['peak_mb']:.1f} | {mem['frame_mb']:.1f} | "
-            f"{mem['peak_mb'] / mem['frame_mb']:.2f} | {full:.2f} ({startup:.2f}) |"
+            f"| {folder.name} | {m['points']:,} | {m['frame_mb']:.1f} | {m['traced_mb']:.1f} "
+            f"| {m['traced_mb'] / m['frame_mb']:.2f} | {m['rss_mb']:.1f} |",
+            flush=True,
         )
+    # peak = a * frame + c over the one-run sizes: the slope a is what scales
+    import numpy as np
+
+    frames = np.array([r["frame_mb"] for r in rows[:3]])
+    traced = np.array([r["traced_mb"] for r in rows[:3]])
+    rss = np.array([r["rss_mb"] for r in rows[:3]])
+    a, c = np.polyfit(frames, traced, 1)
+    ar, cr = np.polyfit(frames, rss, 1)
+    print(
+        f"\nOne run at 25/50/100%: peak allocated = {a:.2f} x frame + {c:.1f} MB; "
+        f"peak RSS growth = {ar:.2f} x frame + {cr:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

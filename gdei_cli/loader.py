@@ -303,32 +303,41 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Stack the runs' frames (each sorted; runs in sorted order), freeing each as it goes."""
     if len(frames) == 1:
         return frames.pop()
-    from pandas.api.types import union_categoricals
-
-    metric = union_categoricals(
-        [schema.with_str_categories(f[schema.METRIC].array) for f in frames], sort_categories=True
-    )
-    run = union_categoricals(
-        [schema.with_str_categories(f[schema.RUN].array) for f in frames], sort_categories=True
-    )
+    # one sorted category list for all runs; each run's codes are remapped
+    # through a small lookup table (no per-point string work)
+    run_names = [str(f[schema.RUN].cat.categories[0]) if len(f) else "" for f in frames]
+    metric_lists = [[str(c) for c in f[schema.METRIC].cat.categories] for f in frames]
+    all_metrics = sorted(set().union(*metric_lists))
+    position = {m: i for i, m in enumerate(all_metrics)}
+    all_runs = sorted({r for r, f in zip(run_names, frames, strict=True) if len(f)})
+    run_pos = {r: i for i, r in enumerate(all_runs)}
     total = sum(len(f) for f in frames)
     step = np.empty(total, dtype=np.int64)
     value = np.empty(total, dtype=np.float64)
     wall = np.empty(total, dtype=np.float64)
+    mcode = np.empty(total, dtype=np.int32)
+    rcode = np.empty(total, dtype=np.int32)
     at = 0
     frames.reverse()
+    run_names.reverse()
+    metric_lists.reverse()
     while frames:
         f = frames.pop()
+        run = run_names.pop()
+        lookup = np.array([position[m] for m in metric_lists.pop()], dtype=np.int32)
         k = len(f)
-        step[at : at + k] = f[schema.STEP].to_numpy()
-        value[at : at + k] = f[schema.VALUE].to_numpy()
-        wall[at : at + k] = f[schema.WALL_TIME].to_numpy()
+        if k:
+            step[at : at + k] = f[schema.STEP].to_numpy()
+            value[at : at + k] = f[schema.VALUE].to_numpy()
+            wall[at : at + k] = f[schema.WALL_TIME].to_numpy()
+            mcode[at : at + k] = lookup[f[schema.METRIC].cat.codes.to_numpy()]
+            rcode[at : at + k] = run_pos[run]
         at += k
         del f
     return pd.DataFrame(
         {
-            schema.RUN: run,
-            schema.METRIC: metric,
+            schema.RUN: schema.categorical(rcode, all_runs),
+            schema.METRIC: schema.categorical(mcode, all_metrics),
             schema.STEP: step,
             schema.VALUE: value,
             schema.WALL_TIME: wall,
@@ -422,7 +431,7 @@ def assemble_run(run: str, fmt: str, logs: list[RawLog]) -> tuple[pd.DataFrame, 
     return frame, info
 
 
-def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 20) -> bool:
+def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 16) -> bool:
     """Whether rows are sorted by metric code, steps strictly rising within a metric.
 
     Checked in blocks so the temporaries stay small on millions of points.

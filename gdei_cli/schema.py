@@ -65,12 +65,16 @@ def make_frame(
     """Build a canonical frame from column-like inputs (arrays, lists, Series)."""
     frame = pd.DataFrame(
         {
-            RUN: pd.Categorical(np.asarray(run, dtype=object).astype(str))
-            if not isinstance(run, pd.Categorical)
-            else run,
-            METRIC: pd.Categorical(np.asarray(metric, dtype=object).astype(str))
-            if not isinstance(metric, pd.Categorical)
-            else metric,
+            RUN: with_str_categories(
+                run
+                if isinstance(run, pd.Categorical)
+                else pd.Categorical(np.asarray(run, dtype=object).astype(str))
+            ),
+            METRIC: with_str_categories(
+                metric
+                if isinstance(metric, pd.Categorical)
+                else pd.Categorical(np.asarray(metric, dtype=object).astype(str))
+            ),
             STEP: np.asarray(step, dtype=np.int64),
             VALUE: np.asarray(value, dtype=np.float64),
             WALL_TIME: np.asarray(wall_time, dtype=np.float64),
@@ -87,8 +91,9 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
 
 
 def str_index(names: object) -> pd.Index:
-    """An index of str values with pandas' default string dtype."""
-    return pd.Index([str(n) for n in names])  # type: ignore[attr-defined,misc]
+    """An index of str values, object dtype (cheap to build; one dtype everywhere)."""
+    values = np.array([str(n) for n in names], dtype=object)  # type: ignore[attr-defined]
+    return pd.Index(values, dtype=object)
 
 
 def with_str_categories(cat: pd.Categorical) -> pd.Categorical:

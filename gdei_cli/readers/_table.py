@@ -80,6 +80,7 @@ def table_to_raw(
     row_lines: np.ndarray,
     skipped: list[SkippedLine],
     warnings: list[str],
+    step_names: tuple[str, ...] | None = None,
 ) -> RawLog:
     """Melt a table into a :class:`RawLog`.
 
@@ -111,7 +112,7 @@ def table_to_raw(
 
     # step column: the first candidate whose present values are whole numbers
     step_col: Column | None = None
-    for name in STEP_NAMES:
+    for name in step_names or STEP_NAMES:
         cand = by_name.get(name)
         if cand is not None and cand.numeric and _is_integral(cand):
             step_col = cand

@@ -117,8 +117,7 @@ def records_to_raw(
     """Flatten parsed records into columns and melt them into points."""
     import pandas as pd
 
-    n = len(records)
-    if n == 0:
+    if not records:
         return table_to_raw(
             [],
             0,
@@ -136,6 +135,21 @@ def records_to_raw(
     ]
     if nested:
         frame = pd.json_normalize(records, sep="/")
+    return frame_to_raw(path, fmt, frame, line_numbers, skipped, warnings)
+
+
+def frame_to_raw(
+    path: Path,
+    fmt: str,
+    frame: Any,
+    line_numbers: list[int] | np.ndarray,
+    skipped: list[SkippedLine],
+    warnings: list[str],
+    step_names: tuple[str, ...] | None = None,
+) -> RawLog:
+    """Melt a frame of parsed JSON values (one row per record) into points."""
+
+    n = len(frame)
     columns: list[Column] = []
     for name in frame.columns:
         series = frame[name]
@@ -149,33 +163,33 @@ def records_to_raw(
             continue
         else:
             obj = series.to_numpy(dtype=object)
-            is_num = series.map(type).isin([int, float]).to_numpy()
-            if is_num.all():
-                vals = np.asarray(obj, dtype=np.float64)
-                token = vals.view(np.uint64) == _NAN_TOKEN_BITS
-                present = ~np.isnan(vals) | token
-                columns.append(
-                    Column(name=str(name), values=np.where(token, np.nan, vals), present=present)
-                )
+            kinds = series.map(type)
+            is_num = kinds.isin([int, float]).to_numpy()
+            is_str = kinds.eq(str).to_numpy()
+            vals = np.full(len(obj), np.nan)
+            vals[is_num] = np.asarray(obj[is_num], dtype=np.float64)
+            token = vals.view(np.uint64) == _NAN_TOKEN_BITS
+            num_present = is_num & (~np.isnan(vals) | token)  # a plain NaN is a missing key
+            vals[token] = np.nan
+            if not is_str.any():
+                columns.append(Column(name=str(name), values=vals, present=num_present))
                 continue
-            present = series.notna().to_numpy()
             texts = obj.copy()
-            texts[is_num | ~present] = None
-            col = classify_text(str(name), texts, present & ~is_num)
+            texts[~is_str] = None
+            col = classify_text(str(name), texts, is_str)
             if col.numeric and col.bad_row is None:
-                vals = np.where(
-                    is_num, pd.to_numeric(series.where(is_num), errors="coerce"), col.values
-                )
-                col = Column(
-                    name=str(name), values=np.asarray(vals, dtype=np.float64), present=present
-                )
-            elif is_num.any() and not col.numeric:
-                # numbers mixed with words in one key: malformed
-                first = int(np.flatnonzero(present & ~is_num)[0])
                 col = Column(
                     name=str(name),
-                    values=col.values,
-                    present=present,
+                    values=np.where(is_str, col.values, vals),
+                    present=num_present | is_str,
+                )
+            elif not col.numeric and num_present.any():
+                # real numbers and words under one key: malformed
+                first = int(np.flatnonzero(is_str)[0])
+                col = Column(
+                    name=str(name),
+                    values=vals,
+                    present=num_present | is_str,
                     bad_row=first,
                     bad_text=str(obj[first]),
                 )
@@ -188,6 +202,7 @@ def records_to_raw(
         row_lines=np.asarray(line_numbers, dtype=np.int64),
         skipped=skipped,
         warnings=warnings,
+        step_names=step_names,
     )
 
 

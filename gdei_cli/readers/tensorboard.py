@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._tfproto import DTYPES, SESSION_START, event_class
@@ -80,6 +80,9 @@ _MAX_TEMPLATES: Final = 8
 _MAX_RECORD: Final = 1 << 31
 _MASK_DELTA: Final = 0xA282EAD8
 _EMPTY: Final = np.zeros(0)
+#: record layouts seen so far, by payload length; shared by every file read in
+#: this process (a layout is checked byte by byte before it is used)
+_TEMPLATES: dict[int, list[_Template]] = {}
 _U32: Final = 0xFFFFFFFF
 
 
@@ -305,7 +308,6 @@ class _Reader:
         self.plugins: dict[str, str] = {}  # tag -> plugin name from metadata
         self.tensor_tags: set[int] = set()
         self.simple_tags: set[int] = set()
-        self.templates: dict[int, list[_Template]] = {}
         self.header_ok: dict[int, int] = {}  # length -> masked crc of its 8 bytes
         self.warnings: list[str] = []
         self.skipped: list[SkippedLine] = []
@@ -465,12 +467,10 @@ class _Reader:
             n = int(n_)
             idx = np.flatnonzero(lengths == n) if distinct.size > 1 else np.arange(lengths.size)
             pstart = starts[idx] + 12
-            if n == 0:
-                block = np.zeros((idx.size, 0), dtype=np.uint8)
-            else:
-                block = sliding_window_view(self.buf, n)[pstart]
-            stored = np.ascontiguousarray(sliding_window_view(self.buf, 4)[pstart + n])
-            crcs = _unmask(stored.view("<u4").ravel())
+            # rows of n payload bytes + 4 CRC bytes, gathered in one copy
+            rows = self._windows(n + 4)[pstart]
+            block = rows[:, :n]
+            crcs = _unmask(np.ascontiguousarray(rows[:, n:]).view("<u4").ravel())
             good = self._check_crc(block, crcs, n)
             if not good.all():
                 for i in np.flatnonzero(~good):
@@ -480,6 +480,10 @@ class _Reader:
                     self.skipped.append(SkippedLine(None, msg, offset=off))
                 block, idx = block[good], idx[good]
             self._decode_group(block, idx + rec0, n, out)
+
+    def _windows(self, width: int) -> np.ndarray:
+        """All *width*-byte windows of the file, as a (size - width + 1, width) view."""
+        return as_strided(self.buf, shape=(self.size - width + 1, width), strides=(1, 1))
 
     def _check_crc(self, block: np.ndarray, crcs: np.ndarray, n: int) -> np.ndarray:
         k = block.shape[0]
@@ -493,18 +497,22 @@ class _Reader:
 
     def _decode_group(self, block: np.ndarray, recs: np.ndarray, n: int, out: _Points) -> None:
         todo = np.arange(block.shape[0])
-        known = self.templates.setdefault(n, [])
+        known = _TEMPLATES.setdefault(n, [])
         checked = 0  # templates already tried on every row of todo
         slow_first = 0
         while todo.size:
-            sub = block[todo]
+            sub = block if todo.size == block.shape[0] else block[todo]
             matched = np.zeros(todo.size, dtype=bool)
             for tpl in known[checked:]:
                 rest = np.flatnonzero(~matched)
                 if rest.size == 0:
                     break
-                hit = self._match(sub[rest], tpl)
-                if hit.any():
+                cand = sub if rest.size == sub.shape[0] else sub[rest]
+                hit = self._match(cand, tpl)
+                if hit.all():
+                    self._emit(cand, recs[todo[rest]], tpl, out)
+                    matched[rest] = True
+                elif hit.any():
                     rows = rest[hit]
                     self._emit(sub[rows], recs[todo[rows]], tpl, out)
                     matched[rows] = True
@@ -519,7 +527,10 @@ class _Reader:
                 todo = todo[1:]
                 slow_first += 1
                 continue
-            known.append(new)
+            if len(known) < _MAX_TEMPLATES:
+                known.append(new)
+            else:  # the shared cache is full for this length: use it here only
+                known = [*known, new]
         for i in todo:
             self._slow(block[i].tobytes(), int(recs[i]), out)
 

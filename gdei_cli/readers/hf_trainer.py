@@ -1,0 +1,63 @@
+"""Hugging Face ``Trainer`` state: ``trainer_state.json`` (a JSON document).
+
+``log_history`` holds train entries (``loss``, ``grad_norm``,
+``learning_rate``, ``epoch``, ``step``), eval entries (``eval_*``) and a final
+summary entry (``train_runtime``, ``train_loss``, ``total_flos``...), which is
+not a metric point and is left out.  Entries carry no timestamps: when the
+summary gives ``train_runtime``, wall-clock per step is *derived* as
+``step / global_step * train_runtime`` seconds since the start (evaluation
+time included, spread evenly), and the run says so.  ``best_metric``,
+``best_model_checkpoint`` and an early-stopping callback's state become run
+attributes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from gdei_cli.errors import InputError
+from gdei_cli.readers._io import read_bytes
+from gdei_cli.readers.base import RawLog
+from gdei_cli.readers.jsonl import records_to_raw
+
+FORMAT: Final = "hf_trainer"
+SUMMARY_KEYS: Final = frozenset({"train_runtime", "train_samples_per_second", "total_flos"})
+
+
+def read(path: Path) -> RawLog:
+    try:
+        doc = json.loads(read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a valid trainer_state.json: {exc}", path=path) from None
+    history = doc.get("log_history") if isinstance(doc, dict) else None
+    if not isinstance(history, list):
+        raise InputError("trainer_state.json has no log_history list", path=path)
+    entries = [e for e in history if isinstance(e, dict)]
+    summary = [e for e in entries if SUMMARY_KEYS & e.keys()]
+    points = [e for e in entries if not (SUMMARY_KEYS & e.keys())]
+    log = records_to_raw(path, FORMAT, points, list(range(1, len(points) + 1)), [], [])
+    runtime = next((e.get("train_runtime") for e in summary if "train_runtime" in e), None)
+    last = doc.get("global_step") or (max((e.get("step", 0) for e in entries), default=0))
+    if isinstance(runtime, (int, float)) and last:
+        frame = log.frame
+        frame["wall_time"] = frame["step"].to_numpy(dtype=np.float64) / float(last) * runtime
+        log.wall_clock = "derived"
+    attrs: dict[str, Any] = {
+        k: doc[k]
+        for k in ("best_metric", "best_model_checkpoint", "max_steps", "num_train_epochs")
+        if doc.get(k) is not None
+    }
+    callbacks = doc.get("stateful_callbacks") or {}
+    early = callbacks.get("EarlyStoppingCallback") if isinstance(callbacks, dict) else None
+    if early:
+        attrs["early_stopping"] = json.dumps(early, sort_keys=True)
+    for e in summary:
+        for k in ("train_runtime", "train_loss"):
+            if k in e:
+                attrs[k] = e[k]
+    log.attrs = {k: str(v) for k, v in attrs.items()}
+    return log

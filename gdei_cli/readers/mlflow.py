@@ -1,0 +1,110 @@
+"""MLflow file store runs: ``mlruns/<experiment>/<run>/metrics/<key>``.
+
+Each metric file holds ``<timestamp_ms> <value> [<step>]`` lines; keys with
+``/`` are sub-folders.  The run is the run folder (discovery groups its metric
+files); its ``meta.yaml`` (run name, status, times), ``tags/mlflow.runName``,
+``params/*`` and the experiment's name become run attributes.  The lines are
+parsed by pyarrow's CSV reader with a space delimiter, one call per metric
+file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from gdei_cli.errors import InputError
+from gdei_cli.readers._io import read_bytes
+from gdei_cli.readers.base import RawLog, raw_frame
+
+FORMAT: Final = "mlflow"
+STATUS: Final = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+
+
+def run_folder(metric_file: Path) -> Path:
+    """The run folder of a file under ``<run>/metrics/``."""
+    for parent in metric_file.parents:
+        if parent.name == "metrics":
+            return parent.parent
+    raise ValueError(metric_file)
+
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / "meta.yaml").is_file() and (folder / "metrics").is_dir()
+
+
+def read(path: Path) -> RawLog:
+    """One metric file of a run (the loader joins a run's files)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    folder = run_folder(path)
+    key = path.relative_to(folder / "metrics").as_posix()
+    data = read_bytes(path)
+    if not data.strip():
+        return RawLog(path=path, format=FORMAT, frame=raw_frame([], [], [], []))
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(delimiter=" "),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"f0": pa.float64(), "f1": pa.float64(), "f2": pa.int64()}
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"not an MLflow metric file: {exc}", path=path) from None
+    n = table.num_rows
+    ts = table.column(0).to_numpy() / 1000.0
+    value = table.column(1).to_numpy()
+    step = (
+        table.column(2).fill_null(0).to_numpy()
+        if table.num_columns >= 3
+        else np.zeros(n, dtype=np.int64)
+    )
+    log = RawLog(
+        path=path,
+        format=FORMAT,
+        frame=raw_frame(np.full(n, key, dtype=object), step, value, ts),
+        wall_clock="logged",
+    )
+    log.attrs = run_attrs(folder)
+    return log
+
+
+def run_attrs(folder: Path) -> dict[str, str]:
+    import yaml
+
+    attrs: dict[str, Any] = {}
+    meta = _yaml(folder / "meta.yaml", yaml)
+    if meta.get("run_name") or meta.get("name"):
+        attrs["run_name"] = meta.get("run_name") or meta.get("name")
+    tag = folder / "tags" / "mlflow.runName"
+    if tag.is_file():
+        attrs["run_name"] = tag.read_text(errors="replace").strip()
+    if "status" in meta:
+        attrs["status"] = STATUS.get(meta["status"], meta["status"])
+    for k in ("start_time", "end_time"):
+        if isinstance(meta.get(k), int):
+            attrs[k] = meta[k] / 1000.0
+    exp = _yaml(folder.parent / "meta.yaml", yaml)
+    if exp.get("name"):
+        attrs["experiment"] = exp["name"]
+    params = folder / "params"
+    if params.is_dir():
+        for p in sorted(params.rglob("*")):
+            if p.is_file():
+                attrs[f"param.{p.relative_to(params).as_posix()}"] = p.read_text(
+                    errors="replace"
+                ).strip()
+    return {k: str(v) for k, v in attrs.items()}
+
+
+def _yaml(path: Path, yaml: Any) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text(errors="replace"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return doc if isinstance(doc, dict) else {}

@@ -1,0 +1,65 @@
+"""MMDetection / MMCV ``*.log.json`` (JSON lines from ``TextLoggerHook``).
+
+The first line may be an environment/config record with no step: it is not a
+point (its ``exp_name``/``seed`` become run attributes).  Lines carry
+``mode`` train/val, ``epoch`` and an ``iter`` that restarts every epoch; the
+global step is ``(epoch - 1) * iters_per_epoch + iter``, with
+``iters_per_epoch`` the largest train ``iter`` logged in an epoch, and a val
+line sits at the end of its epoch (``epoch * iters_per_epoch``).  Bare ``NaN``
+tokens are values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from gdei_cli.errors import InputError
+from gdei_cli.readers._io import read_bytes
+from gdei_cli.readers.base import RawLog
+from gdei_cli.readers.jsonl import frame_to_raw, parse_records
+
+FORMAT: Final = "mmdet"
+META_KEYS: Final = frozenset({"env_info", "config", "seed", "exp_name", "hook_msgs"})
+
+
+def read(path: Path) -> RawLog:
+    import pandas as pd
+
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    records, lines, skipped, warnings = parse_records(path, text)
+    if not records:
+        raise InputError("empty MMDetection log", path=path)
+    frame = pd.DataFrame.from_records(records)
+    meta_cols = [c for c in frame.columns if c in META_KEYS]
+    if "mode" in frame:
+        is_meta = frame["mode"].isna().to_numpy().copy()
+    else:
+        is_meta = np.zeros(len(frame), dtype=bool)
+    if meta_cols:
+        is_meta &= frame[meta_cols].notna().any(axis=1).to_numpy()
+    else:
+        is_meta[:] = False
+    attrs: dict[str, str] = {}
+    for k in ("exp_name", "seed"):
+        if k in frame and is_meta.any():
+            vals = frame.loc[is_meta, k].dropna()
+            if len(vals):
+                attrs[k] = str(vals.iloc[0])
+    frame = frame.loc[~is_meta].drop(columns=meta_cols).reset_index(drop=True)
+    line_numbers = np.asarray(lines, dtype=np.int64)[~is_meta]
+    if not {"epoch", "iter"} <= set(frame.columns):
+        raise InputError("MMDetection lines need 'epoch' and 'iter'", path=path)
+    mode = frame["mode"].astype(str).to_numpy() if "mode" in frame else np.full(len(frame), "train")
+    epoch = pd.to_numeric(frame["epoch"], errors="coerce").to_numpy(dtype=np.float64)
+    it = pd.to_numeric(frame["iter"], errors="coerce").to_numpy(dtype=np.float64)
+    train = mode == "train"
+    per_epoch = float(np.nanmax(it[train]) if train.any() else np.nanmax(it))
+    step = np.where(train, (epoch - 1) * per_epoch + it, epoch * per_epoch)
+    frame = frame.drop(columns=[c for c in ("iter", "mode") if c in frame])
+    frame["__step"] = step
+    out = frame_to_raw(path, FORMAT, frame, line_numbers, skipped, warnings, step_names=("__step",))
+    out.attrs = {**attrs, "iters_per_epoch": str(int(per_epoch))}
+    return out
