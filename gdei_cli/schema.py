@@ -21,7 +21,8 @@ categoricals because a run has few names and millions of points.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -90,10 +91,11 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=str_index(names))
 
 
-def str_index(names: object) -> pd.Index:
+def str_index(names: Iterable[object]) -> pd.Index:
     """An index of str values, object dtype (cheap to build; one dtype everywhere)."""
-    values = np.array([str(n) for n in names], dtype=object)  # type: ignore[attr-defined]
-    return pd.Index(values, dtype=object)
+    values: Any = np.array([str(n) for n in names] or np.empty(0, dtype=object), dtype=object)
+    index: pd.Index = pd.Index(values, dtype=object)
+    return index
 
 
 def with_str_categories(cat: pd.Categorical) -> pd.Categorical:
