@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gdei_cli tests benchmarks sample_logs
+	$(BIN)/ruff format --check gdei_cli
 	$(BIN)/mypy
 
 pytest: $(STAMP)

@@ -70,7 +70,25 @@ InputFormat = Annotated[
     str | None,
     typer.Option(
         "--input-format",
-        help="Read every file as this format instead of guessing: csv, jsonl, tensorboard.",
+        help="Read every file as this format instead of guessing: csv, jsonl, tensorboard, "
+        "lightning, keras, hf_trainer, mlflow, wandb_export, detectron2, mmdet, ultralytics, "
+        "tb_csv, deit, textlog.",
+    ),
+]
+MergeFolders = Annotated[
+    bool,
+    typer.Option(
+        "--merge-folders",
+        help="Make every log in one folder one run (default: one run per log file, "
+        "per TensorBoard folder, per MLflow run).",
+    ),
+]
+LinePattern = Annotated[
+    str | None,
+    typer.Option(
+        "--line-pattern",
+        help="Regex for plain-text logs, with a named group 'step' and one per metric, "
+        r"e.g. 'step (?P<step>\d+).*loss (?P<loss>\S+)'.",
     ),
 ]
 Metric = Annotated[
@@ -153,11 +171,15 @@ def _analyse(
     config: Config,
     costs: Costs,
     jobs: int | None,
+    merge_folders: bool,
+    line_pattern: str | None,
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli.engine import analyze as run_engine
     from gdei_cli.loader import load
 
-    dataset = load(paths, fmt=input_format, jobs=jobs)
+    dataset = load(
+        paths, fmt=input_format, jobs=jobs, merge_folders=merge_folders, line_pattern=line_pattern
+    )
     if not dataset.runs:
         from gdei_cli.errors import InputError
 
@@ -199,6 +221,8 @@ def analyze(
         ),
     ] = None,
     input_format: InputFormat = None,
+    merge_folders: MergeFolders = False,
+    line_pattern: LinePattern = None,
     jobs: Jobs = None,
 ) -> None:
     """Say where each run should have stopped and what that would have saved."""
@@ -210,7 +234,9 @@ def analyze(
         limit = _parse_pct(max_waste) if max_waste is not None else None
         config = _config(smoothing, rule, threshold, window, warmup)
         costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
-        dataset, analysis = _analyse(paths, input_format, metric, config, costs, jobs)
+        dataset, analysis = _analyse(
+            paths, input_format, metric, config, costs, jobs, merge_folders, line_pattern
+        )
         _warn_missing(analysis)
         if output_format is OutputFormat.json:
             typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
@@ -269,6 +295,8 @@ def export(
     gpus: Gpus = 1.0,
     gpu_hour_cost: GpuHourCost = None,
     input_format: InputFormat = None,
+    merge_folders: MergeFolders = False,
+    line_pattern: LinePattern = None,
     jobs: Jobs = None,
 ) -> None:
     """Write the per-run summary table (or, with --points, every point) to a file."""
@@ -279,7 +307,9 @@ def export(
 
         config = _config(smoothing, rule, threshold, window, warmup)
         costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
-        dataset, analysis = _analyse(paths, input_format, metric, config, costs, jobs)
+        dataset, analysis = _analyse(
+            paths, input_format, metric, config, costs, jobs, merge_folders, line_pattern
+        )
         _warn_missing(analysis)
         if points:
             report.export_points(analysis, output)
@@ -297,6 +327,8 @@ def inspect(
         OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
     ] = OutputFormat.table,
     input_format: InputFormat = None,
+    merge_folders: MergeFolders = False,
+    line_pattern: LinePattern = None,
     jobs: Jobs = None,
 ) -> None:
     """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines."""
@@ -305,7 +337,13 @@ def inspect(
         from gdei_cli import report
         from gdei_cli.loader import load
 
-        dataset = load(paths, fmt=input_format, jobs=jobs)
+        dataset = load(
+            paths,
+            fmt=input_format,
+            jobs=jobs,
+            merge_folders=merge_folders,
+            line_pattern=line_pattern,
+        )
         if output_format is OutputFormat.json:
             typer.echo(report.dumps(report.inspect_document(dataset)))
         else:

@@ -101,11 +101,28 @@ class Dataset:
 
 
 def discover(
-    paths: Sequence[str | Path], fmt: str | None = None
+    paths: Sequence[str | Path],
+    fmt: str | None = None,
+    *,
+    merge_folders: bool = False,
+    text_logs: bool = False,
 ) -> tuple[list[Source], list[SkippedFile]]:
-    """Turn input paths into runs to read, and files passed over while walking."""
+    """Turn input paths into runs to read, and files passed over while walking.
+
+    With *text_logs* (a ``--line-pattern`` was given), ``.log``/``.txt`` files
+    that are not otherwise recognised are read as plain-text logs.
+    """
+
+    def guess(file: Path) -> tuple[str | None, str]:
+        if fmt:
+            return fmt, ""
+        got, reason = detect_format(file)
+        if got is None and text_logs and file.suffix.lower() in (".log", ".txt"):
+            return "textlog", "text log (--line-pattern)"
+        return got, reason
+
     if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not paths:
         raise InputError("no input paths given")
     found: list[tuple[Path, str]] = []
@@ -117,31 +134,43 @@ def discover(
             raise InputError("no such file or folder", path=path)
         resolved.append(path)
         if path.is_dir():
-            for file in _walk(path):
-                got, reason = (fmt, "") if fmt else detect_format(file)
+            for file in _walk(path, skipped):
+                got, reason = guess(file)
                 if got is None:
                     skipped.append(SkippedFile(str(file), reason))
                 else:
                     found.append((file, got))
         else:
-            got, reason = (fmt, "") if fmt else detect_format(path)
+            got, reason = guess(path)
             if got is None:
                 raise InputError(
                     f"cannot tell this file's format ({reason})",
                     path=path,
-                    hint=f"pass --format with one of {', '.join(FORMATS)}",
+                    hint=f"pass --input-format with one of {', '.join(FORMATS)}",
                 )
             found.append((path, got))
     root = _common_root(resolved)
-    return _group(found, root), skipped
+    return _group(found, root, merge_folders), skipped
 
 
-def _walk(folder: Path) -> Iterable[Path]:
+def _walk(folder: Path, skipped: list[SkippedFile]) -> Iterable[Path]:
+    """Files under *folder*, sorted; an MLflow run folder yields its metric files only."""
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
+        here = Path(dirpath)
+        if "meta.yaml" in filenames and "metrics" in dirnames:  # an MLflow run
+            dirnames.clear()
+            yield from sorted(p for p in (here / "metrics").rglob("*") if p.is_file())
+            continue
         for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            if name == "meta.yaml" and any(
+                (here / d / "meta.yaml").is_file() and (here / d / "metrics").is_dir()
+                for d in dirnames
+            ):
+                continue  # an MLflow experiment's metadata, read with its runs
+            yield here / name
 
 
 def _common_root(paths: list[Path]) -> Path:
@@ -158,12 +187,16 @@ def _stem(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
-    return name.rsplit(".", 1)[0]
+    return name.split(".", 1)[0]
 
 
-def _group(found: list[tuple[Path, str]], root: Path) -> list[Source]:
-    """One source per file, except TensorBoard event files: one per folder."""
-    by_folder: dict[Path, list[Path]] = {}
+def _group(found: list[tuple[Path, str]], root: Path, merge_folders: bool = False) -> list[Source]:
+    """One source per file, except where a layout makes a folder the run.
+
+    TensorBoard event files: one run per folder; MLflow: one run per run folder.
+    With *merge_folders*, every log in one folder is one run.
+    """
+    by_folder: dict[tuple[Path, str], list[Path]] = {}
     singles: list[tuple[Path, str]] = []
     seen: set[Path] = set()
     for path, fmt in found:
@@ -172,17 +205,22 @@ def _group(found: list[tuple[Path, str]], root: Path) -> list[Source]:
             continue
         seen.add(key)
         if fmt == "tensorboard" and is_event_file(path):
-            by_folder.setdefault(path.parent, []).append(path)
+            by_folder.setdefault((path.parent, fmt), []).append(path)
+        elif fmt == "mlflow":
+            from gdei_cli.readers.mlflow import run_folder
+
+            by_folder.setdefault((run_folder(path), fmt), []).append(path)
         else:
             singles.append((path, fmt))
     sources: list[Source] = []
-    for folder, files in by_folder.items():
-        sources.append(
-            Source(_rel(folder, root), "tensorboard", tuple(sorted(files, key=lambda p: p.name)))
-        )
+    for (folder, fmt), files in by_folder.items():
+        ordered = sorted(files, key=lambda p: p.name) if fmt == "tensorboard" else sorted(files)
+        sources.append(Source(_rel(folder, root), fmt, tuple(ordered)))
     for path, fmt in singles:
         name = _rel(path.parent, root) if _stem(path) in GENERIC_STEMS else _rel(path, root)
         sources.append(Source(name, fmt, (path,)))
+    if merge_folders:
+        return _merge_by_folder(sources, root)
     # two sources with one name (say metrics.csv and log.jsonl in one folder):
     # name each by its file instead
     counts: dict[str, int] = {}
@@ -197,18 +235,57 @@ def _group(found: list[tuple[Path, str]], root: Path) -> list[Source]:
     return sorted(renamed, key=lambda s: s.run)
 
 
-def read_source(source: Source) -> list[RawLog]:
-    reader = reader_for(source.format)
-    return [reader(path) for path in source.paths]
+def _merge_by_folder(sources: list[Source], root: Path) -> list[Source]:
+    folders: dict[Path, list[Source]] = {}
+    for s in sources:
+        folder = s.paths[0].parent
+        if s.format == "mlflow":
+            from gdei_cli.readers.mlflow import run_folder
+
+            folder = run_folder(s.paths[0])
+        folders.setdefault(folder.resolve(), []).append(s)
+    merged = []
+    for folder, group in folders.items():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        fmt = "+".join(sorted({s.format for s in group}))
+        paths = tuple(p for s in group for p in s.paths)
+        merged.append(Source(_rel(folder, root), fmt, paths))
+    return sorted(merged, key=lambda s: s.run)
+
+
+def read_source(source: Source, line_pattern: str | None = None) -> list[RawLog]:
+    """Read a source's files, each with its own format's reader."""
+    logs = []
+    for path in source.paths:
+        fmt = source.format
+        if "+" in fmt:  # a merged folder: each file by its own format
+            fmt = detect_format(path)[0] or "csv"
+        logs.append(reader_for(fmt, line_pattern)(path))
+    return logs
 
 
 def load(
-    paths: Sequence[str | Path], *, fmt: str | None = None, jobs: int | None = None
+    paths: Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    jobs: int | None = None,
+    merge_folders: bool = False,
+    line_pattern: str | None = None,
 ) -> Dataset:
-    """Read every run under *paths* into one canonical :class:`Dataset`."""
-    sources, skipped = discover(paths, fmt)
-    raws: list[list[RawLog] | None] = list(_read_all(sources, jobs))
+    """Read every run under *paths* into one canonical :class:`Dataset`.
+
+    *fmt* forces one input format for every file; *merge_folders* makes every
+    log in one folder one run; *line_pattern* is a regex with named groups
+    (``step`` and one per metric) for plain-text logs.
+    """
+    sources, skipped = discover(
+        paths, fmt, merge_folders=merge_folders, text_logs=line_pattern is not None
+    )
+    raws: list[list[RawLog] | None] = list(_read_all(sources, jobs, line_pattern))
     sources, raws = _merge_add_scalars(sources, raws)
+    sources, raws = _split_subruns(sources, raws)
     frames: list[pd.DataFrame] = []
     runs: dict[str, RunInfo] = {}
     for i, source in enumerate(sources):
@@ -223,19 +300,46 @@ def load(
     return Dataset(frame=frame, runs=runs, skipped_files=skipped)
 
 
-def _read_all(sources: list[Source], jobs: int | None) -> list[list[RawLog]]:
+def _read_all(
+    sources: list[Source], jobs: int | None, line_pattern: str | None = None
+) -> list[list[RawLog]]:
     """Read every source; many large files use a process pool (order is kept)."""
+    import functools
+
+    read = functools.partial(read_source, line_pattern=line_pattern)
     n_files = sum(len(s.paths) for s in sources)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     if workers <= 1 or n_files < 2:
-        return [read_source(s) for s in sources]
+        return [read(s) for s in sources]
     total = sum(p.stat().st_size for s in sources for p in s.paths)
     if total < 32 * 1024 * 1024:  # a pool costs more than it saves
-        return [read_source(s) for s in sources]
+        return [read(s) for s in sources]
     from concurrent.futures import ProcessPoolExecutor
 
+    chunk = max(1, len(sources) // (4 * workers))
     with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
-        return list(pool.map(read_source, sources, chunksize=max(1, len(sources) // (4 * workers))))
+        return list(pool.map(read, sources, chunksize=chunk))
+
+
+def _split_subruns(
+    sources: list[Source], raws: list[list[RawLog] | None]
+) -> tuple[list[Source], list[list[RawLog] | None]]:
+    """A file holding several runs (a W&B chart export) becomes one run each."""
+    out_s: list[Source] = []
+    out_r: list[list[RawLog] | None] = []
+    for source, logs in zip(sources, raws, strict=True):
+        if logs and len(logs) == 1 and "subrun" in logs[0].frame.columns:
+            log = logs[0]
+            frame = log.frame
+            for sub, part in frame.groupby("subrun", sort=True):
+                piece = RawLog(**{**log.__dict__, "frame": part.drop(columns="subrun")})
+                out_s.append(Source(f"{source.run}/{sub}", source.format, source.paths))
+                out_r.append([piece])
+        else:
+            out_s.append(source)
+            out_r.append(logs)
+    order = sorted(range(len(out_s)), key=lambda i: out_s[i].run)
+    return [out_s[i] for i in order], [out_r[i] for i in order]
 
 
 def _merge_add_scalars(

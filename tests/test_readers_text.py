@@ -178,7 +178,7 @@ def test_json_document_is_skipped_while_walking_but_json_lines_are_read(write, t
     assert list(ds.runs) == ["lines.json"]
     assert sorted(s.reason for s in ds.skipped_files) == [
         "a JSON document, not JSON lines",
-        "not a recognised log format",
+        "text without step/value lines",
     ]
 
 
