@@ -54,6 +54,10 @@ GENERIC_STEMS: Final = frozenset(
 )
 
 
+#: files a framework writes beside its log, read as the run's attributes
+SIDECARS: Final = frozenset({"hparams.yaml", "args.yaml"})
+
+
 @dataclass(frozen=True)
 class Source:
     """One run's files and their format, before reading."""
@@ -163,7 +167,7 @@ def _walk(folder: Path, skipped: list[SkippedFile]) -> Iterable[Path]:
             yield from sorted(p for p in (here / "metrics").rglob("*") if p.is_file())
             continue
         for name in sorted(filenames):
-            if name.startswith("."):
+            if name.startswith(".") or name in SIDECARS:
                 continue
             if name == "meta.yaml" and any(
                 (here / d / "meta.yaml").is_file() and (here / d / "metrics").is_dir()

@@ -230,3 +230,54 @@ def test_input_format_overrides_detection(write, tmp_path):
     assert detect_format(p)[0] is None
     ds = load([p], fmt="csv")
     assert pts(ds, "loss") == [[0, 1.0], [1, 0.5]]
+
+
+# --------------------------------------------------------------------------- real writers
+# tests/data/writers/ was written by the frameworks themselves (make_framework_logs.py)
+
+from .conftest import DATA  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def writers():
+    res = CliRunner().invoke(app, ["inspect", str(DATA / "writers"), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["skipped"] == []
+    return {r["run"]: r for r in doc["runs"]}
+
+
+def facts(run):
+    return {m["metric"]: (m["points"], m["first_step"], m["last_step"], m["superseded"]) for m in run["metrics"]}
+
+
+def test_lightning_csvlogger_written_by_lightning(writers):
+    run = writers["lightning/lightning_logs/version_0"]
+    assert run["format"] == "lightning" and run["attrs"]["hparam.lr"] == "0.05"
+    f = facts(run)
+    assert f["train_loss_step"] == (16, 3, 63, 0)  # every 4 steps, 4 epochs of 16 batches
+    assert f["val_loss"] == (4, 15, 63, 0)
+    assert f["lr-SGD"][0] == 4
+
+
+def test_keras_csvlogger_written_by_keras(writers):
+    run = writers["keras"]
+    assert run["format"] == "keras"
+    assert facts(run)["val_loss"] == (6, 0, 5, 2)  # resumed at epoch 2: two epochs written twice
+
+
+def test_hf_trainer_state_written_by_transformers(writers):
+    run = writers["hf"]
+    assert run["format"] == "hf_trainer" and run["wall_time"] == "derived"
+    f = facts(run)
+    assert f["loss"] == (10, 4, 40, 0)
+    assert f["eval_loss"] == (5, 8, 40, 0)
+    assert "early_stopping_patience" in run["attrs"]["early_stopping"]
+    assert "train_runtime" not in f
+
+
+def test_mlflow_file_store_written_by_mlflow(writers):
+    (name,) = [k for k in writers if k.startswith("mlflow/")]
+    run = writers[name]
+    assert run["attrs"]["run_name"] == "tiny-run" and run["attrs"]["experiment"] == "tiny"
+    assert facts(run) == {"loss": (20, 0, 19, 0), "val/loss": (4, 0, 15, 0)}

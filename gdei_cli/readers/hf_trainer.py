@@ -48,7 +48,13 @@ def read(path: Path) -> RawLog:
         log.wall_clock = "derived"
     attrs: dict[str, Any] = {
         k: doc[k]
-        for k in ("best_metric", "best_model_checkpoint", "max_steps", "num_train_epochs")
+        for k in (
+            "best_metric",
+            "best_model_checkpoint",
+            "best_global_step",
+            "max_steps",
+            "num_train_epochs",
+        )
         if doc.get(k) is not None
     }
     callbacks = doc.get("stateful_callbacks") or {}
