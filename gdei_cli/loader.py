@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gdei_cli import schema
+from gdei_cli._memory import release
 from gdei_cli.errors import InputError
 from gdei_cli.readers import FORMATS, detect_format, is_event_file, reader_for
 from gdei_cli.readers.base import RawLog, SkippedLine, WallClock
@@ -53,6 +54,9 @@ GENERIC_STEMS: Final = frozenset(
     }
 )
 
+
+#: below this many bytes of logs, reading in one process beats starting a pool
+POOL_MIN_BYTES = 32 * 1024 * 1024
 
 #: files a framework writes beside its log, read as the run's attributes
 SIDECARS: Final = frozenset({"hparams.yaml", "args.yaml"})
@@ -316,7 +320,7 @@ def _read_all(
     if workers <= 1 or n_files < 2:
         return [read(s) for s in sources]
     total = sum(p.stat().st_size for s in sources for p in s.paths)
-    if total < 32 * 1024 * 1024:  # a pool costs more than it saves
+    if total < POOL_MIN_BYTES:  # a pool costs more than it saves
         return [read(s) for s in sources]
     from concurrent.futures import ProcessPoolExecutor
 
@@ -425,7 +429,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     wall = np.empty(total, dtype=np.float64)
     mcode = np.empty(total, dtype=np.int32)
     rcode = np.empty(total, dtype=np.int32)
-    at = 0
+    at = copied = 0
     frames.reverse()
     run_names.reverse()
     metric_lists.reverse()
@@ -442,6 +446,11 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
             rcode[at : at + k] = run_pos[run]
         at += k
         del f
+        copied += k
+        if copied > 1 << 18:  # every ~256k points: give the freed runs' pages back
+            release()
+            copied = 0
+    release()
     return pd.DataFrame(
         {
             schema.RUN: schema.categorical(rcode, all_runs),

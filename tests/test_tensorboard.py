@@ -322,3 +322,17 @@ def test_sample_tensorboard_run_reads(tmp_path):
         assert_same(path, tb.read(path))
     shutil.copytree(folders[0], tmp_path / "copy")
     assert len(load([tmp_path / "copy"]).frame) > 0
+
+
+def test_process_pool_gives_the_same_frame_in_the_same_order(tmp_path, monkeypatch):
+    from gdei_cli import loader
+
+    for i in range(4):
+        tbx_run(tmp_path / f"run{i}", steps=range(30 + i), extra=False)
+    one = load([tmp_path], jobs=1)
+    monkeypatch.setattr(loader, "POOL_MIN_BYTES", 0)
+    two = load([tmp_path], jobs=2)
+    assert list(two.runs) == list(one.runs) == [f"run{i}" for i in range(4)]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(one.frame, two.frame)

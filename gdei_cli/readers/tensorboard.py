@@ -65,6 +65,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from gdei_cli._memory import release
 from gdei_cli.errors import InputError
 from gdei_cli.readers._tfproto import DTYPES, SESSION_START, event_class
 from gdei_cli.readers.base import RawLog, SkippedLine, raw_frame
@@ -798,6 +799,7 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
                 at += part.size
                 del part
         columns.append(col)
+        release()  # the pieces of this column are free: hand their pages back
     reader.pieces.clear()
     del pieces
     step, value, wall = columns
