@@ -84,19 +84,28 @@ def time_tbparse(folder: Path) -> tuple[float, int]:
 
 
 MEMORY_PROBE = r"""
-import json, resource, sys, gc, tracemalloc
+import json, sys, gc, tracemalloc
 from gdei_cli import load
 import gdei_cli.readers.tensorboard, pandas, numpy, google_crc32c, google.protobuf  # imports first
 from gdei_cli.readers._tfproto import event_class
+
+def hwm_kb():
+    # peak resident set of this process image (VmHWM); ru_maxrss would carry
+    # the parent's peak across exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
 event_class()
 gc.collect()
 trace = sys.argv[2] == "trace"
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kb()
 if trace:
     tracemalloc.start()
 ds = load([sys.argv[1]], jobs=1)
 traced = tracemalloc.get_traced_memory()[1] if trace else 0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm_kb()
 frame = int(ds.frame.memory_usage(deep=True, index=False).sum())
 doc = {"rss_kb": peak - base, "traced": traced, "frame": frame, "points": len(ds.frame)}
 print(json.dumps(doc))
@@ -204,9 +213,10 @@ def main() -> None:
         )
     print()
     print(
-        "| data | points | frame MB | peak allocated MB | allocated / frame | peak RSS growth MB |"
+        "| data | points | frame MB | peak RSS growth MB | RSS / frame "
+        "| peak allocated MB | allocated / frame |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     mem_sets = [*prefixes(sets["one_run"], (0.25, 0.5)), *sets.values()]
     rows = []
     for folder in mem_sets:

@@ -281,3 +281,11 @@ def test_mlflow_file_store_written_by_mlflow(writers):
     run = writers[name]
     assert run["attrs"]["run_name"] == "tiny-run" and run["attrs"]["experiment"] == "tiny"
     assert facts(run) == {"loss": (20, 0, 19, 0), "val/loss": (4, 0, 15, 0)}
+
+
+def test_every_format_has_a_reader():
+    from gdei_cli.readers import _READERS, FORMATS, reader_for
+
+    assert set(FORMATS) == set(_READERS)
+    for fmt in FORMATS:
+        assert callable(reader_for(fmt))

@@ -151,50 +151,31 @@ def _head(path: Path) -> bytes | None:
         return None
 
 
+#: format -> (module, function) of its reader, imported on first use
+_READERS: Final = {
+    "csv": ("gdei_cli.readers.csv", "read"),
+    "jsonl": ("gdei_cli.readers.jsonl", "read"),
+    "tensorboard": ("gdei_cli.readers.tensorboard", "read"),
+    "hf_trainer": ("gdei_cli.readers.hf_trainer", "read"),
+    "mlflow": ("gdei_cli.readers.mlflow", "read"),
+    "wandb_export": ("gdei_cli.readers.wandb_export", "read"),
+    "mmdet": ("gdei_cli.readers.mmdet", "read"),
+    "textlog": ("gdei_cli.readers.textlog", "read"),
+    "lightning": ("gdei_cli.readers.simple_dialects", "lightning"),
+    "keras": ("gdei_cli.readers.simple_dialects", "keras"),
+    "ultralytics": ("gdei_cli.readers.simple_dialects", "ultralytics"),
+    "tb_csv": ("gdei_cli.readers.simple_dialects", "tb_csv"),
+    "detectron2": ("gdei_cli.readers.simple_dialects", "detectron2"),
+    "deit": ("gdei_cli.readers.simple_dialects", "deit"),
+}
+
+
 def reader_for(fmt: str, line_pattern: str | None = None) -> Callable[[Path], RawLog]:
-    """The read function of format *fmt*."""
-    from gdei_cli.readers import simple_dialects as sd
+    """The read function of format *fmt* (imported lazily)."""
+    import importlib
 
-    simple: dict[str, Callable[[Path], RawLog]] = {
-        "lightning": sd.lightning,
-        "keras": sd.keras,
-        "ultralytics": sd.ultralytics,
-        "tb_csv": sd.tb_csv,
-        "detectron2": sd.detectron2,
-        "deit": sd.deit,
-    }
-    if fmt in simple:
-        return simple[fmt]
-    if fmt == "csv":
-        from gdei_cli.readers import csv
-
-        return csv.read
-    if fmt == "jsonl":
-        from gdei_cli.readers import jsonl
-
-        return jsonl.read
-    if fmt == "tensorboard":
-        from gdei_cli.readers import tensorboard
-
-        return tensorboard.read
-    if fmt == "hf_trainer":
-        from gdei_cli.readers import hf_trainer
-
-        return hf_trainer.read
-    if fmt == "mlflow":
-        from gdei_cli.readers import mlflow
-
-        return mlflow.read
-    if fmt == "wandb_export":
-        from gdei_cli.readers import wandb_export
-
-        return wandb_export.read
-    if fmt == "mmdet":
-        from gdei_cli.readers import mmdet
-
-        return mmdet.read
+    module, name = _READERS[fmt]
+    read: Callable[..., RawLog] = getattr(importlib.import_module(module), name)
     if fmt == "textlog":
-        from gdei_cli.readers import textlog
-
-        return functools.partial(textlog.read, line_pattern=line_pattern)
-    raise KeyError(fmt)
+        return functools.partial(read, line_pattern=line_pattern)
+    return read
