@@ -329,3 +329,24 @@ def test_csv_reader_never_crashes_on_written_csv(tmp_path_factory, rows):
     ds = load([path])
     schema.check_frame(ds.frame)
     assert len(ds.frame) <= sum(v is not None for _, v in rows)
+
+
+def test_byte_order_mark_and_crlf(write, tmp_path):
+    write("bom.csv", "\ufeffstep,loss\r\n0,1\r\n1,0.5\r\n".encode("utf-8"))
+    ds = load([tmp_path])
+    assert points(ds, "loss") == [[0, 1.0], [1, 0.5]]
+
+
+def test_mmengine_scalars_json(write, tmp_path):
+    # MMEngine's vis_data/scalars.json: a global "step" for train lines
+    write(
+        "vis_data/scalars.json",
+        '{"lr": 0.02, "loss": 1.5, "epoch": 1, "iter": 50, "step": 50}\n'
+        '{"lr": 0.02, "loss": 1.2, "epoch": 1, "iter": 100, "step": 100}\n'
+        '{"coco/bbox_mAP": 0.2, "step": 1}\n',
+    )
+    ds = load([tmp_path])
+    (run,) = ds.runs
+    assert run == "vis_data"
+    assert points(ds, "loss") == [[50, 1.5], [100, 1.2]]
+    assert points(ds, "coco/bbox_mAP") == [[1, 0.2]]

@@ -107,6 +107,10 @@ def test_run_layout_and_attributes(inspected):
     assert hf["wall_time"] == "derived"
     assert hf["attrs"]["best_model_checkpoint"].endswith("checkpoint-3000")
     assert float(hf["attrs"]["best_metric"]) == pytest.approx(0.7432, abs=1e-4)
+    (camels,) = [r for k, r in runs.items() if k.startswith("tensorboard/CooperBigFoot")]
+    # Lightning's hparams plugin events become run attributes
+    assert camels["attrs"]["hparam.hidden_size"] == "64"
+    assert camels["attrs"]["hparam.learning_rate"] == "2e-05"
     (mm,) = [r for k, r in runs.items() if "faster-rcnn" in k]
     assert mm["attrs"]["iters_per_epoch"] == "30000"
     assert "bbox_mAP_copypaste" not in {m["metric"] for m in mm["metrics"]}

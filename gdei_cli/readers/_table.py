@@ -89,7 +89,7 @@ def table_to_raw(
     """
     by_name: dict[str, Column] = {}
     for col in columns:
-        name = col.name.strip()
+        name = col.name.strip().lstrip("\ufeff").strip()
         if name in by_name or name == "":
             continue
         col.name = name

@@ -131,6 +131,57 @@ def event_class() -> Any:
     for f in event.field:
         if f.number >= 3:
             f.oneof_index = 0
+    # the hparams plugin's payload (tensorboard/plugins/hparams/plugin_data.proto):
+    # session_start_info.hparams is a map<string, google.protobuf.Value>, which
+    # on the wire is a repeated (key=1, value=2) entry
+    message(
+        "StructValue",
+        [
+            ("null_value", 1, t.TYPE_INT32, None, False),
+            ("number_value", 2, t.TYPE_DOUBLE, None, False),
+            ("string_value", 3, t.TYPE_STRING, None, False),
+            ("bool_value", 4, t.TYPE_BOOL, None, False),
+        ],
+    )
+    sv = fdp.message_type[-1]
+    sv.oneof_decl.add().name = "kind"
+    for f in sv.field:
+        f.oneof_index = 0
+    message(
+        "HParamEntry",
+        [
+            ("key", 1, t.TYPE_STRING, None, False),
+            ("value", 2, t.TYPE_MESSAGE, "StructValue", False),
+        ],
+    )
+    message(
+        "SessionStartInfo",
+        [
+            ("hparams", 1, t.TYPE_MESSAGE, "HParamEntry", True),
+            ("group_name", 4, t.TYPE_STRING, None, False),
+            ("start_time_secs", 5, t.TYPE_DOUBLE, None, False),
+        ],
+    )
+    message(
+        "HParamsPluginData",
+        [
+            ("version", 1, t.TYPE_INT32, None, False),
+            ("session_start_info", 3, t.TYPE_MESSAGE, "SessionStartInfo", False),
+        ],
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
+    _classes["hparams"] = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("gdei.tb.HParamsPluginData")
+    )
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("gdei.tb.Event"))
+
+
+_classes: dict[str, Any] = {}
+
+
+@cache
+def hparams_class() -> Any:
+    """The hparams plugin's ``HParamsPluginData`` message class."""
+    event_class()
+    return _classes["hparams"]

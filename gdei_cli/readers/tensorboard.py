@@ -67,7 +67,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from gdei_cli._memory import release
 from gdei_cli.errors import InputError
-from gdei_cli.readers._tfproto import DTYPES, SESSION_START, event_class
+from gdei_cli.readers._tfproto import DTYPES, SESSION_START, event_class, hparams_class
 from gdei_cli.readers.base import RawLog, SkippedLine, raw_frame
 from gdei_cli.schema import categorical
 
@@ -318,6 +318,7 @@ class _Reader:
         self.records = 0
         self.purges: list[tuple[int, int]] = []  # (record index, step) of this window
         self.purge_steps: list[int] = []
+        self.hparams: dict[str, str] = {}
 
     # ---- helpers
     def tag_code(self, tag: str) -> int:
@@ -585,6 +586,8 @@ class _Reader:
         for v in ev.summary.value:
             if v.HasField("metadata") and v.metadata.plugin_data.plugin_name:
                 self.plugins.setdefault(v.tag, v.metadata.plugin_data.plugin_name)
+                if v.metadata.plugin_data.plugin_name == "hparams":
+                    self._hparams(v.metadata.plugin_data.content)
             kind = v.WhichOneof("value")
             if kind == "simple_value":
                 code = self.tag_code(v.tag)
@@ -601,6 +604,21 @@ class _Reader:
         if tags:
             k = len(tags)
             out.add(tags, [ev.step] * k, values, [ev.wall_time] * k, [rec] * k)
+
+    def _hparams(self, content: bytes) -> None:
+        """Hyperparameters of an hparams ``session_start_info``, as run attributes."""
+        from google.protobuf.message import DecodeError
+
+        try:
+            data = hparams_class().FromString(content)
+        except DecodeError:
+            return
+        for entry in data.session_start_info.hparams:
+            kind = entry.value.WhichOneof("kind")
+            if kind is not None and kind != "null_value":
+                value = getattr(entry.value, kind)
+                text = f"{value:g}" if isinstance(value, float) else str(value)
+                self.hparams[entry.key] = text
 
     # ---- results
     def keep(self, out: _Points) -> None:
@@ -814,6 +832,7 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
     )
     if dropped:
         log.attrs["non-scalar tensor tags"] = ", ".join(dropped)
+    log.attrs.update({f"hparam.{k}": v for k, v in sorted(reader.hparams.items())})
     log.purge_steps = list(reader.purge_steps)
     log.superseded = {
         t: reader.purged[reader.tags[t]] for t in wanted if reader.purged.get(reader.tags[t])
