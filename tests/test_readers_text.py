@@ -350,3 +350,10 @@ def test_mmengine_scalars_json(write, tmp_path):
     assert run == "vis_data"
     assert points(ds, "loss") == [[50, 1.5], [100, 1.2]]
     assert points(ds, "coco/bbox_mAP") == [[1, 0.2]]
+
+
+def test_csv_that_is_not_utf8_is_an_error_naming_the_line(write, tmp_path):
+    p = write("latin.csv", b"step,loss\n0,1\n1,0.5\xe9\n")
+    with pytest.raises(InputError, match="not UTF-8") as err:
+        load([p])
+    assert err.value.line == 3

@@ -336,3 +336,39 @@ def test_process_pool_gives_the_same_frame_in_the_same_order(tmp_path, monkeypat
     import pandas as pd
 
     pd.testing.assert_frame_equal(one.frame, two.frame)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete", "overwrite"]),
+            st.floats(min_value=0, max_value=1, exclude_max=True),
+            st.binary(min_size=1, max_size=24),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_damaged_files_never_crash_and_never_invent_points(small_file, tmp_path, edits):
+    _, data = small_file
+    complete = len(tb.read(small_file[0]).frame)
+    buf = bytearray(data)
+    for kind, where, blob in edits:
+        i = int(where * len(buf))
+        if kind == "flip":
+            buf[i] ^= blob[0] or 1
+        elif kind == "insert":
+            buf[i:i] = blob
+        elif kind == "delete":
+            del buf[i : i + len(blob)]
+        else:
+            buf[i : i + len(blob)] = blob
+    path = tmp_path / "fuzz" / "events.out.tfevents.1.fuzz"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(bytes(buf))
+    try:
+        log = tb.read(path)
+    except GdeiError:
+        return
+    assert len(log.frame) <= complete

@@ -54,7 +54,7 @@ def _is_integral(col: Column) -> bool:
     vals = col.values[col.present]
     if vals.size == 0 or not np.all(np.isfinite(vals)):
         return False
-    return bool(np.all(vals == np.round(vals)))
+    return bool(np.all(vals == np.round(vals)) and np.all(np.abs(vals) < 2.0**62))
 
 
 def _wall_seconds(col: Column, name: str) -> tuple[np.ndarray, WallClock] | None:

@@ -27,6 +27,12 @@ def read(path: Path) -> RawLog:
     import pyarrow.csv as pacsv
 
     data = read_bytes(path)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start})", path=path, line=line_of(data, exc.start)
+        ) from None
     warnings: list[str] = []
     skipped: list[SkippedLine] = []
     if not data.strip():
