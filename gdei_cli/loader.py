@@ -99,14 +99,6 @@ class Dataset:
     runs: dict[str, RunInfo]
     skipped_files: list[SkippedFile] = field(default_factory=list)
 
-    @property
-    def run_names(self) -> list[str]:
-        return list(self.runs)
-
-    def metrics_of(self, run: str) -> list[str]:
-        sub = self.frame.loc[self.frame[schema.RUN] == run, schema.METRIC]
-        return sorted(str(m) for m in sub.unique())
-
 
 def discover(
     paths: Sequence[str | Path],
@@ -142,7 +134,7 @@ def discover(
             raise InputError("no such file or folder", path=path)
         resolved.append(path)
         if path.is_dir():
-            for file in _walk(path, skipped):
+            for file in _walk(path):
                 got, reason = guess(file)
                 if got is None:
                     skipped.append(SkippedFile(str(file), reason))
@@ -161,22 +153,21 @@ def discover(
     return _group(found, root, merge_folders), skipped
 
 
-def _walk(folder: Path, skipped: list[SkippedFile]) -> Iterable[Path]:
+def _walk(folder: Path) -> Iterable[Path]:
     """Files under *folder*, sorted; an MLflow run folder yields its metric files only."""
+    from gdei_cli.readers.mlflow import is_run_folder
+
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         here = Path(dirpath)
-        if "meta.yaml" in filenames and "metrics" in dirnames:  # an MLflow run
+        if is_run_folder(here):
             dirnames.clear()
             yield from sorted(p for p in (here / "metrics").rglob("*") if p.is_file())
             continue
         for name in sorted(filenames):
             if name.startswith(".") or name in SIDECARS:
                 continue
-            if name == "meta.yaml" and any(
-                (here / d / "meta.yaml").is_file() and (here / d / "metrics").is_dir()
-                for d in dirnames
-            ):
+            if name == "meta.yaml" and any(is_run_folder(here / d) for d in dirnames):
                 continue  # an MLflow experiment's metadata, read with its runs
             yield here / name
 

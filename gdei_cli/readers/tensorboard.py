@@ -625,9 +625,7 @@ class _Reader:
         """Apply this window's restarts, then file its points per tag."""
         if not out.tag:
             for _, pstep in self.purges:
-                self.purge_steps.append(pstep)
-                for code, pieces in self.pieces.items():
-                    self.pieces[code] = [self._drop(code, p, pstep) for p in pieces]
+                self._purge_earlier(pstep)
             self.purges.clear()
             return
         tag = np.concatenate(out.tag)
@@ -636,9 +634,7 @@ class _Reader:
         wall = np.concatenate(out.wall)
         rec = np.concatenate(out.rec)
         for prec, pstep in self.purges:
-            self.purge_steps.append(pstep)
-            for code, pieces in self.pieces.items():
-                self.pieces[code] = [self._drop(code, p, pstep) for p in pieces]
+            self._purge_earlier(pstep)
             gone = (rec < prec) & (step >= pstep)
             if gone.any():
                 codes, counts = np.unique(tag[gone], return_counts=True)
@@ -663,6 +659,12 @@ class _Reader:
             take = order[a:b]
             piece = [step[take], value[take], wall[take]]
             self.pieces.setdefault(int(sorted_tag[a]), []).append(piece)
+
+    def _purge_earlier(self, pstep: int) -> None:
+        """Apply a restart at *pstep* to every point of earlier windows."""
+        self.purge_steps.append(pstep)
+        for code, pieces in self.pieces.items():
+            self.pieces[code] = [self._drop(code, p, pstep) for p in pieces]
 
     def _drop(self, code: int, piece: list[np.ndarray], pstep: int) -> list[np.ndarray]:
         s, v, w = piece
