@@ -11,9 +11,15 @@ only the log file it writes:
   and ``EarlyStoppingCallback``;
 * ``writers/mlflow/mlruns/``: MLflow's file store (``mlflow.log_metric``).
 
+With ``--eval``, it writes the labelled evaluation corpus instead
+(``tests/data/eval/``, see ``eval_scenarios.py``): about forty small real
+training runs, each labelled from its own training loop's record.
+
 Needs: torch==2.13.0 lightning keras transformers accelerate mlflow-skinny
-(not gdei's test dependencies: the outputs are committed).
+tensorboardX (not gdei's test dependencies: the outputs are committed).
 Run: python tests/data/make_framework_logs.py [OUT_DIR]
+     python tests/data/make_framework_logs.py --eval [NAME_FILTER]
+     python tests/data/make_framework_logs.py --relabel   (labels from stored records)
 """
 
 from __future__ import annotations
@@ -157,6 +163,15 @@ def mlflow_log(out: Path) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["--eval"], ["--relabel"]):
+        sys.path.insert(0, str(HERE))
+        from eval_scenarios import build_corpus, relabel
+
+        if sys.argv[1] == "--relabel":
+            relabel(HERE / "eval")
+        else:
+            build_corpus(HERE / "eval", only=sys.argv[2] if len(sys.argv) > 2 else None)
+        sys.exit(0)
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "writers"
     for make in (lightning_log, keras_log, hf_log, mlflow_log):
         make(target)
