@@ -2,12 +2,13 @@
 #   make demo   set up, then analyse the bundled sample logs
 #   make test   set up, then lint (ruff, mypy) and run the tests
 #   make bench  set up, then benchmark the TensorBoard reader against tbparse
+#   make eval   set up, then score gdei's verdicts on the labelled corpus
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench clean samples
+.PHONY: demo test lint pytest bench eval clean samples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ test: lint pytest
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_tensorboard.py
+
+eval: $(STAMP)
+	$(BIN)/python -m tests.eval_corpus
 
 samples: $(STAMP)
 	$(BIN)/python sample_logs/make_samples.py

@@ -1,7 +1,8 @@
 """The ``gdei`` command line: parse options, call the library, map errors to exit codes.
 
 Exit codes: 0 fine; 1 a run wastes more than ``--max-waste``; 2 usage error
-or unreadable/invalid input (one line on stderr, no traceback).
+or unreadable/invalid input (one line on stderr, no traceback); 3 an internal
+error (a bug: one line, ``GDEI_DEBUG=1`` for the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from gdei_cli import __version__
+from gdei_cli.config import Config, Mode, Rule
 
 if TYPE_CHECKING:
-    from gdei_cli.engine import Analysis, Config, Costs
+    from gdei_cli.config import Costs
+    from gdei_cli.engine import Analysis
     from gdei_cli.loader import Dataset
+
+#: every default below comes from here, so the CLI and the library agree
+DEFAULTS = Config()
 
 app = typer.Typer(
     name="gdei",
@@ -35,10 +41,6 @@ app = typer.Typer(
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
-
-
-class Rule(StrEnum):
-    plateau = "plateau"
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -94,24 +96,57 @@ LinePattern = Annotated[
 Metric = Annotated[
     str | None,
     typer.Option(
-        "--metric", "-m", help="Metric to analyse (name or glob). Default: the training loss."
+        "--metric",
+        "-m",
+        help="The training loss, whose index is computed (name or glob). "
+        "Default: the run's training loss.",
+    ),
+]
+Objective = Annotated[
+    str | None,
+    typer.Option(
+        "--objective",
+        help="The metric that says whether the model got better (name or glob). Default: the "
+        "framework's own, else a validation loss, else a validation score, else the loss.",
+    ),
+]
+ModeOpt = Annotated[
+    Mode,
+    typer.Option("--mode", help="Direction of the objective; auto knows acc/mAP/... from loss."),
+]
+RuleOpt = Annotated[
+    Rule,
+    typer.Option(
+        "--rule",
+        help="hindsight: the first step after which the objective never again improved by "
+        "more than --tolerance; live: the index's plateau rule, as a live run could apply it.",
+    ),
+]
+Tolerance = Annotated[
+    float,
+    typer.Option(
+        help="Smallest objective change that counts as improvement, in index points "
+        "(1 point = 1% of the series' starting value)."
     ),
 ]
 Smoothing = Annotated[
     str,
     typer.Option(
         help="TensorBoard EMA weight in [0, 1) applied before the index; 'auto' spans 1% of each "
-        "run's points; 0 reproduces the paper's formula exactly.",
+        "series' points; 0 reproduces the paper's formula exactly.",
     ),
 ]
 Threshold = Annotated[
-    float, typer.Option(help="Stop where the index improved by less than this many points...")
+    float,
+    typer.Option(help="Live rule: stop where the index improved by less than this many points..."),
 ]
 Window = Annotated[
     str,
     typer.Option(help="...over this trailing window: steps, or a percentage of the run like 10%."),
 ]
-Warmup = Annotated[str, typer.Option(help="No stop before this many steps (or % of the run).")]
+Warmup = Annotated[
+    str, typer.Option(help="Live rule: no stop before this many steps (or % of the run).")
+]
 SecondsPerStep = Annotated[
     float | None,
     typer.Option(min=0, help="Seconds per step, for runs whose log has no wall-clock times."),
@@ -142,8 +177,16 @@ def _run_library(fn: object) -> None:
         raise typer.Exit(0) from None
 
 
-def _config(smoothing: str, rule: Rule, threshold: float, window: str, warmup: str) -> Config:
-    from gdei_cli.engine import Config, Span
+def _config(
+    smoothing: str,
+    rule: Rule,
+    tolerance: float,
+    mode: Mode,
+    threshold: float,
+    window: str,
+    warmup: str,
+) -> Config:
+    from gdei_cli.config import Span
     from gdei_cli.errors import UsageError
 
     if smoothing.strip().lower() == "auto":
@@ -155,19 +198,29 @@ def _config(smoothing: str, rule: Rule, threshold: float, window: str, warmup: s
             raise UsageError(
                 f"--smoothing must be 'auto' or a number in [0, 1), got {smoothing!r}"
             ) from None
-    return Config(
-        smoothing=smooth,
-        rule=rule.value,
-        threshold=threshold,
-        window=Span.parse(window, name="--window"),
-        warmup=Span.parse(warmup, name="--warmup"),
-    )
+    try:
+        return Config(
+            smoothing=smooth,
+            rule=rule,
+            tolerance=tolerance,
+            mode=mode,
+            threshold=threshold,
+            window=Span.parse(window, name="--window"),
+            warmup=Span.parse(warmup, name="--warmup"),
+        )
+    except UsageError as exc:  # name the flag, not the field
+        text = str(exc)
+        for field in ("smoothing", "tolerance", "threshold"):
+            if text.startswith(field):
+                text = "--" + text
+        raise UsageError(text) from None
 
 
 def _analyse(
     paths: list[Path],
     input_format: str | None,
     metric: str | None,
+    objective: str | None,
     config: Config,
     costs: Costs,
     jobs: int | None,
@@ -187,7 +240,15 @@ def _analyse(
             "no training logs found in " + ", ".join(str(p) for p in paths),
             hint=f"{len(dataset.skipped_files)} file(s) were not recognised; see gdei inspect",
         )
-    analysis = run_engine(dataset.frame, metric=metric, config=config, costs=costs)
+    analysis = run_engine(
+        dataset.frame,
+        metric=metric,
+        objective=objective,
+        config=config,
+        costs=costs,
+        attrs={name: info.attrs for name, info in dataset.runs.items()},
+        formats={name: info.format for name, info in dataset.runs.items()},
+    )
     return dataset, analysis
 
 
@@ -199,18 +260,27 @@ def _warn_missing(analysis: Analysis) -> None:
         typer.echo(f"gdei: warning: {rec.run}: no such metric ({rec.note})", err=True)
 
 
+def _costs(gpus: float, gpu_hour_cost: float | None, seconds_per_step: float | None) -> Costs:
+    from gdei_cli.config import Costs
+
+    return Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
+
+
 @app.command()
 def analyze(
     paths: Paths,
     metric: Metric = None,
+    objective: Objective = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
     ] = OutputFormat.table,
+    mode: ModeOpt = DEFAULTS.mode,
+    rule: RuleOpt = DEFAULTS.rule,
+    tolerance: Tolerance = DEFAULTS.tolerance,
     smoothing: Smoothing = "auto",
-    rule: Annotated[Rule, typer.Option(help="Stopping rule.")] = Rule.plateau,
-    threshold: Threshold = 1.0,
-    window: Window = "10%",
-    warmup: Warmup = "10%",
+    threshold: Threshold = DEFAULTS.threshold,
+    window: Window = str(DEFAULTS.window),
+    warmup: Warmup = str(DEFAULTS.warmup),
     seconds_per_step: SecondsPerStep = None,
     gpus: Gpus = 1.0,
     gpu_hour_cost: GpuHourCost = None,
@@ -225,26 +295,26 @@ def analyze(
     line_pattern: LinePattern = None,
     jobs: Jobs = None,
 ) -> None:
-    """Say where each run should have stopped and what that would have saved."""
+    """Say where each run should have stopped, why, and what that would have saved."""
 
     def work() -> None:
         from gdei_cli import report
-        from gdei_cli.engine import Costs
+        from gdei_cli.engine import over_limit
 
         limit = _parse_pct(max_waste) if max_waste is not None else None
-        config = _config(smoothing, rule, threshold, window, warmup)
-        costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
+        config = _config(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
-            paths, input_format, metric, config, costs, jobs, merge_folders, line_pattern
-        )
+            paths, input_format, metric, objective, config, costs, jobs, merge_folders,
+            line_pattern,
+        )  # fmt: skip
         _warn_missing(analysis)
         if output_format is OutputFormat.json:
             typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
         else:
             report.render_analysis(analysis, dataset, report.make_console())
         if limit is not None:
-            waste = analysis.summary["waste_pct"].astype("float64")
-            over = analysis.summary.loc[waste > limit, "run"].tolist()
+            over = over_limit(analysis.summary, limit)
             if over:
                 typer.echo(
                     f"gdei: {len(over)} run(s) waste more than {limit:g}% of their steps: "
@@ -283,14 +353,18 @@ def export(
         ),
     ],
     points: Annotated[
-        bool, typer.Option("--points", help="Write every point (with smoothed value and index).")
+        bool,
+        typer.Option("--points", help="Write every analysed point (smoothed value, index, role)."),
     ] = False,
     metric: Metric = None,
+    objective: Objective = None,
+    mode: ModeOpt = DEFAULTS.mode,
+    rule: RuleOpt = DEFAULTS.rule,
+    tolerance: Tolerance = DEFAULTS.tolerance,
     smoothing: Smoothing = "auto",
-    rule: Annotated[Rule, typer.Option(help="Stopping rule.")] = Rule.plateau,
-    threshold: Threshold = 1.0,
-    window: Window = "10%",
-    warmup: Warmup = "10%",
+    threshold: Threshold = DEFAULTS.threshold,
+    window: Window = str(DEFAULTS.window),
+    warmup: Warmup = str(DEFAULTS.warmup),
     seconds_per_step: SecondsPerStep = None,
     gpus: Gpus = 1.0,
     gpu_hour_cost: GpuHourCost = None,
@@ -303,13 +377,13 @@ def export(
 
     def work() -> None:
         from gdei_cli import report
-        from gdei_cli.engine import Costs
 
-        config = _config(smoothing, rule, threshold, window, warmup)
-        costs = Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
+        config = _config(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
-            paths, input_format, metric, config, costs, jobs, merge_folders, line_pattern
-        )
+            paths, input_format, metric, objective, config, costs, jobs, merge_folders,
+            line_pattern,
+        )  # fmt: skip
         _warn_missing(analysis)
         if points:
             report.export_points(analysis, output)

@@ -54,3 +54,7 @@ class UsageError(GdeiError):
 
 class MetricNotFoundError(GdeiError):
     """The requested (or a default training-loss) metric is not in a run."""
+
+
+class SchemaError(InputError):
+    """A frame handed to the library is not (and cannot be made) a canonical frame."""

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gdei_cli import __version__, schema
-from gdei_cli.engine import SUMMARY_COLUMNS, Analysis, totals
+from gdei_cli.engine import POINT_COLUMNS, SUMMARY_COLUMNS, Analysis, totals
 from gdei_cli.errors import UsageError
 from gdei_cli.loader import Dataset
 
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 #: version of the JSON documents ``--format json`` prints; bumped on any
-#: incompatible change (removed or renamed key, changed meaning)
-SCHEMA_VERSION: Final = 1
+#: incompatible change (removed or renamed key, changed meaning).  2: the
+#: objective, the hindsight rule, reasons and framework evidence
+SCHEMA_VERSION: Final = 2
 
 SUMMARY_EXPORT_SUFFIXES: Final = (".csv", ".parquet", ".json", ".md")
 POINTS_EXPORT_SUFFIXES: Final = (".csv", ".parquet")
@@ -60,7 +62,7 @@ def summary_records(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
-    """The ``gdei analyze --format json`` document (schema version 1).
+    """The ``gdei analyze --format json`` document (schema version 2).
 
     Keys: ``schema_version``, ``tool``, ``version``, ``config``, ``runs`` (one
     object per run with the summary columns), ``totals``, ``skipped`` (files
@@ -79,7 +81,11 @@ def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
         "tool": "gdei",
         "version": __version__,
         "config": {
-            "rule": cfg.rule,
+            "rule": str(cfg.rule),
+            "tolerance": cfg.tolerance,
+            "end_window_pct": cfg.end_window,
+            "efficient_waste_pct": cfg.efficient_waste,
+            "mode": str(cfg.mode),
             "smoothing": "auto" if cfg.smoothing is None else cfg.smoothing,
             "window": str(cfg.window),
             "warmup": str(cfg.warmup),
@@ -96,7 +102,7 @@ def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
 
 
 def inspect_document(dataset: Dataset) -> dict[str, Any]:
-    """The ``gdei inspect --format json`` document (schema version 1)."""
+    """The ``gdei inspect --format json`` document (same schema version)."""
     frame = dataset.frame
     stats = (
         frame.groupby([schema.RUN, schema.METRIC], observed=True)[schema.STEP]
@@ -191,6 +197,7 @@ def fmt_duration(seconds: Any) -> str:
 
 _VERDICT_STYLE: Final = {
     "wasteful": "bold red",
+    "over-fitting": "bold red",
     "efficient": "green",
     "still improving": "cyan",
     "diverged": "bold magenta",
@@ -199,66 +206,94 @@ _VERDICT_STYLE: Final = {
 }
 
 
+#: the numbers line of a run: (header, width, record key or formatter)
+_NUMBER_COLUMNS: Final = (
+    ("stop", 9),
+    ("best", 9),
+    ("of", 9),
+    ("waste", 6),
+    ("saved", 7),
+    ("forgone", 7),
+)
+
+
+def _number_cells(rec: dict[str, Any], has_cost: bool) -> list[str]:
+    saved = fmt_duration(rec["wall_saved_s"])
+    if has_cost and rec["cost_saved"] is not None:
+        saved = f"${rec['cost_saved']:,.2f}"
+    return [
+        _fmt_int(rec["stop_step"]),
+        _fmt_int(rec["best_step"]),
+        _fmt_int(rec["last_step"]),
+        _fmt_pct(rec["waste_pct"]),
+        saved,
+        _fmt_pct(rec["forgone_pct"]),
+    ]
+
+
 def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> None:
-    """The default ``gdei analyze`` output: one row per run, totals, notes."""
-    from rich import box
-    from rich.table import Table
+    """The default ``gdei analyze`` output.
+
+    Each run is a block: its full name on a line of its own, then its numbers,
+    verdict and objective, then why (wrapped), so a long run path never
+    squeezes the numbers or the verdict.  Then totals and notes.
+    """
     from rich.text import Text
 
     s = analysis.summary
-    has_cost = s["cost_saved"].notna().any()
-    table = Table(
-        title="Where each run should have stopped",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        padding=(0, 1),
-    )
-    table.add_column("run / metric", overflow="fold", min_width=16, ratio=1)
-    table.add_column("stop", justify="right", no_wrap=True)
-    table.add_column("of", justify="right", no_wrap=True)
-    table.add_column("waste", justify="right", no_wrap=True)
-    table.add_column("saved", justify="right", no_wrap=True)
-    table.add_column("Δloss", justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True, min_width=15)
+    has_cost = bool(s["cost_saved"].notna().any())
+    console.print(Text("Where each run should have stopped", style="bold"))
+    head = Text("  ")
+    for title, width in _NUMBER_COLUMNS:
+        head.append(f"{title:>{width}} ")
+    head.append(" verdict")
+    console.print(head, style="dim", overflow="ellipsis", no_wrap=True)
+    console.print(Text("─" * max(20, min(console.width, 78))), style="dim")
     for rec in summary_records(s):
-        saved = fmt_duration(rec["wall_saved_s"])
-        if has_cost and rec["cost_saved"] is not None:
-            saved = f"${rec['cost_saved']:,.2f}"
-        name = Text(rec["run"])
-        name.append("\n" + (rec["metric"] or "—"), style="dim")
-        table.add_row(
-            name,
-            _fmt_int(rec["stop_step"]),
-            _fmt_int(rec["last_step"]),
-            _fmt_pct(rec["waste_pct"]),
-            saved,
-            _fmt_pct(rec["loss_cost_pct"], signed=True),
-            Text(rec["verdict"], style=_VERDICT_STYLE.get(rec["verdict"], "")),
-        )
-    console.print(table)
+        name = Text(rec["run"], style="bold")
+        name.append(f"  · {rec['objective'] or '—'}", style="dim")
+        console.print(name, overflow="fold")
+        line = Text("  ")
+        for (_, width), cell in zip(_NUMBER_COLUMNS, _number_cells(rec, has_cost), strict=True):
+            line.append(f"{cell:>{width}} ")
+        verdict = rec["verdict"]
+        line.append(" ")
+        line.append(verdict, style=_VERDICT_STYLE.get(verdict, ""))
+        if rec["cut_short"] and verdict == "still improving":
+            line.append(" (cut short)", style="yellow")
+        console.print(line, overflow="fold")
+        reason = rec["reason"] or ""
+        if rec.get("note"):
+            reason += f" ({rec['note']})"
+        for part in textwrap.wrap(reason, width=max(20, console.width - 4)):
+            console.print(Text("    " + part, style="dim"), overflow="fold")
+    console.print()
     t = totals(s)
-    line = (
+    line_text = (
         f"Total: {t['analysed']} of {t['runs']} run(s) analysed; {t['steps_saved']:,} steps wasted"
     )
     if t["waste_pct"] is not None:
-        line += f" ({t['waste_pct']:.1f}% of all steps)"
+        line_text += f" ({t['waste_pct']:.1f}% of all steps)"
     if t["wall_saved_s"] is not None:
-        line += f", {fmt_duration(t['wall_saved_s'])} wall-clock"
+        line_text += f", {fmt_duration(t['wall_saved_s'])} wall-clock"
     if t["gpu_hours_saved"] is not None:
-        line += f", {t['gpu_hours_saved']:,.1f} GPU-hours"
+        line_text += f", {t['gpu_hours_saved']:,.1f} GPU-hours"
     if t["cost_saved"] is not None:
-        line += f", ${t['cost_saved']:,.2f}"
-    console.print(line + ".")
+        line_text += f", ${t['cost_saved']:,.2f}"
+    console.print(line_text + ".")
+    cfg = analysis.config
+    rule = (
+        f"the first step within {cfg.tolerance:g} index points of the objective's best"
+        if str(cfg.rule) == "hindsight"
+        else f"live rule: index gain < {cfg.threshold:g} over {cfg.window} of the run"
+    )
     console.print(
-        "saved: wall-clock (or money, with --gpu-hour-cost) after the stop. "
-        "Δloss: smoothed loss at the stop vs the final loss. "
-        f"Rule: plateau, index gain < {analysis.config.threshold:g} over "
-        f"{analysis.config.window} of the run.",
+        f"stop: where training should have stopped ({rule}); best: the objective's best step; "
+        "saved: wall-clock (or money, with --gpu-hour-cost) after the stop; forgone: share of "
+        "the run's total improvement given up by stopping there.",
         style="dim",
     )
-    notes = _notes(analysis, dataset)
-    for note in notes:
+    for note in _notes(analysis, dataset):
         console.print(f"• {note}", soft_wrap=True)
 
 
@@ -267,8 +302,6 @@ def _notes(analysis: Analysis, dataset: Dataset) -> list[str]:
     for rec in summary_records(analysis.summary):
         run = rec["run"]
         info = dataset.runs.get(run)
-        if rec["note"]:
-            out.append(f"{run}: {rec['note']}")
         if info is not None:
             sup = info.superseded.get(rec["metric"] or "", 0)
             if sup:
@@ -372,8 +405,8 @@ def export_summary(analysis: Analysis, dataset: Dataset, output: Path) -> None:
 
 
 def export_points(analysis: Analysis, output: Path) -> None:
-    """Write the per-point frame (run, metric, step, value, wall_time, smoothed, index)."""
-    frame = analysis.points[list(schema.POINT_COLUMNS)]
+    """Write the per-point frame (run, metric, step, value, wall_time, smoothed, index, role)."""
+    frame = analysis.points[list(POINT_COLUMNS)]
     writers: dict[str, Callable[[Path], object]] = {
         ".csv": lambda p: frame.to_csv(p, index=False),
         ".parquet": lambda p: _write_parquet(frame, p),

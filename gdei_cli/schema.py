@@ -134,3 +134,80 @@ def check_frame(frame: pd.DataFrame) -> None:
     assert frame[WALL_TIME].dtype == np.float64
     assert isinstance(frame[RUN].dtype, pd.CategoricalDtype)
     assert isinstance(frame[METRIC].dtype, pd.CategoricalDtype)
+
+
+#: column names other tools use for the canonical ones (tbparse: tag, dir_name)
+ALIASES: Final = {"tag": METRIC, "dir_name": RUN, "name": METRIC, "time": WALL_TIME}
+
+
+def as_canonical(frame: object) -> pd.DataFrame:
+    """*frame* as a canonical frame: converted from a plain long DataFrame if need be.
+
+    Accepts the canonical frame itself (returned as is when already sorted),
+    or any long DataFrame with ``metric`` (or ``tag``), ``step`` and
+    ``value`` columns, optionally ``run`` (or ``dir_name``) and
+    ``wall_time``.  Anything else raises :class:`~gdei_cli.errors.SchemaError`.
+    """
+    from gdei_cli.errors import SchemaError
+
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    cols = {ALIASES.get(str(c), str(c)): c for c in frame.columns}
+    cols.update({str(c): c for c in frame.columns if str(c) in COLUMNS})
+    missing = [c for c in (METRIC, STEP, VALUE) if c not in cols]
+    if missing:
+        raise SchemaError(
+            "a frame for analyze() needs columns metric (or tag), step and value; "
+            f"missing: {', '.join(missing)} (got: {', '.join(map(str, frame.columns))})"
+        )
+    if tuple(frame.columns) == COLUMNS and _is_canonical(frame):
+        return frame
+    n = len(frame)
+    try:
+        step = pd.to_numeric(frame[cols[STEP]], errors="raise")
+        value = pd.to_numeric(frame[cols[VALUE]], errors="raise")
+        wall = (
+            pd.to_numeric(frame[cols[WALL_TIME]], errors="coerce")
+            if WALL_TIME in cols
+            else np.full(n, np.nan)
+        )
+        step_arr = np.asarray(step, dtype=np.float64)
+        if np.any(~np.isfinite(step_arr)) or np.any(step_arr != np.round(step_arr)):
+            raise ValueError("steps must be whole numbers")
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"cannot read the frame's step/value columns: {exc}") from None
+    run = frame[cols[RUN]] if RUN in cols else np.full(n, "run", dtype=object)
+    return make_frame(
+        run=_as_cat(run),
+        metric=_as_cat(frame[cols[METRIC]]),
+        step=step_arr.astype(np.int64),
+        value=np.asarray(value, dtype=np.float64),
+        wall_time=np.asarray(wall, dtype=np.float64),
+    )
+
+
+def _as_cat(values: object) -> pd.Categorical:
+    if isinstance(values, pd.Series):
+        values = values.astype(str).to_numpy(dtype=object)
+    cat: pd.Categorical = pd.Categorical(np.asarray(values, dtype=object).astype(str))
+    return cat
+
+
+def _is_canonical(frame: pd.DataFrame) -> bool:
+    """Dtypes right, and rows sorted by run code, metric name, step (checked in O(n))."""
+    if not (
+        isinstance(frame[RUN].dtype, pd.CategoricalDtype)
+        and isinstance(frame[METRIC].dtype, pd.CategoricalDtype)
+        and frame[STEP].dtype == np.int64
+        and frame[VALUE].dtype == np.float64
+        and frame[WALL_TIME].dtype == np.float64
+    ):
+        return False
+    if len(frame) < 2:
+        return True
+    r = frame[RUN].cat.codes.to_numpy().astype(np.int64)
+    m = _sort_codes(frame[METRIC])
+    s = frame[STEP].to_numpy()
+    dr, dm, ds = np.diff(r), np.diff(m), np.diff(s)
+    ordered = (dr > 0) | ((dr == 0) & ((dm > 0) | ((dm == 0) & (ds >= 0))))
+    return bool(ordered.all())

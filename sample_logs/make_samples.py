@@ -15,7 +15,10 @@ training scripts write their logs:
   minibatch loss logged at every step; the job crashed at step 2,800 and was
   resumed from the step-2,500 checkpoint, so steps 2,500-2,800 appear twice.
 * ``cosine_schedule/metrics.csv``  long format (``tag,step,value``): a cosine
-  learning-rate schedule that ends soon after the loss levels off (efficient).
+  learning-rate schedule down to a floor; the loss is still falling at the end.
+* ``overfits.csv``            full-batch GD on an over-parametrised regression
+  (50 weights, 60 samples): the training loss keeps falling while the
+  validation loss turns and rises (Keras-style ``epoch,loss,val_loss``).
 
 * ``tensorboard_run/``        minibatch softmax regression written by tensorboardX
   (``train/loss`` every 10 steps, ``val/loss`` every 250).
@@ -172,6 +175,22 @@ def cosine_schedule(out: Path) -> None:
             w.writerow(["lr", s, f"{lrs[s]:.6g}"])
 
 
+def overfits(out: Path) -> None:
+    rng = np.random.default_rng(7)
+    n, d = 60, 50
+    xs = rng.normal(size=(n + 500, d))
+    ys = xs @ (rng.normal(size=d) * 0.5) + 2.0 * rng.normal(size=n + 500)
+    x, y, xv, yv = xs[:n], ys[:n], xs[n:], ys[n:]
+    lrs = np.full(300, 0.02)
+    loss = gd_path(x, y, lrs)
+    val = val_path(x, y, xv, yv, lrs)
+    with (out / "overfits.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", "loss", "val_loss"])
+        for t in range(len(lrs)):
+            w.writerow([t, f"{loss[t]:.6g}", f"{val[t]:.6g}"])
+
+
 def tensorboard_run(out: Path) -> None:
     """Softmax regression with minibatch SGD, logged by tensorboardX (a real writer)."""
     from tensorboardX import SummaryWriter
@@ -222,6 +241,7 @@ def main(out: Path = HERE) -> None:
     diverges(out)
     noisy_minibatch(out)
     cosine_schedule(out)
+    overfits(out)
     tensorboard_run(out)
 
 

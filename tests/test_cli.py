@@ -54,27 +54,12 @@ def test_analyze_json_document(plateau_run):
     )
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     (r,) = doc["runs"]
-    for key in (
-        "run",
-        "metric",
-        "points",
-        "first_step",
-        "last_step",
-        "stop_step",
-        "steps_saved",
-        "waste_pct",
-        "wall_saved_s",
-        "gpu_hours_saved",
-        "cost_saved",
-        "loss_at_stop",
-        "final_loss",
-        "best_loss",
-        "loss_cost_pct",
-        "verdict",
-    ):
-        assert key in r
+    from gdei_cli.engine import SUMMARY_COLUMNS
+
+    assert list(r)[: len(SUMMARY_COLUMNS)] == list(SUMMARY_COLUMNS)
+    assert r["objective"] == "loss" and r["reason"]
     assert r["verdict"] == "wasteful"
     assert r["wall_saved_s"] == pytest.approx(10 * r["steps_saved"])
     assert r["cost_saved"] == pytest.approx(r["wall_saved_s"] / 3600 * 2 * 3)
@@ -138,9 +123,9 @@ def test_export_summary_other_formats(plateau_run, tmp_path, suffix):
     text = out.read_text()
     assert "plateau.csv" in text and "wasteful" in text
     if suffix == ".csv":
-        assert list(pd.read_csv(out).columns)[:3] == ["run", "metric", "points"]
+        assert list(pd.read_csv(out).columns)[:3] == ["run", "metric", "objective"]
     if suffix == ".json":
-        assert json.loads(text)["schema_version"] == 1
+        assert json.loads(text)["schema_version"] == 2
 
 
 def test_export_points(plateau_run, tmp_path):
@@ -155,6 +140,7 @@ def test_export_points(plateau_run, tmp_path):
         "wall_time",
         "smoothed",
         "index",
+        "role",
     ]
     assert len(back) == 201
 
@@ -192,7 +178,7 @@ def test_inspect_json(write, tmp_path):
     res = run("inspect", tmp_path, "--format", "json")
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     (r,) = doc["runs"]
     assert r["run"] == "r.csv" and r["format"] == "csv" and r["wall_time"] == "logged"
     assert r["metrics"] == [
@@ -220,12 +206,24 @@ def test_samples_give_a_sensible_verdict_each():
     verdicts = {r["run"]: r["verdict"] for r in json.loads(res.stdout)["runs"]}
     assert verdicts == {
         "converges_early.csv": "wasteful",
-        "cosine_schedule": "efficient",
+        "cosine_schedule": "still improving",
         "diverges.jsonl": "diverged",
-        "noisy_minibatch.csv": "wasteful",
+        "noisy_minibatch.csv": "still improving",
+        "overfits.csv": "over-fitting",
         "still_improving.jsonl": "still improving",
         "tensorboard_run": "wasteful",
     }
+
+
+def test_readme_worked_example_numbers_are_the_real_ones():
+    res = run("analyze", SAMPLES / "overfits.csv", "--format", "json")
+    (r,) = json.loads(res.stdout)["runs"]
+    assert (r["verdict"], r["stop_step"], r["best_step"], r["last_step"]) == (
+        "over-fitting", 83, 107, 299,
+    )
+    assert round(r["objective_best"], 3) == 6.643 and round(r["objective_final"], 2) == 7.83
+    assert round(r["loss_at_stop"], 2) == 1.12 and round(r["final_loss"], 2) == 0.50
+    assert round(r["waste_pct"]) == 72 and round(r["forgone_pct"], 1) == 0.8
 
 
 def test_help_lists_every_command_and_python_m_works():

@@ -163,9 +163,14 @@ def test_ultralytics_padded_results(write, tmp_path):
     ds = load([p])
     assert pts(ds, "train/box_loss") == [[1, 1.2345], [2, 1.1]]
     assert ds.runs["train"].attrs["patience"] == "3"
-    # no total loss is written: gdei asks for --metric
-    res = CliRunner().invoke(app, ["analyze", str(p)])
-    assert res.exit_code == 2 and "train/box_loss" in res.stderr
+    # no total loss is written: the loss is the sum of its components; the run was
+    # planned for 200 epochs and its patience never ran out: cut short
+    res = CliRunner().invoke(app, ["analyze", str(p), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    (r,) = json.loads(res.stdout)["runs"]
+    assert r["metric"] == "sum of train/*_loss" and r["objective"] == "metrics/mAP50(B)"
+    assert r["cut_short"] and r["verdict"] == "still improving"
+    assert "planned epochs 200" in r["reason"]
     res = CliRunner().invoke(app, ["analyze", str(p), "--metric", "train/box_loss"])
     assert res.exit_code == 0
 

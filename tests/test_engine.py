@@ -1,4 +1,4 @@
-"""The index, smoothing and stopping rule, on tiny hand-checked inputs."""
+"""The index, smoothing, the stop and the verdicts, on small hand-made inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gdei_cli import engine, schema
-from gdei_cli.engine import Config, Costs, Span
-from gdei_cli.errors import MetricNotFoundError, UsageError
+from gdei_cli.engine import Config, Costs, Rule, Span
+from gdei_cli.errors import MetricNotFoundError, SchemaError, UsageError
 
 
 def frame_of(values, run="r", metric="loss", steps=None, wall=None):
@@ -27,6 +27,23 @@ def frame_of(values, run="r", metric="loss", steps=None, wall=None):
 
 
 EXACT = Config(smoothing=0.0)
+
+
+def frame_of_runs(*parts):
+    """Stack several frame_of() frames into one canonical frame."""
+    f = pd.concat(parts, ignore_index=True)
+    return schema.make_frame(
+        run=f["run"].astype(str),
+        metric=f["metric"].astype(str),
+        step=f["step"],
+        value=f["value"],
+        wall_time=f["wall_time"],
+    )
+
+
+def one(frame, **kw):
+    """The summary row of a one-run analysis."""
+    return engine.analyze(frame, **kw).summary.iloc[0]
 
 
 def test_worked_example_is_exact():
@@ -93,60 +110,132 @@ def test_smoothing_per_run_is_independent():
     assert b_first == 100.0  # not contaminated by run a
 
 
-def test_plateau_rule_stops_where_index_stops_improving():
-    # fast decay to a floor by step 20 of 100, then flat
+def test_hindsight_stop_on_a_plateau():
+    # fast decay to a floor by step ~20 of 100, then flat
     t = np.arange(101)
-    loss = 1.0 + 9.0 * np.exp(-t / 4.0)
-    a = engine.analyze(
-        frame_of(loss, steps=t), config=Config(smoothing=0.0, window=Span(10, False))
-    )
-    s = a.summary.iloc[0]
-    assert 15 <= s.stop_step <= 40
+    s = one(frame_of(1.0 + 9.0 * np.exp(-t / 4.0), steps=t), config=EXACT)
+    # first step within 0.5 points (0.05 here) of the best (1.0): 1 + 9 e^(-t/4) <= 1.05
+    assert s.stop_step == math.ceil(4 * math.log(9 / 0.05 - 1e-12))
     assert s.verdict == "wasteful"
     assert s.steps_saved == 100 - s.stop_step
     assert s.waste_pct == pytest.approx(100 * s.steps_saved / 100)
-    assert s.loss_cost_pct >= 0
+    assert 0 <= s.forgone_pct < 1
+    assert "bought" in s.reason and f"step {s.stop_step}" in s.reason
 
 
 def test_still_improving_run_is_not_stopped():
     t = np.arange(101)
-    loss = 10.0 - 0.08 * t  # removes 0.8% of the initial loss per step
-    a = engine.analyze(frame_of(loss, steps=t), config=EXACT)
-    s = a.summary.iloc[0]
+    s = one(frame_of(10.0 - 0.08 * t, steps=t), config=EXACT)
     assert s.verdict == "still improving"
     assert s.stop_step == 100
     assert s.steps_saved == 0
+    assert "new best" in s.reason or "fell" in s.reason
 
 
-def test_threshold_and_window_change_the_stop():
+def test_tolerance_moves_the_stop():
     t = np.arange(201)
-    loss = 1.0 + 9.0 * np.exp(-t / 30.0)
-    loose = engine.analyze(frame_of(loss, steps=t), config=Config(smoothing=0.0, threshold=5.0))
-    strict = engine.analyze(frame_of(loss, steps=t), config=Config(smoothing=0.0, threshold=0.1))
-    assert loose.summary.stop_step[0] < strict.summary.stop_step[0]
+    loss = np.round(1.0 + 9.0 * np.exp(-t / 15.0), 4)  # as a log writes it
+    loose = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, tolerance=5.0))
+    strict = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, tolerance=0.1))
+    assert loose.stop_step < strict.stop_step
 
 
-def test_warmup_delays_the_stop():
-    t = np.arange(101)
-    loss = np.r_[np.full(30, 5.0), 5.0 - 0.05 * np.arange(71)]  # flat, then falls
-    early = engine.analyze(frame_of(loss, steps=t), config=Config(smoothing=0.0))
-    late = engine.analyze(
-        frame_of(loss, steps=t), config=Config(smoothing=0.0, warmup=Span(40, True))
+def shapes():
+    """(name, frame builder(scale)) pairs covering each kind of verdict."""
+    rng = np.random.default_rng(0)
+    t = np.arange(300)
+    noise = rng.normal(size=t.size)
+    plateau = 1.0 + 4.0 * np.exp(-t / 20.0) + 0.05 * noise
+    val = 1.2 + 3.0 * np.exp(-t[::10] / 20.0) + 0.002 * (t[::10] - 100).clip(0)
+    improving = 5.0 - 0.01 * t + 0.01 * noise
+
+    def two(train, val_steps, val_vals, scale):
+        return frame_of_runs(
+            frame_of(train * scale, steps=t),
+            frame_of(val_vals * scale, steps=val_steps, metric="val_loss"),
+        )
+
+    return [
+        ("plateau", lambda k: frame_of(plateau * k, steps=t)),
+        ("improving", lambda k: frame_of(improving * k, steps=t)),
+        ("overfit", lambda k: two(plateau * 0.5 + 1 - t / 600, t[::10], val, k)),
+    ]
+
+
+@pytest.mark.parametrize(("name", "build"), shapes())
+@pytest.mark.parametrize("scale", [1000.0, 0.001])
+def test_rescaling_the_losses_changes_neither_stop_nor_verdict(name, build, scale):
+    base = one(build(1.0))
+    scaled = one(build(scale))
+    assert scaled.stop_step == base.stop_step, name
+    assert scaled.verdict == base.verdict, name
+    assert scaled.forgone_pct == pytest.approx(base.forgone_pct, rel=1e-9, nan_ok=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vals=st.lists(st.floats(min_value=0.01, max_value=100.0), min_size=3, max_size=60),
+    exponent=st.integers(min_value=-6, max_value=6),
+)
+def test_rescaling_by_any_power_of_ten_keeps_the_verdict(vals, exponent):
+    k = 10.0**exponent
+    a = one(frame_of(vals))
+    b = one(frame_of([v * k for v in vals]))
+    assert (a.stop_step, a.verdict) == (b.stop_step, b.verdict)
+
+
+def test_plateau_then_lr_drop_is_not_stopped_on_the_plateau():
+    # validation flat (and noisy) for 40 epochs, then an LR drop buys a second descent
+    rng = np.random.default_rng(1)
+    epochs = np.arange(80)
+    val = np.where(epochs < 40, 2.0, 1.5 + 0.5 * np.exp(-(epochs - 40) / 3.0))
+    val = val + 0.01 * rng.normal(size=epochs.size)
+    val[:5] = [4.0, 3.0, 2.5, 2.2, 2.05]
+    s = one(frame_of(val, steps=epochs, metric="val_loss"), config=EXACT)
+    assert s.stop_step > 40
+    assert s.verdict == "wasteful"
+    live = one(frame_of(val, steps=epochs, metric="val_loss"), config=Config(rule=Rule.LIVE))
+    assert live.stop_step < 40  # the live plateau rule would have stopped on the plateau
+
+
+def test_over_fitting():
+    epochs = np.arange(50)
+    train = 2.0 * np.exp(-epochs / 10.0) + 0.05
+    val = 1.0 + 0.002 * (epochs - 12) ** 2  # best at epoch 12, then worse and worse
+    s = one(
+        frame_of_runs(
+            frame_of(train, steps=epochs), frame_of(val, steps=epochs, metric="val_loss")
+        ),
+        config=EXACT,
     )
-    assert early.summary.stop_step[0] <= 30
-    assert late.summary.verdict[0] == "still improving"
+    assert s.objective == "val_loss" and s.metric == "loss"
+    assert s.verdict == "over-fitting"
+    assert s.best_step == 12
+    assert s.stop_step <= 12
+    assert "val_loss best" in s.reason and "kept falling" in s.reason
 
 
-def test_divergence_to_nan_is_reported_and_counts_as_waste():
+def test_collapse_without_nan_is_divergence():
+    steps = np.arange(400)
+    loss = np.where(
+        steps < 200, 0.1 + 2.2 * np.exp(-steps / 20.0), math.log(10) - 0.01 * np.cos(steps)
+    )
+    s = one(frame_of(loss, steps=steps), config=EXACT)
+    assert s.verdict == "diverged"
+    assert 190 <= s.diverged_step <= 230
+    assert s.stop_step < 200
+    assert "collapse" in s.reason
+
+
+def test_divergence_to_nan():
     vals = [10, 8, 6, 5, 50, math.inf, math.nan, math.nan, math.nan, math.nan]
-    a = engine.analyze(frame_of(vals), config=EXACT)
-    s = a.summary.iloc[0]
+    s = one(frame_of(vals), config=EXACT)
     assert s.verdict == "diverged"
     assert s.diverged_step == 5
     assert s.stop_step <= 4
     assert s.steps_saved == 9 - s.stop_step
     assert pd.isna(s.final_loss)
-    assert "diverged at step 5" in s.note
+    assert "NaN/inf at step 5" in s.reason
 
 
 def test_isolated_non_finite_points_are_left_out_and_counted():
@@ -160,6 +249,137 @@ def test_isolated_non_finite_points_are_left_out_and_counted():
     assert math.isnan(idx[2]) and math.isnan(idx[4])
     # point 3 is compared with point 1 (the previous finite one): D = 2
     assert idx[3] == pytest.approx(100 - 40 / (1 + math.log(5)))
+
+
+def test_one_isolated_nan_in_a_converged_run_is_not_divergence():
+    t = np.arange(200)
+    loss = 1.0 + 4.0 * np.exp(-t / 10.0)
+    loss[120] = math.nan
+    s = one(frame_of(loss, steps=t), config=EXACT)
+    assert s.verdict == "wasteful"
+    assert pd.isna(s.diverged_step)
+
+
+def test_max_mode_judges_a_score_by_its_best_not_its_worst():
+    epochs = np.arange(60)
+    acc = np.round(0.9 - 0.8 * np.exp(-epochs / 6.0), 4)  # a plateau by ~epoch 25
+    s = one(frame_of(acc, steps=epochs, metric="val_accuracy"), config=EXACT)
+    assert s["mode"] == "max"
+    assert s.verdict == "wasteful"
+    assert 15 <= s.stop_step <= 40
+    assert s.objective_best == pytest.approx(acc.max())
+    # an unknown name: its direction comes from --mode (or from how it moved)
+    forced = one(frame_of(acc, steps=epochs, metric="sharpness"), config=Config(mode="max"))
+    assert forced.stop_step == s.stop_step
+    assert one(frame_of(acc, steps=epochs, metric="sharpness"))["mode"] == "max"
+
+
+def test_mode_min_overrides_the_name():
+    epochs = np.arange(60)
+    vals = np.round(0.1 + 0.8 * np.exp(-epochs / 6.0), 4)
+    s = one(frame_of(vals, steps=epochs, metric="val_accuracy"), config=Config(mode="min"))
+    assert s["mode"] == "min"
+    assert s.verdict == "wasteful"
+
+
+def test_ambiguous_glob_is_an_error_listing_the_matches():
+    f = frame_of_runs(
+        frame_of([3.0, 2.0, 1.0]),
+        frame_of([0.1, 0.5, 0.9], metric="val_acc"),
+        frame_of([0.9, 0.5, 0.1], metric="val_loss"),
+    )
+    with pytest.raises(UsageError, match="matches 2 metrics.*val_acc, val_loss"):
+        engine.analyze(f, objective="val*")
+    assert one(f, objective="val_l*").objective == "val_loss"
+
+
+def hf_attrs(**kw):
+    base = {"best_metric": "0.5", "best_global_step": "30", "max_steps": "400"}
+    return {"r": {**base, **kw}}, {"r": "hf_trainer"}
+
+
+def test_hf_early_stopping_agreement():
+    steps = np.arange(0, 51, 2)
+    val = 0.5 + 0.002 * (steps - 30) ** 2 / 10  # best 0.5 at step 30
+    f = frame_of_runs(
+        frame_of(2.0 - steps / 100, steps=steps), frame_of(val, steps=steps, metric="eval_loss")
+    )
+    state = '{"args": {"early_stopping_patience": 10}, "attributes": {"early_stopping_patience_counter": 10}}'
+    attrs, formats = hf_attrs(early_stopping=state, should_training_stop="True")
+    s = one(f, attrs=attrs, formats=formats)
+    assert s.framework == "Hugging Face Trainer"
+    assert s.framework_best_step == 30 and s.framework_stop_step == 50
+    assert bool(s.framework_agrees) is True
+    assert "gdei agrees" in s.reason
+    assert not s.cut_short  # the framework stopped it: not cut short
+    # a gdei stop far from the framework's best is a disagreement, said so
+    state_far = dict(attrs)
+    state_far["r"] = {**attrs["r"], "best_global_step": "4", "best_metric": str(val[2])}
+    s2 = one(f, attrs=state_far, formats=formats)
+    assert bool(s2.framework_agrees) is False and "disagrees" in s2.reason
+
+
+def test_hf_objective_is_the_trainers_metric_for_best_model():
+    steps = np.arange(0, 101, 10)
+    f = frame_of_runs(
+        frame_of(2.0 - steps / 100, steps=steps),
+        frame_of(0.3 + steps / 1000, steps=steps, metric="eval_loss"),  # rises throughout
+        frame_of(0.9 - steps / 500 + (steps / 100) ** 2 / 4, steps=steps, metric="eval_wer"),
+    )
+    best = 0.9 - 60 / 500 + 0.6**2 / 4
+    attrs = {"r": {"best_metric": repr(best), "best_global_step": "60", "max_steps": "100"}}
+    s = one(f, attrs=attrs, formats={"r": "hf_trainer"})
+    assert s.objective == "eval_wer"
+
+
+def test_a_run_cut_short_is_never_called_converged():
+    steps = np.arange(0, 151)
+    loss = 1.0 + 4.0 * np.exp(-steps / 10.0)  # flat from ~step 60
+    frame = frame_of(loss, steps=steps)
+    plain = one(frame, config=EXACT)
+    assert plain.verdict == "wasteful" and not plain.cut_short
+    attrs, formats = hf_attrs(max_steps="1000")
+    cut = one(frame, config=EXACT, attrs=attrs, formats=formats)
+    assert cut.cut_short
+    assert cut.verdict == "still improving"
+    assert "planned max_steps 1000" in cut.reason
+    # a learning-rate schedule visibly mid-way is evidence too
+    lr = 0.1 * 0.5 * (1 + np.cos(np.pi * steps / 600))  # a cosine over 600 steps, cut at 150
+    with_lr = frame_of_runs(frame, frame_of(lr, steps=steps, metric="lr"))
+    s = one(with_lr, config=EXACT)
+    assert s.cut_short and s.verdict == "still improving"
+    assert "learning-rate schedule was unfinished" in s.reason
+    done = 0.1 * 0.5 * (1 + np.cos(np.pi * steps / 150))  # the same cosine, finished
+    assert not one(frame_of_runs(frame, frame_of(done, steps=steps, metric="lr"))).cut_short
+
+
+def test_mlflow_failed_status_is_cut_short():
+    t = np.arange(30)
+    frame = frame_of(1.0 + 4.0 * np.exp(-t / 3.0), steps=t)
+    s = one(frame, attrs={"r": {"status": "KILLED"}}, formats={"r": "mlflow"})
+    assert s.cut_short and "MLflow status KILLED" in s.reason
+
+
+def test_live_rule_is_the_replayable_plateau_rule():
+    t = np.arange(201)
+    loss = 1.0 + 9.0 * np.exp(-t / 30.0)
+    loose = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, rule="live", threshold=5.0))
+    strict = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, rule="live", threshold=0.1))
+    assert loose.stop_step < strict.stop_step
+    assert loose.live_stop_step == loose.stop_step
+    # the live stop is reported beside the hindsight one
+    hind = one(frame_of(loss, steps=t), config=EXACT)
+    assert not pd.isna(hind.live_stop_step)
+
+
+def test_live_rule_warmup_delays_the_stop():
+    t = np.arange(101)
+    loss = np.r_[np.full(30, 5.0), 5.0 - 0.05 * np.arange(71)]  # flat, then falls
+    live = Config(smoothing=0.0, rule="live")
+    early = one(frame_of(loss, steps=t), config=live)
+    late = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, rule="live", warmup=Span(40, True)))
+    assert early.stop_step <= 30
+    assert late.verdict == "still improving"
 
 
 @pytest.mark.parametrize("vals", [[0.0, 1.0, 2.0], [-1.0, -2.0], [math.nan, math.nan], [3.0]])
@@ -176,12 +396,11 @@ def test_wall_clock_and_costs():
     t = np.arange(101)
     loss = 1.0 + 9.0 * np.exp(-t / 3.0)
     wall = 1.7e9 + 2.0 * t
-    a = engine.analyze(
+    s = one(
         frame_of(loss, steps=t, wall=wall),
         config=Config(smoothing=0.0),
         costs=Costs(gpus=4, gpu_hour_cost=2.0),
     )
-    s = a.summary.iloc[0]
     assert s.wall_saved_s == pytest.approx(2.0 * s.steps_saved)
     assert s.gpu_hours_saved == pytest.approx(s.wall_saved_s / 3600 * 4)
     assert s.cost_saved == pytest.approx(s.gpu_hours_saved * 2.0)
@@ -190,16 +409,12 @@ def test_wall_clock_and_costs():
 def test_seconds_per_step_fills_in_when_no_clock():
     t = np.arange(101)
     loss = 1.0 + 9.0 * np.exp(-t / 3.0)
-    a = engine.analyze(
-        frame_of(loss, steps=t), config=Config(smoothing=0.0), costs=Costs(seconds_per_step=0.5)
-    )
-    s = a.summary.iloc[0]
+    s = one(frame_of(loss, steps=t), config=Config(smoothing=0.0), costs=Costs(seconds_per_step=0.5))
     assert s.wall_saved_s == pytest.approx(0.5 * s.steps_saved)
-    b = engine.analyze(frame_of(loss, steps=t), config=Config(smoothing=0.0))
-    assert pd.isna(b.summary.wall_saved_s[0])
+    assert pd.isna(one(frame_of(loss, steps=t), config=Config(smoothing=0.0)).wall_saved_s)
 
 
-def test_default_metric_and_glob_and_missing():
+def test_default_metric_objective_and_glob_and_missing():
     f = schema.make_frame(
         run=["r"] * 4,
         metric=["val_loss", "val_loss", "train/loss", "train/loss"],
@@ -207,37 +422,54 @@ def test_default_metric_and_glob_and_missing():
         value=[1, 2, 3, 4],
         wall_time=[math.nan] * 4,
     )
-    assert engine.analyze(f).summary.metric[0] == "train/loss"
-    assert engine.analyze(f, metric="val_*").summary.metric[0] == "val_loss"
+    s = one(f)
+    assert (s.metric, s.objective) == ("train/loss", "val_loss")
+    assert one(f, metric="val_*").metric == "val_loss"
     with pytest.raises(MetricNotFoundError, match="train/loss, val_loss"):
         engine.analyze(f, metric="accuracy")
 
 
-def test_run_without_the_metric_is_reported_when_others_have_it():
-    a = frame_of([3.0, 2.0, 1.0], run="a")
-    b = frame_of([3.0, 2.0, 1.0], run="b", metric="accuracy")
-    f = schema.make_frame(
-        run=list(a.run.astype(str)) + list(b.run.astype(str)),
-        metric=list(a.metric.astype(str)) + list(b.metric.astype(str)),
-        step=list(a.step) + list(b.step),
-        value=list(a.value) + list(b.value),
-        wall_time=[math.nan] * 6,
+def test_run_without_a_loss_is_reported_when_others_have_one():
+    f = frame_of_runs(
+        frame_of([3.0, 2.0, 1.0], run="a"),
+        frame_of([0.1, 0.2, 0.3], run="b", metric="lr"),
+        frame_of([5.0, 4.0, 6.0], run="b", metric="grad_norm"),
     )
     s = engine.analyze(f).summary
     assert list(s.run) == ["a", "b"]
     assert s.verdict[1] == engine.NO_METRIC
-    assert "accuracy" in s.note[1]
+    assert "grad_norm" in s.note[1]
 
 
-@pytest.mark.parametrize("bad", ["-1", "abc", "150%", ""])
+def test_a_run_with_a_single_metric_is_judged_on_it():
+    s = one(frame_of([0.1, 0.5, 0.6, 0.6, 0.6, 0.6], metric="test SSMI_B mean"))
+    assert s.metric == s.objective == "test SSMI_B mean"
+    assert s["mode"] == "max"
+
+
+def test_plain_dataframe_as_tbparse_returns_it():
+    plain = pd.DataFrame({"step": [0, 1, 2, 3], "tag": ["loss"] * 4, "value": [4.0, 2, 1.5, 1.4]})
+    s = one(plain)
+    assert s.run == "run" and s.metric == "loss"
+    with pytest.raises(SchemaError, match="needs columns"):
+        engine.analyze(pd.DataFrame({"x": [1]}))
+    with pytest.raises(SchemaError):
+        engine.analyze(pd.DataFrame({"step": ["a"], "metric": ["loss"], "value": [1.0]}))
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "150%", "", "0", "0%"])
 def test_span_rejects_bad_values(bad):
     with pytest.raises(UsageError):
         Span.parse(bad, name="--window")
 
 
-def test_config_rejects_bad_smoothing():
+@pytest.mark.parametrize(
+    "kw",
+    [{"smoothing": 1.0}, {"tolerance": -1.0}, {"threshold": math.nan}, {"end_window": 0.0}],
+)
+def test_config_rejects_bad_values(kw):
     with pytest.raises(UsageError):
-        Config(smoothing=1.0)
+        Config(**kw)
 
 
 values = st.one_of(
@@ -250,10 +482,11 @@ values = st.one_of(
 @given(
     series=st.lists(st.lists(values, min_size=1, max_size=40), min_size=1, max_size=4),
     smoothing=st.one_of(st.none(), st.floats(min_value=0.0, max_value=0.99)),
-    threshold=st.floats(min_value=-10, max_value=50),
-    window=st.sampled_from(["1", "5", "10%", "50%", "0"]),
+    tolerance=st.floats(min_value=0, max_value=50),
+    rule=st.sampled_from(["hindsight", "live"]),
+    window=st.sampled_from(["1", "5", "10%", "50%"]),
 )
-def test_engine_never_raises_and_is_well_formed(series, smoothing, threshold, window):
+def test_engine_never_raises_and_is_well_formed(series, smoothing, tolerance, rule, window):
     runs, metrics, steps, vals = [], [], [], []
     for i, s in enumerate(series):
         runs += [f"run{i}"] * len(s)
@@ -263,11 +496,14 @@ def test_engine_never_raises_and_is_well_formed(series, smoothing, threshold, wi
     f = schema.make_frame(
         run=runs, metric=metrics, step=steps, value=vals, wall_time=[math.nan] * len(vals)
     )
-    cfg = Config(smoothing=smoothing, threshold=threshold, window=Span.parse(window, name="w"))
+    cfg = Config(
+        smoothing=smoothing, tolerance=tolerance, rule=rule, window=Span.parse(window, name="w")
+    )
     a = engine.analyze(f, config=cfg)
     s = a.summary
     assert len(s) == len(series)
-    assert set(s.verdict) <= set(engine.VERDICTS)
+    assert set(s.verdict) <= {v.value for v in engine.Verdict}
+    assert s.reason.map(lambda r: isinstance(r, str) and len(r) > 0).all()
     idx = a.points["index"].to_numpy()
     fin = idx[np.isfinite(idx)]
     assert np.all((fin >= 0) & (fin <= 99))

@@ -127,12 +127,15 @@ def test_analyze_reports_every_run():
     assert atss["verdict"] == "diverged" and atss["diverged_step"] == 150  # epoch 1, iter 150
     (eval_run,) = [r for k, r in by.items() if k.endswith("tfod-ssd-eval")]
     assert eval_run["verdict"] == "index undefined"
-    # ultralytics writes no total loss: gdei asks for --metric rather than guess
+    # ultralytics writes no total loss: its components' sum is the loss, fitness the objective
     for k, r in by.items():
         if k.startswith("yolo_csv/"):
-            assert r["verdict"] == "no metric"
-    analysed = [r for r in by.values() if r["verdict"] not in ("no metric",)]
-    assert len(analysed) == 14
+            assert r["metric"] == "sum of train/*_loss" and r["objective"] == "fitness"
+    assert all(r["verdict"] != "no metric" for r in by.values())
+    (whisper,) = [r for k, r in by.items() if "whisper" in k]
+    assert whisper["objective"] == "eval_wer" and whisper["stop_step"] == 3000
+    (retfound,) = [r for k, r in by.items() if "RETFound" in k]
+    assert retfound["objective"] == "perf/val_loss" and "coarser step axis" in retfound["note"]
 
 
 def test_metric_glob_picks_per_run():

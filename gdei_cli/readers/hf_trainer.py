@@ -7,8 +7,10 @@ not a metric point and is left out.  Entries carry no timestamps: when the
 summary gives ``train_runtime``, wall-clock per step is *derived* as
 ``step / global_step * train_runtime`` seconds since the start (evaluation
 time included, spread evenly), and the run says so.  ``best_metric``,
-``best_model_checkpoint`` and an early-stopping callback's state become run
-attributes.
+``best_model_checkpoint``, ``best_global_step``, ``max_steps``,
+``global_step``, an early-stopping callback's state and the trainer's
+``should_training_stop`` flag become run attributes (the engine's framework
+evidence).
 """
 
 from __future__ import annotations
@@ -57,10 +59,17 @@ def read(path: Path) -> RawLog:
         )
         if doc.get(k) is not None
     }
+    if isinstance(doc.get("global_step"), int):
+        attrs["global_step"] = doc["global_step"]
     callbacks = doc.get("stateful_callbacks") or {}
     early = callbacks.get("EarlyStoppingCallback") if isinstance(callbacks, dict) else None
     if early:
         attrs["early_stopping"] = json.dumps(early, sort_keys=True)
+    control = callbacks.get("TrainerControl") if isinstance(callbacks, dict) else None
+    if isinstance(control, dict) and isinstance(control.get("args"), dict):
+        stop = control["args"].get("should_training_stop")
+        if isinstance(stop, bool):
+            attrs["should_training_stop"] = stop
     for e in summary:
         for k in ("train_runtime", "train_loss"):
             if k in e:

@@ -11,6 +11,7 @@ tokens are values.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -22,7 +23,16 @@ from gdei_cli.readers.base import RawLog
 from gdei_cli.readers.jsonl import frame_to_raw, parse_records
 
 FORMAT: Final = "mmdet"
+#: the planned length in an MMCV config: ``total_epochs = 12`` (mmdet 2.x) or
+#: ``runner = dict(type='EpochBasedRunner', max_epochs=12)``
+_EPOCHS: Final = re.compile(r"\b(?:total_epochs\s*=\s*|max_epochs\s*=\s*)(\d{1,6})\b")
 META_KEYS: Final = frozenset({"env_info", "config", "seed", "exp_name", "hook_msgs"})
+
+
+def _planned_epochs(config: str) -> int | None:
+    """The planned number of epochs in the config text, if it says (linear regex)."""
+    m = _EPOCHS.search(config)
+    return int(m.group(1)) if m else None
 
 
 def read(path: Path) -> RawLog:
@@ -48,6 +58,11 @@ def read(path: Path) -> RawLog:
             vals = frame.loc[is_meta, k].dropna()
             if len(vals):
                 attrs[k] = str(vals.iloc[0])
+    if "config" in frame and is_meta.any():
+        configs = frame.loc[is_meta, "config"].dropna()
+        planned = _planned_epochs(str(configs.iloc[0])) if len(configs) else None
+        if planned is not None:
+            attrs["max_epochs"] = str(planned)
     frame = frame.loc[~is_meta].drop(columns=meta_cols).reset_index(drop=True)
     line_numbers = np.asarray(lines, dtype=np.int64)[~is_meta]
     if not {"epoch", "iter"} <= set(frame.columns):

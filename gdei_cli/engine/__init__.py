@@ -1,0 +1,263 @@
+"""The engine: the index over whole runs, where each run should have stopped, and why.
+
+Pure and vectorized: frames in, frames out; no file access, no printing.
+The steps, one module each:
+
+* :mod:`~gdei_cli.engine.select` and :mod:`~gdei_cli.engine.series`: which
+  series of a run are its training loss and its objective, and their points;
+* :mod:`~gdei_cli.engine.index`: smoothing and the paper's index;
+* :mod:`~gdei_cli.engine.evidence`: what the framework recorded (plan, best,
+  its own early stop);
+* :mod:`~gdei_cli.engine.rule`: the stop and the verdict, for all runs at once;
+* :mod:`~gdei_cli.engine.summary`: the per-run table and each run's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from gdei_cli import schema
+from gdei_cli.config import Config, Costs, Mode, Rule, Span, Verdict
+from gdei_cli.engine import evidence as ev
+from gdei_cli.engine import select
+from gdei_cli.engine.index import auto_smoothing, gdei
+from gdei_cli.engine.rule import Series, judge, lr_unfinished, map_axes
+from gdei_cli.engine.select import DEFAULT_LOSS_NAMES
+from gdei_cli.engine.series import Frame, Plan, Raw, extract, plan, prepare
+from gdei_cli.engine.summary import STEP_COLUMNS, SUMMARY_COLUMNS, assemble
+
+__all__ = [
+    "DEFAULT_LOSS_NAMES",
+    "NO_METRIC",
+    "POINT_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "Analysis",
+    "Config",
+    "Costs",
+    "Mode",
+    "Rule",
+    "Span",
+    "Verdict",
+    "analyze",
+    "auto_smoothing",
+    "over_limit",
+    "totals",
+]
+
+NO_METRIC: Final = Verdict.NO_METRIC.value
+#: columns of the per-point frame (``gdei export --points``)
+POINT_COLUMNS: Final = (*schema.POINT_COLUMNS, "role")
+
+
+@dataclass
+class Analysis:
+    """Per-point frame (``smoothed``, ``index``, ``role``) and per-run summary."""
+
+    points: pd.DataFrame
+    summary: pd.DataFrame
+    config: Config
+    costs: Costs
+
+
+def analyze(
+    frame: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    objective: str | None = None,
+    config: Config | None = None,
+    costs: Costs | None = None,
+    attrs: Mapping[str, Mapping[str, str]] | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> Analysis:
+    """Index every run of a canonical frame and judge where each should have stopped.
+
+    *metric* / *objective* name (or glob) the training loss and the
+    objective; *attrs* / *formats* are each run's attributes and format as
+    the loader records them (the framework's evidence), by run name.
+    """
+    config = config or Config()
+    costs = costs or Costs()
+    attrs = attrs or {}
+    formats = formats or {}
+    frame = schema.as_canonical(frame)
+    f = Frame.of(frame)
+    p = plan(f, metric=metric, objective=objective, mode=config.mode, attrs=attrs)
+    n = len(p.runs)
+    with np.errstate(all="ignore"):
+        raw_loss = extract(f, p, "loss")
+        raw_obj = extract(f, p, "objective")
+        raw_lr = extract(f, p, "lr")
+        obj_is_loss = np.array([a.loss == a.objective for a in p.picks], dtype=bool)
+        obj_max = _modes(raw_obj, p, n, objective_role=True)
+        loss_max = _modes(raw_loss, p, n, objective_role=False)
+        loss, weights, _ = prepare(raw_loss, n, loss_max, config.smoothing)
+        obj, _, ceiling = prepare(raw_obj, n, obj_max, config.smoothing)
+        index = gdei(loss.smoothed, loss.segs)
+        mapped = map_axes(loss, obj, n)
+        first = np.fmin(loss.segs.per_run(loss.step[loss.segs.starts]),
+                        obj.segs.per_run(obj.step[obj.segs.starts]))  # fmt: skip
+        last = np.fmax(loss.segs.per_run(loss.step[loss.segs.ends - 1]),
+                       obj.segs.per_run(obj.step[obj.segs.ends - 1]))  # fmt: skip
+        evidence = [
+            ev.from_attrs(formats.get(r, ""), attrs.get(r, {}), float(first[i]), float(last[i]))
+            for i, r in enumerate(p.runs)
+        ]
+        lr, _, _ = prepare(raw_lr, n, None, 0.0)
+        lr_cut = lr_unfinished(lr, last, last - first)
+        planned_cut, cut_reasons = _plan_cuts(evidence, first, last, lr_cut, lr)
+        best_step = _best_steps(obj)
+        evidence = [
+            replace(e, early_stopped=ev.patience_stopped(e, float(best_step[i]), float(last[i])))
+            for i, e in enumerate(evidence)
+        ]
+        early = np.array([e.early_stopped for e in evidence], dtype=bool)
+        j = judge(loss, obj, obj_is_loss, planned_cut, lr_cut, early, config, mapped)
+        summary = assemble(
+            p.runs, raw_loss.names, raw_obj.names, obj_max, loss, obj, ceiling, j, evidence,
+            cut_reasons, [pk.note for pk in p.picks], weights, config, costs,
+        )  # fmt: skip
+    if p.missing:
+        extra = pd.DataFrame(
+            {
+                "run": list(p.missing),
+                "points": [0] * len(p.missing),
+                "verdict": [NO_METRIC] * len(p.missing),
+                "reason": [f"no training loss among: {', '.join(m)}" for m in p.missing.values()],
+                "note": [f"metrics: {', '.join(m)}" for m in p.missing.values()],
+            }
+        )
+        summary = pd.concat([summary, extra], ignore_index=True)
+        summary = summary.sort_values("run", kind="stable").reset_index(drop=True)
+        for col in STEP_COLUMNS:
+            summary[col] = summary[col].astype("Int64")
+    summary = summary[list(SUMMARY_COLUMNS)]
+    points = _points(p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names)
+    return Analysis(points=points, summary=summary, config=config, costs=costs)
+
+
+def _modes(raw: Raw, p: Plan, n: int, *, objective_role: bool) -> np.ndarray:
+    """Per run: True where the series is maximised (forced by ``--mode`` for the objective)."""
+    out = np.zeros(n, dtype=bool)
+    if raw.code.size == 0:
+        return out
+    starts = np.searchsorted(raw.code, np.arange(n), side="left")
+    ends = np.searchsorted(raw.code, np.arange(n), side="right")
+    for i, name in enumerate(raw.names):
+        forced = p.picks[i].objective_mode if objective_role else None
+        by_name = select.direction_by_name(name)
+        if forced is None and by_name is not None:
+            out[i] = by_name is Mode.MAX
+        elif name == select.ULTRALYTICS_FITNESS:
+            out[i] = True
+        else:
+            vals = raw.value[starts[i] : ends[i]]
+            out[i] = select.resolve_mode(name, forced, vals) is Mode.MAX
+    return out
+
+
+def _best_steps(obj: Series) -> np.ndarray:
+    """Per run: the step of the objective's best (smoothed) value."""
+    segs = obj.segs
+    best = segs.min(obj.norm)
+    row = segs.first_true(np.isfinite(obj.norm) & (obj.norm <= segs.rows(best)))
+    return segs.per_run(segs.at(obj.step, row))
+
+
+def _plan_cuts(
+    evidence: list[ev.Evidence],
+    first: np.ndarray,
+    last: np.ndarray,
+    lr_cut: np.ndarray,
+    lr: Series,
+) -> tuple[np.ndarray, list[str]]:
+    """Runs that ended before their recorded plan, and each run's sentence about it."""
+    n = len(evidence)
+    cut = np.zeros(n, dtype=bool)
+    said = [""] * n
+    peak = lr.segs.per_run(lr.segs.max(lr.value))
+    lastv = lr.segs.per_run(lr.value[lr.segs.ends - 1]) if lr.step.size else np.full(n, np.nan)
+    for i, e in enumerate(evidence):
+        planned = e.planned_last_step
+        if planned is not None and planned - last[i] > 0.02 * max(planned - first[i], 1.0):
+            cut[i] = True
+            said[i] = f"it ended at step {int(last[i]):,} of a planned {e.plan}"
+        elif e.ended_early_status:
+            cut[i] = True
+            said[i] = f"it ended with {e.ended_early_status}"
+        elif lr_cut[i]:
+            share = 100.0 * lastv[i] / peak[i] if peak[i] > 0 else float("nan")
+            said[i] = (
+                f"its learning-rate schedule was unfinished (lr {lastv[i]:.3g} at the end, "
+                f"{share:.0f}% of its peak)"
+            )
+    return cut, said
+
+
+def _points(
+    runs: list[str],
+    loss_names: list[str],
+    loss: Series,
+    index: np.ndarray,
+    obj: Series,
+    obj_is_loss: np.ndarray,
+    obj_names: list[str],
+) -> pd.DataFrame:
+    """Every analysed point: the loss rows (with the paper's index), then objective rows."""
+    parts = []
+    for s, idx, names, role, keep in (
+        (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
+        (obj, np.full(obj.step.size, np.nan), obj_names, "objective", ~obj_is_loss),
+    ):
+        rows = keep[s.segs.codes]
+        codes = s.segs.codes[rows]
+        role_col = np.where(obj_is_loss[codes], "loss+objective", role) if role == "loss" else role
+        parts.append(
+            pd.DataFrame(
+                {
+                    schema.RUN: schema.categorical(codes, runs),
+                    schema.METRIC: pd.Categorical(np.asarray(names, dtype=object)[codes]),
+                    schema.STEP: np.floor(s.step[rows]).astype(np.int64),
+                    schema.VALUE: s.value[rows],
+                    schema.WALL_TIME: s.wall[rows],
+                    schema.SMOOTHED: s.smoothed[rows],
+                    schema.INDEX: idx[rows],
+                    "role": role_col,
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    out[schema.METRIC] = out[schema.METRIC].astype(str).astype("category")
+    return out
+
+
+def over_limit(summary: pd.DataFrame, max_waste_pct: float) -> list[str]:
+    """Runs that waste more than *max_waste_pct* % of their steps (the CI gate)."""
+    waste = summary["waste_pct"].astype("float64")
+    return [str(r) for r in summary.loc[waste > max_waste_pct, "run"]]
+
+
+def totals(summary: pd.DataFrame) -> dict[str, float | int | None]:
+    """The waste summed over all runs that have a stop."""
+    ok = summary["stop_step"].notna()
+    length = (summary["last_step"] - summary["first_step"])[ok].astype("float64")
+    saved = summary["steps_saved"][ok].astype("float64")
+
+    def total(col: str) -> float | None:
+        vals = summary.loc[ok, col].astype("float64")
+        return float(vals.sum()) if vals.notna().any() else None
+
+    denom = float(length.sum())
+    return {
+        "runs": int(len(summary)),
+        "analysed": int(ok.sum()),
+        "steps_saved": int(saved.sum()),
+        "waste_pct": float(100.0 * saved.sum() / denom) if denom > 0 else None,
+        "wall_saved_s": total("wall_saved_s"),
+        "gpu_hours_saved": total("gpu_hours_saved"),
+        "cost_saved": total("cost_saved"),
+    }

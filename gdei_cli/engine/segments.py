@@ -1,0 +1,149 @@
+"""Operations over runs stored as contiguous segments of sorted arrays.
+
+The engine keeps every series as flat numpy arrays sorted by run, then step,
+so a run is a contiguous slice.  Everything per run is computed with segment
+operations (``reduceat``, cumulative sums, ``searchsorted``) over whole
+arrays: no sorting of data that is already sorted, no Python loop over runs
+or points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Where each run's rows lie in a run-sorted array.
+
+    ``ids[i]`` is the run code of segment *i*, rows ``starts[i]:ends[i]``.
+    ``n_runs`` is the number of run codes (segments exist only for runs
+    that have rows).
+    """
+
+    codes: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    ids: np.ndarray
+    n_runs: int
+
+    @classmethod
+    def of(cls, codes: np.ndarray, n_runs: int) -> Segments:
+        codes = np.asarray(codes, dtype=np.int64)
+        n = codes.size
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(codes, empty, empty, empty, n_runs)
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        ends = np.r_[starts[1:], n]
+        return cls(codes, starts, ends, codes[starts], n_runs)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.asarray(self.ends - self.starts, dtype=np.int64)
+
+    @property
+    def seg(self) -> np.ndarray:
+        """Segment number of every row."""
+        return np.repeat(np.arange(self.starts.size), self.lengths)
+
+    def per_run(self, per_segment: np.ndarray, fill: float | int = np.nan) -> np.ndarray:
+        """Scatter a per-segment array into one indexed by run code."""
+        dtype = np.result_type(np.asarray(per_segment).dtype, np.min_scalar_type(fill))
+        out = np.full(self.n_runs, fill, dtype=dtype)
+        out[self.ids] = per_segment
+        return out
+
+    def rows(self, per_segment: np.ndarray) -> np.ndarray:
+        """Broadcast a per-segment array to every row."""
+        return np.repeat(per_segment, self.lengths)
+
+    # reductions (NaN-skipping; an all-NaN segment gives NaN) -----------------
+    def min(self, a: np.ndarray) -> np.ndarray:
+        if not self.starts.size:
+            return np.zeros(0)
+        return np.asarray(np.fmin.reduceat(a, self.starts), dtype=np.float64)
+
+    def max(self, a: np.ndarray) -> np.ndarray:
+        if not self.starts.size:
+            return np.zeros(0)
+        return np.asarray(np.fmax.reduceat(a, self.starts), dtype=np.float64)
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        if not self.starts.size:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(np.add.reduceat(mask.astype(np.int64), self.starts), dtype=np.int64)
+
+    def first_true(self, mask: np.ndarray) -> np.ndarray:
+        """Row index of each segment's first True (-1 where none)."""
+        out = np.full(self.starts.size, -1, dtype=np.int64)
+        hit = np.flatnonzero(mask)
+        if hit.size:
+            seg = np.searchsorted(self.starts, hit, side="right") - 1
+            uniq, first = np.unique(seg, return_index=True)
+            out[uniq] = hit[first]
+        return out
+
+    def last_true(self, mask: np.ndarray) -> np.ndarray:
+        """Row index of each segment's last True (-1 where none)."""
+        out = np.full(self.starts.size, -1, dtype=np.int64)
+        hit = np.flatnonzero(mask)
+        if hit.size:
+            seg = np.searchsorted(self.starts, hit, side="right") - 1
+            last = np.r_[seg[1:] != seg[:-1], True]
+            out[seg[last]] = hit[last]
+        return out
+
+    def cummin(self, a: np.ndarray) -> np.ndarray:
+        """Running minimum within each segment (NaN-skipping)."""
+        if a.size == 0:
+            return a.astype(np.float64)
+        out = pd.Series(a).groupby(self.seg, sort=False).cummin().to_numpy(dtype=np.float64)
+        return np.asarray(out, dtype=np.float64)
+
+    def rev_cummin(self, a: np.ndarray) -> np.ndarray:
+        """Minimum of each row and every later row of its segment."""
+        if a.size == 0:
+            return a.astype(np.float64)
+        rev = pd.Series(a[::-1]).groupby(self.seg[::-1], sort=False).cummin()
+        return np.asarray(rev.to_numpy(dtype=np.float64)[::-1], dtype=np.float64)
+
+    def at(self, a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
+        """``a[idx]`` with *fill* where idx < 0."""
+        out = np.full(np.shape(idx), fill, dtype=np.float64)
+        ok = idx >= 0
+        out[ok] = a[idx[ok]]
+        return out
+
+
+def search_steps(
+    codes: np.ndarray, steps: np.ndarray, q_codes: np.ndarray, q_steps: np.ndarray, side: str
+) -> np.ndarray:
+    """``searchsorted`` of (run, step) queries in (run, step)-sorted rows.
+
+    Returns, for every query, the row position where it would be inserted
+    among the rows of its own run (runs are contiguous and sorted).
+    """
+    if codes.size == 0:
+        return np.zeros(np.shape(q_codes), dtype=np.int64)
+    lo = min(float(np.min(steps)), float(np.min(q_steps))) if q_steps.size else float(np.min(steps))
+    hi = max(float(np.max(steps)), float(np.max(q_steps))) if q_steps.size else float(np.max(steps))
+    span = hi - lo + 2.0
+    max_code = float(max(np.max(codes), np.max(q_codes) if q_codes.size else 0)) + 1.0
+    if span * max_code < 2.0**62:  # one composite int64 key: a single searchsorted
+        base = np.int64(lo)
+        width = np.int64(span)
+        key = codes.astype(np.int64) * width + (steps.astype(np.int64) - base)
+        q = q_codes.astype(np.int64) * width + (q_steps.astype(np.int64) - base)
+        return np.asarray(np.searchsorted(key, q, side=side), dtype=np.int64)  # type: ignore[call-overload]
+    # steps too far apart for one key: per run (rare; still no sort)
+    out = np.zeros(np.shape(q_codes), dtype=np.int64)
+    starts = np.searchsorted(codes, q_codes, side="left")
+    ends = np.searchsorted(codes, q_codes, side="right")
+    for i in range(q_codes.size):
+        s, e = int(starts[i]), int(ends[i])
+        out[i] = s + int(np.searchsorted(steps[s:e], q_steps[i], side=side))  # type: ignore[call-overload]
+    return out

@@ -1,0 +1,283 @@
+"""From the canonical frame to the per-run series the rule reads.
+
+:func:`plan` decides, per run, which metric is the training loss and which is
+the objective (names only, see :mod:`gdei_cli.engine.select`);
+:func:`extract` gathers their points with one O(n) table look-up over the
+frame (it is sorted by run, metric, step, so every selected series comes out
+sorted by run, then step); :func:`prepare` smooths and normalises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gdei_cli import schema
+from gdei_cli.config import Mode
+from gdei_cli.engine import select
+from gdei_cli.engine.index import smooth_finite, smoothing_weights
+from gdei_cli.engine.rule import Series
+from gdei_cli.engine.segments import Segments
+from gdei_cli.errors import MetricNotFoundError
+
+
+@dataclass
+class Plan:
+    """Per analysed run (index = new run code): what it is judged on."""
+
+    runs: list[str]  # analysed runs, in frame order
+    picks: list[select.Pick]
+    lr: list[str | None]
+    missing: dict[str, list[str]] = field(default_factory=dict)  # run -> its metrics
+
+
+@dataclass
+class Frame:
+    """The frame's columns as arrays, with (run, metric) pair codes."""
+
+    run_code: np.ndarray
+    metric_code: np.ndarray
+    run_names: list[str]
+    metric_names: list[str]
+    step: np.ndarray
+    value: np.ndarray
+    wall: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Frame:
+        run = frame[schema.RUN].cat
+        metric = frame[schema.METRIC].cat
+        return cls(
+            run_code=run.codes.to_numpy().astype(np.int64),
+            metric_code=metric.codes.to_numpy().astype(np.int64),
+            run_names=[str(c) for c in run.categories],
+            metric_names=[str(c) for c in metric.categories],
+            step=frame[schema.STEP].to_numpy(),
+            value=frame[schema.VALUE].to_numpy(dtype=np.float64),
+            wall=frame[schema.WALL_TIME].to_numpy(dtype=np.float64),
+        )
+
+    @property
+    def width(self) -> int:
+        return max(len(self.metric_names), 1)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (run, metric) pairs present, as codes, in frame order (O(n), no sort).
+
+        Also remembers where each pair's rows lie, for :meth:`values_of`.
+        """
+        key = self.run_code * self.width + self.metric_code
+        if key.size == 0:
+            self._blocks: dict[int, tuple[int, int]] = {}
+            return key, key
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        ends = np.r_[starts[1:], key.size]
+        k = key[starts]
+        self._blocks = dict(
+            zip(k.tolist(), zip(starts.tolist(), ends.tolist(), strict=True), strict=True)
+        )
+        return k // self.width, k % self.width
+
+    def rows_of(self, wanted: dict[int, int]) -> np.ndarray:
+        """Rows of the (run code -> metric code) pairs, in frame order."""
+        key = self.run_code * self.width + self.metric_code
+        size = len(self.run_names) * self.width
+        want = np.array([r * self.width + m for r, m in wanted.items()], dtype=np.int64)
+        if size <= 50_000_000:
+            table = np.zeros(size, dtype=bool)
+            table[want] = True
+            return np.flatnonzero(table[key])
+        return np.flatnonzero(np.isin(key, want))
+
+    def block(self, run: int, metric: str) -> slice:
+        """The rows of one (run, metric) pair (after :meth:`pairs`)."""
+        if not hasattr(self, "_blocks"):
+            self.pairs()
+        key = run * self.width + self.metric_names.index(metric)
+        start, end = self._blocks.get(key, (0, 0))
+        return slice(start, end)
+
+    def values_of(self, run: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.block(run, metric)
+        return self.step[rows], self.value[rows]
+
+
+def plan(
+    f: Frame,
+    *,
+    metric: str | None,
+    objective: str | None,
+    mode: Mode,
+    attrs: Mapping[str, Mapping[str, str]],
+) -> Plan:
+    run_codes, metric_codes = f.pairs()
+    per_run: dict[int, list[str]] = {}
+    for r, m in zip(run_codes.tolist(), metric_codes.tolist(), strict=True):
+        per_run.setdefault(r, []).append(f.metric_names[m])
+    out = Plan(runs=[], picks=[], lr=[])
+    for r, names in per_run.items():
+        run = f.run_names[r]
+        fw = _hf_objective(f, r, names, attrs.get(run, {}))
+        got = select.pick(
+            run, names, metric=metric, objective=objective, mode=mode, framework_objective=fw
+        )
+        if got is None:
+            out.missing[run] = sorted(names)
+            continue
+        out.runs.append(run)
+        out.picks.append(got)
+        out.lr.append(next((n for n in select.LR_NAMES if n in names), None))
+    if not out.runs:
+        what = f"metric {metric!r}" if metric else "training-loss metric"
+        listing = "; ".join(f"{r}: {', '.join(m)}" for r, m in sorted(out.missing.items()))
+        raise MetricNotFoundError(
+            f"no {what} in any run (metrics found: {listing or 'none'})",
+            hint="pass --metric NAME",
+        )
+    return out
+
+
+def _hf_objective(f: Frame, run: int, names: list[str], attrs: Mapping[str, str]) -> str | None:
+    if "best_metric" not in attrs:
+        return None
+    step = (
+        attrs.get("best_global_step") or attrs.get("best_model_checkpoint", "").rsplit("-", 1)[-1]
+    )
+    try:
+        at = int(float(step))
+    except ValueError:
+        return None
+    values_at: dict[str, float] = {}
+    for name in names:
+        if name.startswith("eval_"):
+            steps, vals = f.values_of(run, name)
+            hit = np.flatnonzero(steps == at)
+            if hit.size:
+                values_at[name] = float(vals[hit[-1]])
+    return select.hf_objective(attrs, values_at)
+
+
+@dataclass
+class Raw:
+    """One role's points for every analysed run (codes = analysed run index)."""
+
+    code: np.ndarray
+    step: np.ndarray
+    value: np.ndarray
+    wall: np.ndarray
+    names: list[str]  # per analysed run: the series' name
+
+
+def extract(f: Frame, p: Plan, role: str) -> Raw:
+    """The points of each run's loss, objective or LR series, sorted by run then step."""
+    index = {name: i for i, name in enumerate(f.run_names)}
+    wanted: dict[int, int] = {}
+    new_code = np.full(len(f.run_names), -1, dtype=np.int64)
+    derived: list[tuple[int, select.Derived]] = []
+    names: list[str] = []
+    mcode = {name: i for i, name in enumerate(f.metric_names)}
+    for i, run in enumerate(p.runs):
+        what: str | select.Derived | None
+        what = {"loss": p.picks[i].loss, "objective": p.picks[i].objective, "lr": p.lr[i]}[role]
+        names.append(what.name if isinstance(what, select.Derived) else (what or ""))
+        r = index[run]
+        new_code[r] = i
+        if isinstance(what, select.Derived):
+            derived.append((i, what))
+        elif what is not None:
+            wanted[r] = mcode[what]
+    rows = f.rows_of(wanted) if wanted else np.zeros(0, dtype=np.int64)
+    code = new_code[f.run_code[rows]]
+    step = f.step[rows].astype(np.float64)
+    value = f.value[rows]
+    wall = f.wall[rows]
+    if derived:
+        parts = [_derive(f, p.runs[i], i, d) for i, d in derived]
+        code = np.concatenate([code, *(x[0] for x in parts)])
+        step = np.concatenate([step, *(x[1] for x in parts)])
+        value = np.concatenate([value, *(x[2] for x in parts)])
+        wall = np.concatenate([wall, *(x[3] for x in parts)])
+        order = np.argsort(code, kind="stable")  # derived runs join their place
+        code, step, value, wall = code[order], step[order], value[order], wall[order]
+    return Raw(code, step, value, wall, names)
+
+
+def _derive(
+    f: Frame, run: str, code: int, d: select.Derived
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r = f.run_names.index(run)
+    pieces = []
+    for name, weight in d.parts:
+        rows = f.block(r, name)
+        pieces.append(
+            pd.DataFrame(
+                {"step": f.step[rows], "v": f.value[rows] * weight, "wall": f.wall[rows], "k": name}
+            )
+        )
+    both = pd.concat(pieces, ignore_index=True)
+    g = both.groupby("step", sort=True).agg(v=("v", "sum"), wall=("wall", "max"), k=("k", "size"))
+    g = g[g["k"] == len(d.parts)]  # steps where every part was logged
+    n = len(g)
+    return (
+        np.full(n, code, dtype=np.int64),
+        g.index.to_numpy(dtype=np.float64),
+        g["v"].to_numpy(dtype=np.float64),
+        g["wall"].to_numpy(dtype=np.float64),
+    )
+
+
+def prepare(
+    raw: Raw,
+    n_runs: int,
+    modes: np.ndarray | None,
+    smoothing: float | None,
+) -> tuple[Series, np.ndarray, np.ndarray]:
+    """Smooth and normalise: (series, per-run smoothing weight, per-run ceiling B).
+
+    *modes* (per run, True where maximised) turns a score into ``B - value``.
+    ``norm`` is in index points: 100 * smoothed / the series' starting level,
+    which is its first value, or the median of its first 1% of points (at
+    least 3) when that is higher, so that one lucky first minibatch does not
+    set the scale.
+    """
+    segs = Segments.of(raw.code, n_runs)
+    ceil = np.full(n_runs, np.nan)
+    y = raw.value
+    if modes is not None and modes.any():
+        y = raw.value.copy()
+        starts, ends = segs.per_run(segs.starts, 0), segs.per_run(segs.ends, 0)
+        for i in np.flatnonzero(modes):
+            sl = slice(int(starts[i]), int(ends[i]))
+            ceil[i] = select.ceiling(raw.value[sl])
+            y[sl] = ceil[i] - raw.value[sl]
+    finite = np.isfinite(y)
+    counts = segs.count(finite)
+    weight = smoothing_weights(segs.per_run(counts, 0), smoothing)
+    sm = smooth_finite(y, segs, weight)
+    scale = start_level(y, segs, counts)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        norm = 100.0 * sm / segs.rows(scale)
+    return Series(segs, raw.step, raw.value, y, sm, norm, raw.wall, weight), weight, ceil
+
+
+def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray:
+    """Per segment: max(|first finite value|, median of the first 1% (>= 3) finite values)."""
+    n_seg = segs.starts.size
+    if n_seg == 0:
+        return np.zeros(0)
+    finite = np.isfinite(y)
+    first = np.abs(segs.at(y, segs.first_true(finite)))
+    k = np.maximum(3, np.ceil(0.01 * counts)).astype(np.int64)
+    rank = np.cumsum(finite) - 1  # rank among finite rows, global
+    seg_base = np.r_[0, np.cumsum(counts)[:-1]]
+    early = finite & (rank - segs.rows(seg_base) < segs.rows(k))
+    med = np.full(n_seg, np.nan)
+    if early.any():
+        m = pd.Series(np.abs(y[early])).groupby(segs.seg[early]).median()
+        med[m.index.to_numpy()] = m.to_numpy()
+    level = np.fmax(first, med)
+    top = segs.max(np.abs(np.where(finite, y, np.nan)))
+    return np.asarray(np.where(level > 0, level, np.where(top > 0, top, 1.0)), dtype=np.float64)
