@@ -87,7 +87,7 @@ MEMORY_PROBE = r"""
 import json, sys, gc, tracemalloc
 from gdei_cli import load
 import gdei_cli.readers.tensorboard, pandas, numpy, google_crc32c, google.protobuf  # imports first
-from gdei_cli.readers._tfproto import event_class
+from gdei_cli.readers.tensorboard.proto import event_class
 
 def hwm_kb():
     # peak resident set of this process image (VmHWM); ru_maxrss would carry

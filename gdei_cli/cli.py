@@ -17,6 +17,7 @@ import typer
 
 from gdei_cli import __version__
 from gdei_cli.config import Config, Mode, Rule
+from gdei_cli.readers import registry
 
 if TYPE_CHECKING:
     from gdei_cli.config import Costs
@@ -70,12 +71,7 @@ Paths = Annotated[
 ]
 InputFormat = Annotated[
     str | None,
-    typer.Option(
-        "--input-format",
-        help="Read every file as this format instead of guessing: csv, jsonl, tensorboard, "
-        "lightning, keras, hf_trainer, mlflow, wandb_export, detectron2, mmdet, ultralytics, "
-        "tb_csv, deit, textlog.",
-    ),
+    typer.Option("--input-format", help=registry.help_text()),
 ]
 MergeFolders = Annotated[
     bool,

@@ -21,7 +21,8 @@ categoricals because a run has few names and millions of points.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -34,7 +35,6 @@ VALUE: Final = "value"
 WALL_TIME: Final = "wall_time"
 
 COLUMNS: Final = (RUN, METRIC, STEP, VALUE, WALL_TIME)
-SORT_KEYS: Final = [RUN, METRIC, STEP]
 
 #: columns of the per-point frame that ``gdei export --points`` writes
 SMOOTHED: Final = "smoothed"
@@ -63,19 +63,16 @@ def make_frame(
     wall_time: object,
     sort: bool = True,
 ) -> pd.DataFrame:
-    """Build a canonical frame from column-like inputs (arrays, lists, Series)."""
+    """Build a canonical frame from column-like inputs (arrays, lists, Series).
+
+    Names become categories sorted by name; rows are sorted by run, metric,
+    step (stable, so input order breaks ties) and, of rows sharing a
+    (run, metric, step), the last one is kept, as a restart would.
+    """
     frame = pd.DataFrame(
         {
-            RUN: with_str_categories(
-                run
-                if isinstance(run, pd.Categorical)
-                else pd.Categorical(np.asarray(run, dtype=object).astype(str))
-            ),
-            METRIC: with_str_categories(
-                metric
-                if isinstance(metric, pd.Categorical)
-                else pd.Categorical(np.asarray(metric, dtype=object).astype(str))
-            ),
+            RUN: _sorted_categorical(run),
+            METRIC: _sorted_categorical(metric),
             STEP: np.asarray(step, dtype=np.int64),
             VALUE: np.asarray(value, dtype=np.float64),
             WALL_TIME: np.asarray(wall_time, dtype=np.float64),
@@ -83,7 +80,24 @@ def make_frame(
     )
     if sort:
         frame = sort_frame(frame)
+        if len(frame) > 1:
+            r = frame[RUN].cat.codes.to_numpy()
+            m = frame[METRIC].cat.codes.to_numpy()
+            s = frame[STEP].to_numpy()
+            last = np.r_[(np.diff(r) != 0) | (np.diff(m) != 0) | (np.diff(s) != 0), True]
+            if not last.all():
+                frame = frame.loc[last].reset_index(drop=True)
     return frame
+
+
+def _sorted_categorical(values: object) -> pd.Categorical:
+    """A categorical of str values whose categories are sorted by name."""
+    if isinstance(values, pd.Categorical | pd.Series) and isinstance(
+        getattr(values, "dtype", None), pd.CategoricalDtype
+    ):
+        values = np.asarray(values, dtype=object)
+    strings = np.asarray(values, dtype=object).astype(str)
+    return with_str_categories(pd.Categorical(strings))
 
 
 def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -127,13 +141,96 @@ def _sort_codes(column: pd.Series) -> np.ndarray:
 
 
 def check_frame(frame: pd.DataFrame) -> None:
-    """Raise ``AssertionError`` if *frame* is not canonical (used by tests)."""
-    assert tuple(frame.columns) == COLUMNS, tuple(frame.columns)
-    assert frame[STEP].dtype == np.int64
-    assert frame[VALUE].dtype == np.float64
-    assert frame[WALL_TIME].dtype == np.float64
-    assert isinstance(frame[RUN].dtype, pd.CategoricalDtype)
-    assert isinstance(frame[METRIC].dtype, pd.CategoricalDtype)
+    """Raise :class:`~gdei_cli.errors.SchemaError` if *frame* is not canonical.
+
+    Canonical: the columns in order with their dtypes, categories sorted by
+    name, rows sorted by run, metric, step with at most one row per
+    (run, metric, step).
+    """
+    from gdei_cli.errors import SchemaError
+
+    if tuple(frame.columns) != COLUMNS:
+        raise SchemaError(f"columns {tuple(frame.columns)} are not {COLUMNS}")
+    if not _is_canonical(frame):
+        raise SchemaError("dtypes or row order are not canonical")
+    for col in (RUN, METRIC):
+        cats = [str(c) for c in frame[col].cat.categories]
+        if cats != sorted(cats):
+            raise SchemaError(f"{col} categories are not sorted by name")
+    if len(frame) > 1:
+        r = frame[RUN].cat.codes.to_numpy()
+        m = frame[METRIC].cat.codes.to_numpy()
+        s = frame[STEP].to_numpy()
+        dup = (np.diff(r) == 0) & (np.diff(m) == 0) & (np.diff(s) == 0)
+        if dup.any():
+            raise SchemaError("two rows share a (run, metric, step)")
+
+
+@dataclass
+class RunColumns:
+    """One run's points: metric names (sorted), codes into them, and the columns.
+
+    Rows are sorted by metric code, then step, with one row per step.
+    """
+
+    run: str
+    metric_names: Sequence[str]
+    metric: np.ndarray
+    step: np.ndarray
+    value: np.ndarray
+    wall_time: np.ndarray
+
+
+def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
+    """The canonical frame of several runs: the one constructor the loader uses.
+
+    Runs and metrics become categories sorted by name (so a frame does not
+    depend on the order files were named on the command line); each run's
+    codes are remapped through a small lookup table (no per-point string
+    work); runs are stacked in name order, each run's parts freed as it is
+    copied.
+    """
+    from gdei_cli._memory import release
+
+    order = sorted(range(len(parts)), key=lambda i: parts[i].run)
+    all_metrics = sorted({str(m) for p in parts for m in p.metric_names})
+    position = {m: i for i, m in enumerate(all_metrics)}
+    all_runs = sorted({p.run for p in parts if p.step.size})
+    run_pos = {r: i for i, r in enumerate(all_runs)}
+    total = sum(p.step.size for p in parts)
+    step = np.empty(total, dtype=np.int64)
+    value = np.empty(total, dtype=np.float64)
+    wall = np.empty(total, dtype=np.float64)
+    mcode = np.empty(total, dtype=np.int32)
+    rcode = np.empty(total, dtype=np.int32)
+    at = copied = 0
+    for i in order:
+        p = parts[i]
+        k = p.step.size
+        if k:
+            lookup = np.array([position[str(m)] for m in p.metric_names], dtype=np.int32)
+            step[at : at + k] = p.step
+            value[at : at + k] = p.value
+            wall[at : at + k] = p.wall_time
+            mcode[at : at + k] = lookup[p.metric]
+            rcode[at : at + k] = run_pos[p.run]
+        at += k
+        copied += k
+        parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
+        if copied > 1 << 18:  # every ~256k points: give the freed runs' pages back
+            release()
+            copied = 0
+    release()
+    return pd.DataFrame(
+        {
+            RUN: categorical(rcode, all_runs),
+            METRIC: categorical(mcode, all_metrics),
+            STEP: step,
+            VALUE: value,
+            WALL_TIME: wall,
+        },
+        copy=False,
+    )
 
 
 #: column names other tools use for the canonical ones (tbparse: tag, dir_name)

@@ -33,6 +33,9 @@ def write(tmp_path: Path):
 
 
 def shared_logs() -> Path:
+    """The shared real logs; CI (GDEI_REQUIRE_SHARED_LOGS=1) fails rather than skips."""
     if not SHARED.is_dir():
+        if os.environ.get("GDEI_REQUIRE_SHARED_LOGS"):
+            pytest.fail(f"{SHARED} is missing and GDEI_REQUIRE_SHARED_LOGS is set")
         pytest.skip("../shared/real_logs is not present")
     return SHARED

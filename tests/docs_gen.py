@@ -1,6 +1,8 @@
-"""Generate ``docs/json.md`` from gdei's real output, so the examples cannot drift.
+"""Generate the docs that must not drift: ``docs/json.md`` and the README's format table.
 
-``python -m tests.docs_gen`` rewrites the file; the test suite checks it is current.
+``docs/json.md`` comes from gdei's real output; the README's table of formats
+from the format registry.  ``python -m tests.docs_gen`` rewrites both; the
+test suite checks they are current.
 """
 
 from __future__ import annotations
@@ -113,11 +115,26 @@ Each item of `runs`:
 """
 
 
+README = REPO / "README.md"
+TABLE_HEAD = "| format | what | run | default metric |"
+
+
+def readme_with_format_table() -> str:
+    """The README with its table of formats regenerated from the registry."""
+    from gdei_cli.readers import registry
+
+    text = README.read_text()
+    start = text.index(TABLE_HEAD)
+    end = text.index("\n\n", start) + 1
+    return text[:start] + registry.markdown_table() + text[end:]
+
+
 def main(argv: list[str]) -> int:
-    text = render()
+    json_md, readme = render(), readme_with_format_table()
     if "--check" in argv:
-        return 0 if TARGET.read_text() == text else 1
-    TARGET.write_text(text)
+        return 0 if TARGET.read_text() == json_md and README.read_text() == readme else 1
+    TARGET.write_text(json_md)
+    README.write_text(readme)
     return 0
 
 

@@ -195,8 +195,8 @@ def test_inspect_table(write, tmp_path):
 
 def test_inspect_and_analyze_never_modify_inputs(plateau_run):
     before = plateau_run.read_bytes(), plateau_run.stat().st_mtime_ns
-    run("analyze", plateau_run)
-    run("inspect", plateau_run)
+    assert run("analyze", plateau_run).exit_code == 0
+    assert run("inspect", plateau_run).exit_code == 0
     assert (plateau_run.read_bytes(), plateau_run.stat().st_mtime_ns) == before
 
 

@@ -288,9 +288,48 @@ def test_mlflow_file_store_written_by_mlflow(writers):
     assert facts(run) == {"loss": (20, 0, 19, 0), "val/loss": (4, 0, 15, 0)}
 
 
-def test_every_format_has_a_reader():
-    from gdei_cli.readers import _READERS, FORMATS, reader_for
+def test_every_format_is_registered_once_with_its_module():
+    from gdei_cli.readers import registry
 
-    assert set(FORMATS) == set(_READERS)
-    for fmt in FORMATS:
-        assert callable(reader_for(fmt))
+    found = registry.formats()
+    assert len({f.name for f in found}) == len(found) >= 14
+    for f in found:
+        assert f.description and "\n" not in f.description
+        assert f.read.__module__.startswith("gdei_cli.readers.")
+
+
+def test_readme_format_table_is_the_registry():
+    from gdei_cli.readers import registry
+
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    assert registry.markdown_table() in readme, (
+        "README's format table is stale: run `python -m tests.docs_gen`"
+    )
+
+
+def test_input_format_help_lists_every_format():
+    from gdei_cli.readers import registry
+
+    res = CliRunner().invoke(app, ["analyze", "--help"], env={"COLUMNS": "400"})
+    for name in registry.names():
+        assert name in res.output
+
+
+def test_sb3_progress_csv_written_by_stable_baselines3(writers):
+    run = writers["sb3/log"]
+    assert run["format"] == "sb3"
+    f = facts(run)
+    # the step is the environment's timestep count, not the row; eval rows every 512 steps
+    assert f["rollout/ep_rew_mean"][1:3] == (256, 4096)
+    assert f["eval/mean_reward"] == (8, 512, 4096, 0)
+    res = CliRunner().invoke(app, ["analyze", str(DATA / "writers" / "sb3"), "--format", "json"])
+    (r,) = json.loads(res.stdout)["runs"]
+    assert (r["metric"], r["objective"], r["mode"]) == ("train/loss", "eval/mean_reward", "max")
+
+
+def test_sb3_is_recognised_by_its_header_only_under_its_name(write):
+    header = "time/fps,time/total_timesteps,train/loss\n1,128,0.5\n"
+    assert detect_format(write("log/progress.csv", header))[0] == "sb3"
+    assert detect_format(write("other.csv", header))[0] == "csv"

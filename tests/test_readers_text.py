@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gdei_cli import schema
@@ -357,3 +357,38 @@ def test_csv_that_is_not_utf8_is_an_error_naming_the_line(write, tmp_path):
     with pytest.raises(InputError, match="not UTF-8") as err:
         load([p])
     assert err.value.line == 3
+
+
+names_st = st.lists(
+    st.sampled_from(["loss", "val_loss", "acc", "lr", "z/last", "a/first"]),
+    min_size=1,
+    max_size=4,
+    unique=True,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(names_st, min_size=1, max_size=4), order=st.randoms(use_true_random=False))
+def test_frame_does_not_depend_on_how_files_are_named(tmp_path_factory, files, order):
+    from gdei_cli import schema
+
+    root = tmp_path_factory.mktemp("multi")
+    paths = []
+    for i, metrics in enumerate(files):
+        lines = ["step," + ",".join(metrics)]
+        lines += [f"{s}," + ",".join(f"{s * (j + 1)}" for j in range(len(metrics))) for s in range(3)]
+        paths.append(root / f"run{i}.csv")
+        paths[-1].write_text("\n".join(lines) + "\n")
+    whole = load([root]).frame
+    shuffled = list(paths)
+    order.shuffle(shuffled)
+    named = load(shuffled).frame
+    schema.check_frame(whole)  # sorted categories, order, one row per (run, metric, step)
+    schema.check_frame(named)
+    assert list(whole.metric.cat.categories) == sorted({m for ms in files for m in ms})
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(whole, named)
+    # one file alone: its categories are its own metrics, sorted
+    alone = load([paths[0]]).frame
+    assert list(alone.metric.cat.categories) == sorted(files[0])

@@ -8,7 +8,7 @@
   the framework's own (Hugging Face's ``metric_for_best_model``, recovered
   from ``best_metric``; Ultralytics' fitness ``0.1*mAP50 + 0.9*mAP50-95``),
   else a validation loss, else a validation score (mAP, accuracy...), else
-  the training loss.
+  an episode reward (reinforcement learning), else the training loss.
 * **Direction**: by name (:data:`MAX_WORDS`, :data:`MIN_WORDS`), else the way
   the series moved over the run (a score rises, a loss falls).
 
@@ -80,7 +80,8 @@ TEST_MARKERS: Final = frozenset({"test"})
 MAX_WORDS: Final = (
     "acc", "accuracy", "top", "auc", "auroc", "f1", "fscore", "map", "ap", "precision",
     "recall", "iou", "miou", "dice", "bleu", "rouge", "rougel", "ssim", "psnr", "r2",
-    "fitness", "kappa", "mcc", "spearman", "pearson", "em", "score",
+    "fitness", "kappa", "mcc", "spearman", "pearson", "em", "score", "reward", "rew",
+    "return", "success",
 )  # fmt: skip
 #: words of metrics where lower is better (these win over MAX_WORDS)
 MIN_WORDS: Final = (
@@ -224,6 +225,16 @@ def validation_score(names: list[str]) -> str | None:
     return min(cands, key=_score_rank) if cands else None
 
 
+def episode_reward(names: list[str]) -> str | None:
+    """A reinforcement-learning run's reward: what gets better as the policy learns."""
+    ranked = ("eval/mean_reward", "rollout/ep_rew_mean", "episode_reward", "reward")
+    hit = next((n for n in ranked if n in names), None)
+    if hit is not None:
+        return hit
+    cands = [n for n in names if {"reward", "rew", "return"} & set(tokens(n))]
+    return min(cands, key=lambda n: (len(n), n)) if cands else None
+
+
 def ultralytics_fitness(names: list[str]) -> Derived | None:
     present = set(names)
     parts: list[tuple[str, float]] = []
@@ -273,6 +284,8 @@ def pick(
         obj, source = vl, "validation loss"
     elif (vs := validation_score(names)) is not None:
         obj, source = vs, "validation score"
+    elif (rw := episode_reward(names)) is not None:
+        obj, source = rw, "episode reward"
     if loss is None:
         if obj is None or metric:
             return None

@@ -1,24 +1,27 @@
 """What every reader returns: :class:`RawLog`, the points of one file in file order.
 
-Readers do not name runs, sort, or resolve restarts: :mod:`gdei_cli.loader`
-does that once for all formats, so the rules are the same everywhere.
+Readers do not name runs, sort, or resolve restarts: :mod:`gdei_cli.assembly`
+does that once for all formats, so the rules are the same everywhere.  This
+module imports no heavy library at import time (the registry loads it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import pandas as pd
-
-from gdei_cli.schema import METRIC, STEP, VALUE, WALL_TIME
-
-#: columns of a reader's raw frame (file order; ``metric`` holds str values)
-RAW_COLUMNS: Final = (METRIC, STEP, VALUE, WALL_TIME)
+if TYPE_CHECKING:
+    import pandas as pd
 
 WallClock = Literal["logged", "relative", "derived", "absent"]
+
+#: an explicit restart written into a log (TensorBoard's ``SessionLog.START``,
+#: ``SummaryWriter(purge_step=s)``): its step, and per metric how many of the
+#: file's points of that metric were written before it (a metric not named
+#: had none).  Every earlier point at a step >= s is discarded, in this file and
+#: in the run's earlier files.
+Purge = tuple[int, dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -29,25 +32,16 @@ class SkippedLine:
     reason: str
     offset: int | None = None
 
-    def describe(self) -> str:
-        if self.line is not None:
-            where = f"line {self.line}"
-        elif self.offset is not None:
-            where = f"byte {self.offset}"
-        else:
-            where = "?"
-        return f"{where}: {self.reason}"
-
 
 @dataclass
 class RawLog:
     """The points one reader found in one file.
 
-    Within each metric, rows are in the order they were written (rows of
-    different metrics may be grouped).  ``purge_steps`` are explicit restarts
-    (TensorBoard's ``SessionLog.START``): the reader has applied them within
-    the file (counted in ``superseded``); the loader applies them to the run's
-    earlier files, whose points at a step >= a purge step are discarded.
+    ``frame`` has columns ``metric`` (str values or a categorical), ``step``
+    (int64), ``value`` and ``wall_time`` (float64); within each metric, rows are
+    in the order they were written (rows of different metrics may be grouped).
+    ``subruns`` holds the runs of a file that has several side by side (each
+    a RawLog of its own; ``frame`` is then empty).
     """
 
     path: Path
@@ -57,12 +51,17 @@ class RawLog:
     warnings: list[str] = field(default_factory=list)
     skipped_lines: list[SkippedLine] = field(default_factory=list)
     attrs: dict[str, str] = field(default_factory=dict)
-    purge_steps: list[int] = field(default_factory=list)
-    superseded: dict[str, int] = field(default_factory=dict)
+    purges: list[Purge] = field(default_factory=list)
+    subruns: dict[str, RawLog] | None = None
 
 
 def raw_frame(metric: object, step: object, value: object, wall_time: object) -> pd.DataFrame:
     """A raw (file-order) frame with the canonical dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    from gdei_cli.schema import METRIC, STEP, VALUE, WALL_TIME
+
     return pd.DataFrame(
         {
             METRIC: metric,
@@ -72,3 +71,7 @@ def raw_frame(metric: object, step: object, value: object, wall_time: object) ->
         },
         copy=False,  # no consolidation copy: the arrays become the columns
     )
+
+
+def empty_log(path: Path, fmt: str) -> RawLog:
+    return RawLog(path=path, format=fmt, frame=raw_frame([], [], [], []))

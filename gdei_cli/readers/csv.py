@@ -9,22 +9,33 @@ its line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import line_of, logical_suffix, read_bytes
-from gdei_cli.readers._table import Column, classify_text, table_to_raw
-from gdei_cli.readers.base import RawLog, SkippedLine
+from gdei_cli.readers.base import SkippedLine
+from gdei_cli.readers.registry import Format, ReadOptions
 
-FORMAT: Final = "csv"
+if TYPE_CHECKING:
+    from gdei_cli.readers.base import RawLog
+
+NAME: Final = "csv"
 NULL_TOKENS: Final = ["", "NA", "N/A", "n/a", "null", "NULL", "None", "none"]
 
 
-def read(path: Path) -> RawLog:
+def read(
+    path: Path, options: ReadOptions | None = None, *, step_names: tuple[str, ...] | None = None
+) -> RawLog:
+    """Read one CSV/TSV log (wide or long) into a :class:`RawLog`.
+
+    *step_names* overrides the columns tried as the step (a dialect that
+    knows its own step column).
+    """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
+
+    from gdei_cli.readers._table import Column, classify_text, table_to_raw
 
     data = read_bytes(path)
     try:
@@ -40,7 +51,7 @@ def read(path: Path) -> RawLog:
             [],
             0,
             path=path,
-            fmt=FORMAT,
+            fmt=NAME,
             row_lines=np.zeros(0, dtype=np.int64),
             skipped=skipped,
             warnings=warnings,
@@ -112,10 +123,11 @@ def read(path: Path) -> RawLog:
         columns,
         n,
         path=path,
-        fmt=FORMAT,
+        fmt=NAME,
         row_lines=row_lines,
         skipped=skipped,
         warnings=warnings,
+        step_names=step_names,
     )
 
 
@@ -130,3 +142,13 @@ def _invalid_line(data: bytes, row: Any) -> int | None:
             return line_of(data, pos)
     number = getattr(row, "number", None)
     return None if number is None else int(number) + 1
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description="any CSV/TSV (`.gz` too): wide (a column per metric) or long "
+    "(`metric`/`tag` + `value`)",
+    read=read,
+    recognise=lambda s: s.is_csv,
+    order=90,
+)

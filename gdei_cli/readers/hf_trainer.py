@@ -17,20 +17,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import read_bytes
-from gdei_cli.readers.base import RawLog
-from gdei_cli.readers.jsonl import records_to_raw
+from gdei_cli.readers.registry import Format, ReadOptions
 
-FORMAT: Final = "hf_trainer"
+if TYPE_CHECKING:
+    from gdei_cli.readers.base import RawLog
+
+NAME: Final = "hf_trainer"
 SUMMARY_KEYS: Final = frozenset({"train_runtime", "train_samples_per_second", "total_flos"})
 
 
-def read(path: Path) -> RawLog:
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    """Read a ``trainer_state.json`` into a :class:`RawLog`."""
+    import numpy as np
+
+    from gdei_cli.readers._json import records_to_raw
+
     try:
         doc = json.loads(read_bytes(path).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -41,7 +46,7 @@ def read(path: Path) -> RawLog:
     entries = [e for e in history if isinstance(e, dict)]
     summary = [e for e in entries if SUMMARY_KEYS & e.keys()]
     points = [e for e in entries if not (SUMMARY_KEYS & e.keys())]
-    log = records_to_raw(path, FORMAT, points, list(range(1, len(points) + 1)), [], [])
+    log = records_to_raw(path, NAME, points, list(range(1, len(points) + 1)), [], [])
     runtime = next((e.get("train_runtime") for e in summary if "train_runtime" in e), None)
     last = doc.get("global_step") or (max((e.get("step", 0) for e in entries), default=0))
     if isinstance(runtime, (int, float)) and last:
@@ -76,3 +81,15 @@ def read(path: Path) -> RawLog:
                 attrs[k] = e[k]
     log.attrs = {k: str(v) for k, v in attrs.items()}
     return log
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description="Hugging Face `trainer_state.json`",
+    read=read,
+    recognise=lambda s: s.name == "trainer_state.json",
+    order=2,
+    generic_names=frozenset({"trainer_state"}),
+    run_doc="its folder",
+    metric_doc="`loss` (objective: `metric_for_best_model`)",
+)

@@ -10,16 +10,17 @@ file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import read_bytes
-from gdei_cli.readers.base import RawLog, raw_frame
+from gdei_cli.readers._yaml import yaml_dict
+from gdei_cli.readers.base import RawLog, empty_log, raw_frame
+from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
-FORMAT: Final = "mlflow"
+NAME: Final = "mlflow"
 STATUS: Final = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 
 
@@ -35,8 +36,9 @@ def is_run_folder(folder: Path) -> bool:
     return (folder / "meta.yaml").is_file() and (folder / "metrics").is_dir()
 
 
-def read(path: Path) -> RawLog:
-    """One metric file of a run (the loader joins a run's files)."""
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    """One metric file of a run (assembly joins a run's files)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -44,7 +46,7 @@ def read(path: Path) -> RawLog:
     key = path.relative_to(folder / "metrics").as_posix()
     data = read_bytes(path)
     if not data.strip():
-        return RawLog(path=path, format=FORMAT, frame=raw_frame([], [], [], []))
+        return empty_log(path, NAME)
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
@@ -66,7 +68,7 @@ def read(path: Path) -> RawLog:
     )
     log = RawLog(
         path=path,
-        format=FORMAT,
+        format=NAME,
         frame=raw_frame(np.full(n, key, dtype=object), step, value, ts),
         wall_clock="logged",
     )
@@ -75,10 +77,8 @@ def read(path: Path) -> RawLog:
 
 
 def run_attrs(folder: Path) -> dict[str, str]:
-    import yaml
-
     attrs: dict[str, Any] = {}
-    meta = _yaml(folder / "meta.yaml", yaml)
+    meta = yaml_dict(folder / "meta.yaml")
     if meta.get("run_name") or meta.get("name"):
         attrs["run_name"] = meta.get("run_name") or meta.get("name")
     tag = folder / "tags" / "mlflow.runName"
@@ -89,7 +89,7 @@ def run_attrs(folder: Path) -> dict[str, str]:
     for k in ("start_time", "end_time"):
         if isinstance(meta.get(k), int):
             attrs[k] = meta[k] / 1000.0
-    exp = _yaml(folder.parent / "meta.yaml", yaml)
+    exp = yaml_dict(folder.parent / "meta.yaml")
     if exp.get("name"):
         attrs["experiment"] = exp["name"]
     params = folder / "params"
@@ -102,9 +102,27 @@ def run_attrs(folder: Path) -> dict[str, str]:
     return {k: str(v) for k, v in attrs.items()}
 
 
-def _yaml(path: Path, yaml: Any) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(errors="replace"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
+def _recognise(s: Sniff) -> bool:
+    return any(p.name == "metrics" and (p.parent / "meta.yaml").is_file() for p in s.path.parents)
+
+
+def _walk(folder: Path) -> Sequence[Path] | None:
+    """A run folder yields its metric files (and nothing else under it)."""
+    if not is_run_folder(folder):
+        return None
+    return sorted(p for p in (folder / "metrics").rglob("*") if p.is_file())
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description="MLflow file store `mlruns/<exp>/<run>/metrics/*`",
+    read=read,
+    recognise=_recognise,
+    order=1,
+    grouping="folder",
+    run_folder=run_folder,
+    walk=_walk,
+    skip_names=frozenset({"meta.yaml"}),
+    run_doc="the run folder",
+    metric_doc="`loss`",
+)

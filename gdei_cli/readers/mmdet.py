@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Final
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import read_bytes
-from gdei_cli.readers.base import RawLog
-from gdei_cli.readers.jsonl import frame_to_raw, parse_records
+from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
-FORMAT: Final = "mmdet"
+if TYPE_CHECKING:
+    from gdei_cli.readers.base import RawLog
+
+NAME: Final = "mmdet"
 #: the planned length in an MMCV config: ``total_epochs = 12`` (mmdet 2.x) or
 #: ``runner = dict(type='EpochBasedRunner', max_epochs=12)``
 _EPOCHS: Final = re.compile(r"\b(?:total_epochs\s*=\s*|max_epochs\s*=\s*)(\d{1,6})\b")
@@ -35,8 +35,12 @@ def _planned_epochs(config: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def read(path: Path) -> RawLog:
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    """Read an MMDetection ``*.log.json`` into a :class:`RawLog`."""
+    import numpy as np
     import pandas as pd
+
+    from gdei_cli.readers._json import frame_to_raw, parse_records
 
     text = read_bytes(path).decode("utf-8", errors="replace")
     records, lines, skipped, warnings = parse_records(path, text)
@@ -75,6 +79,25 @@ def read(path: Path) -> RawLog:
     step = np.where(train, (epoch - 1) * per_epoch + it, epoch * per_epoch)
     frame = frame.drop(columns=[c for c in ("iter", "mode") if c in frame])
     frame["__step"] = step
-    out = frame_to_raw(path, FORMAT, frame, line_numbers, skipped, warnings, step_names=("__step",))
+    out = frame_to_raw(path, NAME, frame, line_numbers, skipped, warnings, step_names=("__step",))
     out.attrs = {**attrs, "iters_per_epoch": str(int(per_epoch))}
     return out
+
+
+def _recognise(s: Sniff) -> bool:
+    first = s.first_record
+    if first is None:
+        return False
+    return (
+        s.name.endswith(".log.json") or "env_info" in first or ("mode" in first and "iter" in first)
+    )
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description="MMDetection `*.log.json`",
+    read=read,
+    recognise=_recognise,
+    order=20,
+    metric_doc="`loss` (objective: `bbox_mAP`)",
+)

@@ -15,13 +15,12 @@ import re
 from pathlib import Path
 from typing import Final
 
-import numpy as np
-
 from gdei_cli.errors import InputError, UsageError
 from gdei_cli.readers._io import read_bytes
 from gdei_cli.readers.base import RawLog, SkippedLine, raw_frame
+from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
-FORMAT: Final = "textlog"
+NAME: Final = "textlog"
 
 #: keys that give a line's step, in order of preference
 STEP_KEYS: Final = ("s", "step", "global_step", "iteration", "iter", "it", "epoch")
@@ -45,9 +44,12 @@ def looks_like_textlog(head: str) -> bool:
     return good >= max(1, len(lines) // 2)
 
 
-def read(path: Path, line_pattern: str | None = None) -> RawLog:
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    """Read a plain-text log (or, with ``--line-pattern``, lines matching the pattern)."""
+    import numpy as np
     import pandas as pd
 
+    line_pattern = options.line_pattern if options is not None else None
     data = read_bytes(path)
     text = data.decode("utf-8", errors="replace")
     lines = pd.Series(text.splitlines(), dtype=object)
@@ -56,7 +58,7 @@ def read(path: Path, line_pattern: str | None = None) -> RawLog:
         return _read_pattern(path, lines, line_pattern)
     found = lines.str.extractall(TOKEN)
     if found.empty:
-        return RawLog(path=path, format=FORMAT, frame=raw_frame([], [], [], []))
+        return RawLog(path=path, format=NAME, frame=raw_frame([], [], [], []))
     line_no = found.index.get_level_values(0).to_numpy()
     keys = found["key"].to_numpy(dtype=object)
     vals = pd.to_numeric(found["val"], errors="coerce").to_numpy(dtype=np.float64)
@@ -74,7 +76,7 @@ def read(path: Path, line_pattern: str | None = None) -> RawLog:
     )
     log = RawLog(
         path=path,
-        format=FORMAT,
+        format=NAME,
         frame=raw_frame(
             keys[ok], line_step[ok].astype(np.int64), vals[ok], np.full(ok.sum(), np.nan)
         ),
@@ -88,6 +90,7 @@ def read(path: Path, line_pattern: str | None = None) -> RawLog:
 
 
 def _read_pattern(path: Path, lines: object, pattern: str) -> RawLog:
+    import numpy as np
     import pandas as pd
 
     try:
@@ -100,7 +103,8 @@ def _read_pattern(path: Path, lines: object, pattern: str) -> RawLog:
             "--line-pattern needs a named group 'step' and one per metric, e.g. "
             r"'step (?P<step>\d+).*loss (?P<loss>[\d.e+-]+)'"
         )
-    assert isinstance(lines, pd.Series)
+    if not isinstance(lines, pd.Series):
+        raise TypeError("lines must be a pandas Series")
     got = lines.str.extract(rx)
     step = pd.to_numeric(got["step"], errors="coerce").to_numpy(dtype=np.float64)
     has = np.isfinite(step)
@@ -114,7 +118,7 @@ def _read_pattern(path: Path, lines: object, pattern: str) -> RawLog:
         raise InputError("--line-pattern matched no line with a step", path=path)
     return RawLog(
         path=path,
-        format=FORMAT,
+        format=NAME,
         frame=raw_frame(
             np.asarray(metrics, dtype=object)[cols],
             step[rows].astype(np.int64),
@@ -122,3 +126,20 @@ def _read_pattern(path: Path, lines: object, pattern: str) -> RawLog:
             np.full(rows.size, np.nan),
         ),
     )
+
+
+def _recognise(s: Sniff) -> bool:
+    if not s.is_text or s.first_record is not None:
+        return False
+    return s.options.line_pattern is not None or looks_like_textlog(s.text)
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description="plain text: `s:0 trl:11.01 lr:1e-6` (llm.c), `step 100 | loss 2.34`, "
+    "`key=value`; or `--line-pattern`",
+    read=read,
+    recognise=_recognise,
+    order=92,
+    metric_doc="`loss`, `trl`...",
+)

@@ -13,12 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-import numpy as np
-
 from gdei_cli.readers import csv as csv_reader
 from gdei_cli.readers.base import RawLog, raw_frame
+from gdei_cli.readers.registry import Format, ReadOptions
 
-FORMAT: Final = "wandb_export"
+NAME: Final = "wandb_export"
 SEPARATOR: Final = " - "
 
 
@@ -33,17 +32,46 @@ def is_chart_export(header: list[str]) -> bool:
     )
 
 
-def read(path: Path) -> RawLog:
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    """The export's runs, one :class:`RawLog` each, in ``subruns``."""
+    import numpy as np
+
     log = csv_reader.read(path)
-    log.format = FORMAT
+    log.format = NAME
     frame = log.frame
-    names = np.asarray(frame["metric"].astype(str), dtype=object)
-    companion = np.char.endswith(names.astype(str), "__MIN") | np.char.endswith(
-        names.astype(str), "__MAX"
-    )
-    keep = ~companion & (np.char.find(names.astype(str), SEPARATOR) >= 0)
-    split = np.char.partition(names[keep].astype(str), SEPARATOR)
+    names = np.asarray(frame["metric"].astype(str), dtype=object).astype(str)
+    companion = np.char.endswith(names, "__MIN") | np.char.endswith(names, "__MAX")
+    keep = ~companion & (np.char.find(names, SEPARATOR) >= 0)
+    split = np.char.partition(names[keep], SEPARATOR)
     sub = frame.loc[keep].reset_index(drop=True)
-    log.frame = raw_frame(split[:, 2].astype(object), sub["step"], sub["value"], sub["wall_time"])
-    log.frame["subrun"] = split[:, 0].astype(object)
+    runs = split[:, 0]
+    subruns: dict[str, RawLog] = {}
+    for run in sorted(set(runs.tolist())):
+        rows = np.flatnonzero(runs == run)
+        subruns[run] = RawLog(
+            path=path,
+            format=NAME,
+            frame=raw_frame(
+                split[rows, 2].astype(object),
+                sub["step"].to_numpy()[rows],
+                sub["value"].to_numpy()[rows],
+                sub["wall_time"].to_numpy()[rows],
+            ),
+            wall_clock=log.wall_clock,
+            warnings=log.warnings,
+            skipped_lines=log.skipped_lines,
+        )
+    log.frame = raw_frame([], [], [], [])
+    log.subruns = subruns
     return log
+
+
+FORMAT: Final = Format(
+    name=NAME,
+    description='W&B chart "Export CSV" (`<run> - <metric>` columns)',
+    read=read,
+    recognise=lambda s: s.is_csv and is_chart_export(s.header),
+    order=11,
+    run_doc="one per `<run>`",
+    metric_doc="its only metric",
+)

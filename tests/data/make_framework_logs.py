@@ -9,14 +9,16 @@ only the log file it writes:
   then a resumed fit appending to the same file;
 * ``writers/hf/trainer_state.json``: Hugging Face ``Trainer`` with evaluation
   and ``EarlyStoppingCallback``;
-* ``writers/mlflow/mlruns/``: MLflow's file store (``mlflow.log_metric``).
+* ``writers/mlflow/mlruns/``: MLflow's file store (``mlflow.log_metric``);
+* ``writers/sb3/log/progress.csv``: Stable-Baselines3's CSV logger (PPO on
+  CartPole with an ``EvalCallback``).
 
 With ``--eval``, it writes the labelled evaluation corpus instead
 (``tests/data/eval/``, see ``eval_scenarios.py``): about forty small real
 training runs, each labelled from its own training loop's record.
 
 Needs: torch==2.13.0 lightning keras transformers accelerate mlflow-skinny
-tensorboardX (not gdei's test dependencies: the outputs are committed).
+tensorboardX stable-baselines3 gymnasium (not gdei's test dependencies: the outputs are committed).
 Run: python tests/data/make_framework_logs.py [OUT_DIR]
      python tests/data/make_framework_logs.py --eval [NAME_FILTER]
      python tests/data/make_framework_logs.py --relabel   (labels from stored records)
@@ -162,6 +164,22 @@ def mlflow_log(out: Path) -> None:
                 mlflow.log_metric("val/loss", 2.2 / (1 + step), step=step)
 
 
+def sb3_log(out: Path) -> None:
+    """Stable-Baselines3's CSV logger: PPO on CartPole with an EvalCallback."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.logger import configure
+
+    folder = out / "sb3" / "log"
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    model = PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=256, batch_size=64, seed=0,
+                device="cpu", verbose=0)
+    model.set_logger(configure(str(folder), ["csv"]))
+    model.learn(total_timesteps=4096, callback=EvalCallback(
+        gym.make("CartPole-v1"), eval_freq=512, n_eval_episodes=3, verbose=0))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] in (["--eval"], ["--relabel"]):
         sys.path.insert(0, str(HERE))
@@ -173,6 +191,6 @@ if __name__ == "__main__":
             build_corpus(HERE / "eval", only=sys.argv[2] if len(sys.argv) > 2 else None)
         sys.exit(0)
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "writers"
-    for make in (lightning_log, keras_log, hf_log, mlflow_log):
+    for make in (lightning_log, keras_log, hf_log, mlflow_log, sb3_log):
         make(target)
         print("wrote", make.__name__, file=sys.stderr)

@@ -1,0 +1,273 @@
+"""Reading runs and assembling them into the canonical frame (for every format alike).
+
+This is the one place that
+
+* reads a run's files (each by its format's reader; many large files with a
+  process pool, order kept) and applies the formats' ``join`` hooks;
+* resolves restarts, with one rule for every format (as TensorBoard's
+  rustboard does in ``reservoir.rs``): a logged point preempts every point of
+  its metric logged *before* it at a step >= its own (the job went back to a
+  checkpoint and wrote that stretch again), and an explicit restart marker
+  (TensorBoard's ``SessionLog.START``) preempts every earlier point of every
+  metric at a step >= its step, in its file and in the run's earlier files;
+* builds each run's columns and stacks the runs through the canonical frame's
+  one constructor (:func:`gdei_cli.schema.stack_runs`).
+
+No format is named in this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gdei_cli import schema
+from gdei_cli.discovery import SkippedFile
+from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock
+from gdei_cli.readers.registry import ReadOptions, ReadRun, Source, detect, get
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: below this many bytes of logs, reading in one process beats starting a pool
+POOL_MIN_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class RunInfo:
+    """What gdei knows about one run besides its points."""
+
+    run: str
+    format: str
+    sources: list[str]
+    wall_clock: WallClock
+    superseded: dict[str, int] = field(default_factory=dict)
+    skipped_lines: list[SkippedLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    """Every run read from the inputs: the canonical frame plus bookkeeping."""
+
+    frame: pd.DataFrame
+    runs: dict[str, RunInfo]
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_source(source: Source, options: ReadOptions | None = None) -> list[RawLog]:
+    """Read a source's files, each with its own format's reader."""
+    options = options or ReadOptions()
+    logs = []
+    for path in source.paths:
+        if "+" in source.format:  # a merged folder: each file by its own format
+            fmt, _ = detect(path, options)
+            fmt = fmt or get("csv")
+        else:
+            fmt = get(source.format)
+        logs.append(fmt.read(path, options))
+    return logs
+
+
+def read_all(
+    sources: list[Source], jobs: int | None, options: ReadOptions | None = None
+) -> list[ReadRun]:
+    """Read every source; many large files use a process pool (order is kept)."""
+    read = functools.partial(read_source, options=options)
+    n_files = sum(len(s.paths) for s in sources)
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or n_files < 2:
+        logs = [read(s) for s in sources]
+    elif sum(p.stat().st_size for s in sources for p in s.paths) < POOL_MIN_BYTES:
+        logs = [read(s) for s in sources]  # a pool costs more than it saves
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunk = max(1, len(sources) // (4 * workers))
+        with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
+            logs = list(pool.map(read, sources, chunksize=chunk))
+    return [ReadRun(s, got) for s, got in zip(sources, logs, strict=True)]
+
+
+def join_runs(runs: list[ReadRun]) -> list[ReadRun]:
+    """Apply each format's ``join`` hook to its runs; split files holding several runs."""
+    by_format: dict[str, list[ReadRun]] = {}
+    for run in runs:
+        by_format.setdefault(run.source.format, []).append(run)
+    out: list[ReadRun] = []
+    for name, members in by_format.items():
+        hook = get(name).join if "+" not in name else None
+        out.extend(hook(members) if hook is not None else members)
+    split: list[ReadRun] = []
+    for run in out:
+        if len(run.logs) == 1 and run.logs[0].subruns is not None:
+            for sub, log in run.logs[0].subruns.items():
+                s = run.source
+                split.append(ReadRun(Source(f"{s.run}/{sub}", s.format, s.paths, s.where), [log]))
+        else:
+            split.append(run)
+    return sorted(split, key=lambda r: r.source.run)
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def superseded_mask(codes: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Which points survive restarts (rows in file order within each metric).
+
+    A point survives iff every later point of the same metric has a larger
+    step: a later point at a step <= its own means the run went back (resumed
+    from a checkpoint) and wrote that stretch again.
+    """
+    import pandas as pd
+
+    n = step.size
+    keep = np.ones(n, dtype=bool)
+    if n == 0:
+        return keep
+    # minimum step among *later* points of the same metric
+    order = np.lexsort((-np.arange(n), codes))  # by metric, then file order reversed
+    s_rev = step[order]
+    c_rev = codes[order]
+    starts = np.r_[True, c_rev[1:] != c_rev[:-1]]
+    seg = np.cumsum(starts) - 1
+    run_min = pd.Series(s_rev).groupby(seg).cummin().to_numpy()
+    big = np.iinfo(np.int64).max
+    later_min = np.where(starts, big, np.r_[big, run_min[:-1]]).astype(np.int64)
+    keep[order] = s_rev < later_min
+    return keep
+
+
+def purged_mask(
+    codes: np.ndarray, step: np.ndarray, names: list[str], purges: list[Purge]
+) -> np.ndarray:
+    """Which points survive explicit restart markers (positions are per metric, file order)."""
+    keep = np.ones(step.size, dtype=bool)
+    if not purges or step.size == 0:
+        return keep
+    # each point's position among its metric's points, in file order
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    first_of = np.zeros(len(names), dtype=np.int64)
+    first_of[sorted_codes[starts]] = starts
+    position = np.empty(step.size, dtype=np.int64)
+    position[order] = np.arange(step.size) - first_of[sorted_codes]
+    code_of = {n: i for i, n in enumerate(names)}
+    for pstep, before in purges:
+        limit = np.zeros(len(names), dtype=np.int64)
+        for name, count in before.items():
+            if name in code_of:
+                limit[code_of[name]] = count
+        keep &= ~((position < limit[codes]) & (step >= pstep))
+    return keep
+
+
+def assemble_run(
+    run: str, fmt: str, logs: list[RawLog]
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, RunInfo]:
+    """Join one run's logs (in file order), resolve restarts, sort by metric then step.
+
+    Returns the run's metric names (sorted), metric codes, steps, values,
+    wall times, and its :class:`RunInfo`.
+    """
+    names = sorted({str(m) for log in logs for m in _metric_names(log)})
+    position = {m: i for i, m in enumerate(names)}
+    parts_code, parts_step, parts_value, parts_wall = [], [], [], []
+    purges: list[Purge] = []
+    seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
+    for log in logs:
+        frame = log.frame
+        metric = frame[schema.METRIC]
+        cat = metric.astype("category") if not hasattr(metric, "cat") else metric
+        lookup = np.array([position[str(c)] for c in cat.cat.categories], dtype=np.int64)
+        codes = lookup[cat.cat.codes.to_numpy()] if len(frame) else np.zeros(0, np.int64)
+        for pstep, before in log.purges:
+            # the marker also preempts every point of the run's earlier files
+            counts = {m: int(seen[i]) + before.get(m, 0) for m, i in position.items()}
+            purges.append((pstep, counts))
+        if len(frame):
+            seen += np.bincount(codes, minlength=len(names))
+        parts_code.append(codes)
+        parts_step.append(frame[schema.STEP].to_numpy(dtype=np.int64))
+        parts_value.append(frame[schema.VALUE].to_numpy(dtype=np.float64))
+        parts_wall.append(frame[schema.WALL_TIME].to_numpy(dtype=np.float64))
+    code = _cat(parts_code, np.int64)
+    step = _cat(parts_step, np.int64)
+    value = _cat(parts_value, np.float64)
+    wall = _cat(parts_wall, np.float64)
+    keep = purged_mask(code, step, names, purges)
+    if not _strictly_sorted(code, step):
+        keep &= superseded_mask(code, step)
+    superseded = np.bincount(code[~keep], minlength=len(names))
+    if not keep.all():
+        idx = np.flatnonzero(keep)
+        code, step, value, wall = code[idx], step[idx], value[idx], wall[idx]
+    if not _strictly_sorted(code, step):
+        order = np.lexsort((step, code))
+        code, step, value, wall = code[order], step[order], value[order], wall[order]
+    kinds = [log.wall_clock for log in logs]
+    preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
+    info = RunInfo(
+        run=run,
+        format=fmt,
+        sources=[str(log.path) for log in logs],
+        wall_clock=next((k for k in preference if k in kinds), "absent"),
+        superseded={names[i]: int(c) for i, c in enumerate(superseded) if c > 0},
+        skipped_lines=[s for log in logs for s in log.skipped_lines],
+        warnings=[f"{log.path}: {w}" for log in logs for w in log.warnings],
+        attrs={k: v for log in logs for k, v in log.attrs.items()},
+    )
+    return names, code, step, value, wall, info
+
+
+def _metric_names(log: RawLog) -> list[str]:
+    metric = log.frame[schema.METRIC]
+    if hasattr(metric, "cat"):
+        return [str(c) for c in metric.cat.categories]
+    return [str(m) for m in np.unique(metric.to_numpy(dtype=object).astype(str))]
+
+
+def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=dtype)
+    if not arrays:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate(arrays).astype(dtype, copy=False)
+
+
+def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 16) -> bool:
+    """Whether rows are sorted by metric code, steps strictly rising within a metric.
+
+    Checked in blocks so the temporaries stay small on millions of points.
+    """
+    n = step.size
+    for a in range(0, max(n - 1, 0), block):
+        b = min(n, a + block + 1)
+        dc = np.diff(codes[a:b])
+        ds = np.diff(step[a:b])
+        if not np.all((dc > 0) | ((dc == 0) & (ds > 0))):
+            return False
+    return True
+
+
+def assemble(runs: list[ReadRun], skipped: list[SkippedFile]) -> Dataset:
+    """Every run's points through the restart rule into one canonical frame."""
+    infos: dict[str, RunInfo] = {}
+    parts: list[schema.RunColumns] = []
+    for i, read_run in enumerate(runs):
+        src = read_run.source
+        names, code, step, value, wall, info = assemble_run(src.run, src.format, read_run.logs)
+        runs[i] = ReadRun(src, [])  # let each run's raw points go once assembled
+        infos[src.run] = info
+        parts.append(schema.RunColumns(src.run, names, code, step, value, wall))
+    frame = schema.stack_runs(parts)
+    return Dataset(frame=frame, runs=infos, skipped_files=skipped)

@@ -1,0 +1,35 @@
+"""DeiT/MAE ``log.txt``: JSON lines with an ``epoch`` key (``train_*``, ``test_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from gdei_cli.readers import jsonl
+from gdei_cli.readers.registry import Format, ReadOptions, Sniff
+
+if TYPE_CHECKING:
+    from gdei_cli.readers.base import RawLog
+
+
+def read(path: Path, options: ReadOptions | None = None) -> RawLog:
+    log = jsonl.read(path)
+    log.format = FORMAT.name
+    return log
+
+
+def _recognise(s: Sniff) -> bool:
+    first = s.first_record
+    return s.is_text and first is not None and "epoch" in first
+
+
+FORMAT: Final = Format(
+    name="deit",
+    description="DeiT/MAE `log.txt` (JSON lines with `epoch`)",
+    read=read,
+    recognise=_recognise,
+    order=22,
+    generic_names=frozenset({"log"}),
+    run_doc="its folder",
+    metric_doc="`train_loss`",
+)

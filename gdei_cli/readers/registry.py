@@ -1,0 +1,227 @@
+"""The format registry: every log format gdei reads, declared by its own module.
+
+Each reader module in :mod:`gdei_cli.readers` declares one :class:`Format`
+record named ``FORMAT``: its name, a one-line description, how it recognises a
+file, how it reads one, and how its files form runs.  Detection, discovery,
+``--input-format``'s choices and help, and the README's format table are all
+generated from these records, so a new format is one new module (model:
+sqlite-utils' ``Format`` + ``rows_from_file``; TensorBoard's ``discover()``).
+
+Reader modules import only the standard library at module level (numpy,
+pandas and pyarrow inside their functions), so this registry loads without
+them: ``gdei --help`` reads it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from gdei_cli.readers.base import RawLog
+
+SNIFF_BYTES: Final = 64 * 1024
+
+#: how the files of a format form runs
+Grouping = Literal["file", "folder"]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user told the readers (``--line-pattern``)."""
+
+    line_pattern: str | None = None
+
+
+class Sniff:
+    """What detection may look at in a file: its name and first bytes, read once."""
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        self.path = path
+        self.options = options
+        self.name = path.name.lower()
+
+    @functools.cached_property
+    def suffix(self) -> str:
+        """The format suffix, ignoring a trailing ``.gz``."""
+        name = self.name[:-3] if self.name.endswith(".gz") else self.name
+        dot = name.rfind(".")
+        return name[dot:] if dot >= 0 else ""
+
+    @functools.cached_property
+    def head(self) -> bytes:
+        """The first 64 KB (decompressed for gzip); empty when unreadable."""
+        try:
+            with self.path.open("rb") as fh:
+                start = fh.read(2)
+            opener = gzip.open if start == b"\x1f\x8b" else open
+            with opener(self.path, "rb") as fh:
+                data: bytes = fh.read(SNIFF_BYTES)
+                return data
+        except (OSError, EOFError):
+            return b""
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.head.decode("utf-8", errors="replace")
+
+    @functools.cached_property
+    def header(self) -> list[str]:
+        """The first line as CSV fields (whitespace-stripped)."""
+        import csv
+
+        line = self.text.split("\n", 1)[0].strip("\r\ufeff")
+        try:
+            return [h.strip() for h in next(csv.reader([line]))]
+        except (StopIteration, csv.Error):
+            return []
+
+    @functools.cached_property
+    def first_record(self) -> dict[str, object] | None:
+        """The first line as a JSON object, when the file holds JSON lines."""
+        text = self.text.lstrip("\ufeff").lstrip()
+        first = text.split("\n", 1)[0].strip()
+        if not first.startswith("{"):
+            return None
+        try:
+            obj = json.loads(first, parse_constant=float)
+        except ValueError:
+            # a cut first line of a one-line file still starts like a record
+            cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
+            return {} if cut else None
+        return obj if isinstance(obj, dict) else None
+
+    @property
+    def is_csv(self) -> bool:
+        return self.suffix in (".csv", ".tsv")
+
+    @property
+    def is_text(self) -> bool:
+        return self.suffix in (".txt", ".log")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One run to read: its name, format, files, and the file or folder it is."""
+
+    run: str
+    format: str
+    paths: tuple[Path, ...]
+    where: Path
+
+
+@dataclass
+class ReadRun:
+    """A run's source and the logs read from it (one per file, in file order)."""
+
+    source: Source
+    logs: list[RawLog]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One log format.
+
+    * ``recognise(sniff)``: is this file of this format? Checked in ``order``
+      (lower first; the generic formats come last).
+    * ``read(path, options)``: the file's points, a :class:`RawLog` (a file
+      holding several runs side by side, as a W&B chart export, gives
+      ``RawLog.subruns`` instead).
+    * ``grouping``: ``"file"`` (each file is a run) or ``"folder"`` (the
+      files that ``run_folder`` maps to one folder are one run).
+    * ``walk(folder)``: a discovery hook: ``None`` to walk on as usual, or the
+      files to take from *folder* (and not descend further).
+    * ``join(runs)``: an assembly hook: merge runs that are parts of another
+      (TensorBoard's ``add_scalars``/``add_hparams`` sub-folders).
+    * ``generic_names``: file stems this format writes under a fixed name, so
+      the run is named by its folder.
+    """
+
+    name: str
+    description: str
+    read: Callable[[Path, ReadOptions], RawLog]
+    recognise: Callable[[Sniff], bool]
+    order: int = 50
+    grouping: Grouping = "file"
+    run_folder: Callable[[Path], Path] | None = None
+    walk: Callable[[Path], Sequence[Path] | None] | None = None
+    join: Callable[[list[ReadRun]], list[ReadRun]] | None = None
+    generic_names: frozenset[str] = field(default_factory=frozenset)
+    run_doc: str = "the file"
+    metric_doc: str = "a training loss"
+    skip_names: frozenset[str] = field(default_factory=frozenset)
+
+    def folder_of(self, path: Path) -> Path:
+        """The folder a file of a folder-grouped format belongs to."""
+        return self.run_folder(path) if self.run_folder is not None else path.parent
+
+
+@functools.cache
+def formats() -> tuple[Format, ...]:
+    """Every registered format, in detection order (imports the reader modules)."""
+    import gdei_cli.readers as package
+
+    found: list[Format] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name in ("registry", "base"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        record = getattr(module, "FORMAT", None)
+        if isinstance(record, Format):
+            found.append(record)
+    names = [f.name for f in found]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"two reader modules declare one format name: {sorted(names)}")
+    return tuple(sorted(found, key=lambda f: (f.order, f.name)))
+
+
+def names() -> list[str]:
+    return sorted(f.name for f in formats())
+
+
+def get(name: str) -> Format:
+    for f in formats():
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def detect(path: Path, options: ReadOptions | None = None) -> tuple[Format | None, str]:
+    """The format of *path* (by name, header and first bytes), or ``None`` and why not."""
+    sniff = Sniff(path, options or ReadOptions())
+    for fmt in formats():
+        if fmt.recognise(sniff):
+            return fmt, fmt.description
+    if sniff.suffix == ".json":
+        return None, "a JSON document, not JSON lines"
+    if sniff.is_text:
+        return None, "text without step/value lines"
+    return None, "not a recognised log format"
+
+
+def help_text() -> str:
+    """``--input-format``'s help: every format with its one-line description."""
+    return "Read every file as this format instead of guessing: " + "; ".join(
+        f"{f.name} ({f.description})" for f in sorted(formats(), key=lambda f: f.name)
+    )
+
+
+def markdown_table() -> str:
+    """The README's table of formats."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| format | what | run | default metric |", "|---|---|---|---|"]
+    for f in formats():
+        rows.append(
+            f"| `{f.name}` | {cell(f.description)} | {cell(f.run_doc)} | {cell(f.metric_doc)} |"
+        )
+    return "\n".join(rows) + "\n"
