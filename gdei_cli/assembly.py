@@ -27,6 +27,7 @@ import numpy as np
 
 from gdei_cli import schema
 from gdei_cli.discovery import SkippedFile
+from gdei_cli.errors import GdeiError, UsageError
 from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock
 from gdei_cli.readers.registry import ReadOptions, ReadRun, Source, detect, get
 
@@ -63,30 +64,58 @@ class Dataset:
 # --------------------------------------------------------------------------- reading
 
 
-def read_source(source: Source, options: ReadOptions | None = None) -> list[RawLog]:
-    """Read a source's files, each with its own format's reader."""
+def read_source(
+    source: Source, options: ReadOptions | None = None
+) -> tuple[list[RawLog], list[SkippedFile]]:
+    """Read a source's files, each with its own format's reader, each on its own.
+
+    A file that cannot be read is skipped with its reason; the rest of the run
+    (and of the folder) is kept.  gdei's own errors give their message; any
+    other exception is a gdei bug, said so, and still skips only that file.
+    """
     options = options or ReadOptions()
     logs = []
+    skipped = []
     for path in source.paths:
-        if "+" in source.format:  # a merged folder: each file by its own format
-            fmt, _ = detect(path, options)
-            fmt = fmt or get("csv")
-        else:
-            fmt = get(source.format)
-        logs.append(fmt.read(path, options))
-    return logs
+        try:
+            if "+" in source.format:  # a merged folder: each file by its own format
+                fmt, _ = detect(path, options)
+                fmt = fmt or get("csv")
+            else:
+                fmt = get(source.format)
+            logs.append(fmt.read(path, options))
+        except UsageError:
+            raise  # the user's options, not this file: stop
+        except GdeiError as exc:
+            reason = exc.message
+            if exc.offset is not None and exc.line is None:
+                reason += f" (byte {exc.offset})"
+            if exc.hint:
+                reason += f" ({exc.hint})"
+            skipped.append(SkippedFile(str(path), reason, line=exc.line))
+        except RecursionError:
+            skipped.append(SkippedFile(str(path), "nested too deeply to read"))
+        except MemoryError:
+            skipped.append(SkippedFile(str(path), "out of memory while reading"))
+        except Exception as exc:  # a bug in gdei: never let one file sink the folder
+            name = type(exc).__name__
+            skipped.append(SkippedFile(str(path), f"internal error ({name}: {exc}); please report"))
+    return logs, skipped
 
 
 def read_all(
     sources: list[Source], jobs: int | None, options: ReadOptions | None = None
-) -> list[ReadRun]:
-    """Read every source; many large files use a process pool (order is kept)."""
+) -> tuple[list[ReadRun], list[SkippedFile]]:
+    """Read every source; many large files use a process pool (order is kept).
+
+    Returns the runs with at least one readable file, and the files skipped.
+    """
     read = functools.partial(read_source, options=options)
     n_files = sum(len(s.paths) for s in sources)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     if workers <= 1 or n_files < 2:
         logs = [read(s) for s in sources]
-    elif sum(p.stat().st_size for s in sources for p in s.paths) < POOL_MIN_BYTES:
+    elif sum(_size(p) for s in sources for p in s.paths) < POOL_MIN_BYTES:
         logs = [read(s) for s in sources]  # a pool costs more than it saves
     else:
         from concurrent.futures import ProcessPoolExecutor
@@ -94,7 +123,21 @@ def read_all(
         chunk = max(1, len(sources) // (4 * workers))
         with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
             logs = list(pool.map(read, sources, chunksize=chunk))
-    return [ReadRun(s, got) for s, got in zip(sources, logs, strict=True)]
+    runs: list[ReadRun] = []
+    skipped: list[SkippedFile] = []
+    for source, (got, bad) in zip(sources, logs, strict=True):
+        skipped.extend(bad)
+        if got:
+            kept = tuple(log.path for log in got)
+            runs.append(ReadRun(Source(source.run, source.format, kept, source.where), got))
+    return runs, skipped
+
+
+def _size(path: object) -> int:
+    try:
+        return os.stat(str(path)).st_size
+    except OSError:
+        return 0
 
 
 def join_runs(runs: list[ReadRun]) -> list[ReadRun]:

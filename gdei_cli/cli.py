@@ -18,6 +18,7 @@ import typer
 from gdei_cli import __version__
 from gdei_cli.config import Config, Mode, Rule
 from gdei_cli.readers import registry
+from gdei_cli.safe_text import printable
 
 if TYPE_CHECKING:
     from gdei_cli.config import Costs
@@ -45,7 +46,7 @@ class OutputFormat(StrEnum):
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"gdei: error: {message}", err=True)
+    typer.echo(f"gdei: error: {printable(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -87,6 +88,15 @@ LinePattern = Annotated[
         "--line-pattern",
         help="Regex for plain-text logs, with a named group 'step' and one per metric, "
         r"e.g. 'step (?P<step>\d+).*loss (?P<loss>\S+)'.",
+    ),
+]
+MaxFileSize = Annotated[
+    str,
+    typer.Option(
+        "--max-file-size",
+        help="Skip (with a reason) any text log larger than this after decompression, e.g. "
+        "512M, 4G; a line may be 1/256 of it, a .gz may expand at most 100x. TensorBoard "
+        "event files are streamed and not limited.",
     ),
 ]
 Metric = Annotated[
@@ -222,19 +232,30 @@ def _analyse(
     jobs: int | None,
     merge_folders: bool,
     line_pattern: str | None,
+    max_file_size: str,
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli.engine import analyze as run_engine
     from gdei_cli.loader import load
 
     dataset = load(
-        paths, fmt=input_format, jobs=jobs, merge_folders=merge_folders, line_pattern=line_pattern
+        paths,
+        fmt=input_format,
+        jobs=jobs,
+        merge_folders=merge_folders,
+        line_pattern=line_pattern,
+        max_bytes=_parse_size(max_file_size),
     )
     if not dataset.runs:
         from gdei_cli.errors import InputError
 
+        bad = [s for s in dataset.skipped_files if s.problem]
+        if len(paths) == 1 and not Path(paths[0]).is_dir() and len(dataset.skipped_files) == 1:
+            only = dataset.skipped_files[0]  # the one file named: its own error
+            raise InputError(only.reason, path=only.path, line=only.line)
+        why = f"{len(bad)} could not be read" if bad else "none is a log gdei reads"
         raise InputError(
             "no training logs found in " + ", ".join(str(p) for p in paths),
-            hint=f"{len(dataset.skipped_files)} file(s) were not recognised; see gdei inspect",
+            hint=f"{len(dataset.skipped_files)} file(s) skipped, {why}; see gdei inspect",
         )
     analysis = run_engine(
         dataset.frame,
@@ -248,12 +269,36 @@ def _analyse(
     return dataset, analysis
 
 
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Exit 2 when any file could not be read (after reporting the rest)."
+    ),
+]
+
+
+def _warn_skipped(dataset: Dataset, strict: bool) -> None:
+    """Say once, on stderr, which files could not be read; with --strict, fail."""
+    from gdei_cli import report
+
+    bad = report.problems(dataset)
+    for s in bad:
+        typer.echo(
+            f"gdei: warning: skipped {printable(s.where())}: {printable(s.reason)}", err=True
+        )
+    if strict and bad:
+        _fail(f"{len(bad)} file(s) could not be read (--strict)")
+
+
 def _warn_missing(analysis: Analysis) -> None:
     from gdei_cli.engine import NO_METRIC
 
     s = analysis.summary
     for rec in s.loc[s["verdict"] == NO_METRIC, ["run", "note"]].itertuples(index=False):
-        typer.echo(f"gdei: warning: {rec.run}: no such metric ({rec.note})", err=True)
+        typer.echo(
+            f"gdei: warning: {printable(rec.run)}: no such metric ({printable(rec.note)})",
+            err=True,
+        )
 
 
 def _costs(gpus: float, gpu_hour_cost: float | None, seconds_per_step: float | None) -> Costs:
@@ -290,6 +335,8 @@ def analyze(
     merge_folders: MergeFolders = False,
     line_pattern: LinePattern = None,
     jobs: Jobs = None,
+    strict: Strict = False,
+    max_file_size: MaxFileSize = "2G",
 ) -> None:
     """Say where each run should have stopped, why, and what that would have saved."""
 
@@ -302,24 +349,35 @@ def analyze(
         costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern,
+            line_pattern, max_file_size,
         )  # fmt: skip
         _warn_missing(analysis)
         if output_format is OutputFormat.json:
             typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
         else:
             report.render_analysis(analysis, dataset, report.make_console())
+        _warn_skipped(dataset, strict)
         if limit is not None:
             over = over_limit(analysis.summary, limit)
             if over:
                 typer.echo(
                     f"gdei: {len(over)} run(s) waste more than {limit:g}% of their steps: "
-                    + ", ".join(over),
+                    + ", ".join(printable(r) for r in over),
                     err=True,
                 )
                 raise typer.Exit(1)
 
     _run_library(work)
+
+
+def _parse_size(text: str) -> int:
+    from gdei_cli.errors import UsageError
+    from gdei_cli.readers._io import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"--max-file-size: {exc}") from None
 
 
 def _parse_pct(text: str) -> float:
@@ -368,6 +426,8 @@ def export(
     merge_folders: MergeFolders = False,
     line_pattern: LinePattern = None,
     jobs: Jobs = None,
+    strict: Strict = False,
+    max_file_size: MaxFileSize = "2G",
 ) -> None:
     """Write the per-run summary table (or, with --points, every point) to a file."""
 
@@ -378,14 +438,15 @@ def export(
         costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern,
+            line_pattern, max_file_size,
         )  # fmt: skip
         _warn_missing(analysis)
         if points:
-            report.export_points(analysis, output)
+            report.export_points(analysis, output, dataset)
         else:
             report.export_summary(analysis, dataset, output)
-        typer.echo(f"wrote {output}", err=True)
+        typer.echo(f"wrote {printable(output)}", err=True)
+        _warn_skipped(dataset, strict)
 
     _run_library(work)
 
@@ -400,6 +461,8 @@ def inspect(
     merge_folders: MergeFolders = False,
     line_pattern: LinePattern = None,
     jobs: Jobs = None,
+    strict: Strict = False,
+    max_file_size: MaxFileSize = "2G",
 ) -> None:
     """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines."""
 
@@ -413,11 +476,13 @@ def inspect(
             jobs=jobs,
             merge_folders=merge_folders,
             line_pattern=line_pattern,
+            max_bytes=_parse_size(max_file_size),
         )
         if output_format is OutputFormat.json:
             typer.echo(report.dumps(report.inspect_document(dataset)))
         else:
             report.render_inspect(dataset, report.make_console())
+        _warn_skipped(dataset, strict)
 
     _run_library(work)
 
@@ -433,7 +498,7 @@ def main() -> None:
         raise
     except Exception as exc:  # a bug: say so in one line rather than a traceback
         typer.echo(
-            f"gdei: internal error: {type(exc).__name__}: {exc} "
+            f"gdei: internal error: {type(exc).__name__}: {printable(exc)} "
             "(set GDEI_DEBUG=1 for the traceback)",
             err=True,
         )

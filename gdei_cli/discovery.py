@@ -11,8 +11,10 @@ is named by its folder.  No format is named in this module.
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -46,8 +48,16 @@ GENERIC_STEMS: Final = frozenset(
 
 @dataclass(frozen=True)
 class SkippedFile:
+    """A file passed over, and why; ``problem`` when it should have been readable
+    (damaged, unreadable, not a regular file), not merely something other than a log."""
+
     path: str
     reason: str
+    problem: bool = True
+    line: int | None = None
+
+    def where(self) -> str:
+        return self.path + (f":{self.line}" if self.line is not None else "")
 
 
 def discover(
@@ -57,7 +67,13 @@ def discover(
     merge_folders: bool = False,
     options: ReadOptions | None = None,
 ) -> tuple[list[Source], list[SkippedFile]]:
-    """Turn input paths into runs to read, and the files passed over while walking."""
+    """Turn input paths into runs to read, and the files passed over (with why).
+
+    Only regular files are ever opened: FIFOs, sockets and devices, dangling
+    symbolic links and link loops, unreadable folders and files are listed as
+    skipped instead.  A file that is not a log is skipped too (a file named on
+    the command line included): the caller decides what no readable run means.
+    """
     options = options or ReadOptions()
     if fmt is not None and fmt not in names():
         raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(names())}")
@@ -66,57 +82,128 @@ def discover(
         raise InputError("no input paths given")
     found: list[tuple[Path, Format]] = []
     skipped: list[SkippedFile] = []
-    resolved: list[Path] = []
+    roots: list[Path] = []
     side = frozenset().union(*(f.skip_names for f in formats()))
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
+        if not os.path.lexists(path):
             raise InputError("no such file or folder", path=path)
-        resolved.append(path)
-        if path.is_dir():
-            for file in _walk(path, side):
-                got, reason = (forced, "") if forced else detect(file, options)
-                if got is None:
-                    skipped.append(SkippedFile(str(file), reason))
-                else:
-                    found.append((file, got))
+        roots.append(path)
+        kind = file_kind(path)
+        if kind == "folder":
+            files = walk(path, side, skipped)
+        elif kind == "file":
+            files = iter([path])
         else:
-            got, reason = (forced, "") if forced else detect(path, options)
-            if got is None:
-                raise InputError(
-                    f"cannot tell this file's format ({reason})",
-                    path=path,
-                    hint=f"pass --input-format with one of {', '.join(names())}",
+            skipped.append(SkippedFile(str(path), kind))
+            continue
+        for file in files:
+            try:
+                got, reason = (forced, "") if forced else detect(file, options)
+            except Exception as exc:  # a bug in a format check: skip this file only
+                name = type(exc).__name__
+                skipped.append(
+                    SkippedFile(str(file), f"internal error ({name}: {exc}); please report")
                 )
-            found.append((path, got))
-    root = common_root(resolved)
+                continue
+            if got is None and kind == "file":  # named on the command line: say how to read it
+                skipped.append(
+                    SkippedFile(
+                        str(file),
+                        f"cannot tell this file's format ({reason}); pass --input-format "
+                        f"with one of {', '.join(names())}",
+                    )
+                )
+            elif got is None:
+                skipped.append(SkippedFile(str(file), reason, problem=False))
+            else:
+                found.append((file, got))
+    root = common_root(roots)
     return group(found, root, merge_folders=merge_folders), skipped
 
 
-def _walk(folder: Path, side: frozenset[str]) -> Iterable[Path]:
-    """Files under *folder*, sorted; a format's ``walk`` hook may take over a folder."""
+def file_kind(path: Path) -> str:
+    """``"file"``, ``"folder"``, or why gdei will not open it."""
+    try:
+        st = os.stat(path)  # follows symbolic links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if os.path.islink(path):
+            return "a dangling symbolic link"
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    what = (
+        "a FIFO"
+        if stat.S_ISFIFO(st.st_mode)
+        else "a socket"
+        if stat.S_ISSOCK(st.st_mode)
+        else "a device"
+    )
+    return f"not a regular file ({what})"
+
+
+def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iterator[Path]:
+    """Regular files under *folder*, in sorted order, without recursion.
+
+    Symbolic links to folders are followed once (a folder seen before is a
+    loop and skipped); a format's ``walk`` hook may take over a folder.
+    """
     hooks = [f.walk for f in formats() if f.walk is not None]
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        here = Path(dirpath)
+    seen: set[tuple[int, int]] = set()
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        try:
+            st = os.stat(here)
+        except OSError as exc:
+            skipped.append(SkippedFile(str(here), f"cannot read folder: {exc.strerror or exc}"))
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append(SkippedFile(str(here), "a folder seen before (symbolic link loop)"))
+            continue
+        seen.add((st.st_dev, st.st_ino))
         taken = next((got for hook in hooks if (got := hook(here)) is not None), None)
         if taken is not None:
-            dirnames.clear()
             yield from taken
             continue
-        for name in sorted(filenames):
-            if name.startswith(".") or name in side:
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(SkippedFile(str(here), f"cannot read folder: {exc.strerror or exc}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
                 continue
-            yield here / name
+            kind = file_kind(path)
+            if kind == "folder":
+                subfolders.append(path)
+            elif kind == "file":
+                if entry.name not in side:
+                    yield path
+            else:
+                skipped.append(SkippedFile(str(path), kind))
+        stack.extend(reversed(subfolders))  # depth first, in sorted order
+
+
+def _real(path: Path) -> Path:
+    """The path with symbolic links resolved (never raises, unlike ``Path.resolve``)."""
+    return Path(os.path.realpath(path))
 
 
 def common_root(paths: list[Path]) -> Path:
-    bases = [p.resolve() if p.is_dir() else p.resolve().parent for p in paths]
-    return Path(os.path.commonpath([str(b) for b in bases]))
+    bases = [_real(p) if p.is_dir() else _real(p).parent for p in paths]
+    return Path(os.path.commonpath([str(b) for b in bases])) if bases else Path(".")
 
 
 def relative_name(path: Path, root: Path) -> str:
-    rel = os.path.relpath(path.resolve(), root)
+    rel = os.path.relpath(_real(path), root)
     return root.name if rel == "." else Path(rel).as_posix()
 
 
@@ -136,7 +223,7 @@ def group(
     singles: list[tuple[Path, Format]] = []
     seen: set[Path] = set()
     for path, fmt in found:
-        key = path.resolve()
+        key = _real(path)
         if key in seen:
             continue
         seen.add(key)
@@ -171,7 +258,7 @@ def _merge_by_folder(sources: list[Source], root: Path) -> list[Source]:
     folders: dict[Path, list[Source]] = {}
     for s in sources:
         folder = s.where if s.where.is_dir() else s.where.parent
-        folders.setdefault(folder.resolve(), []).append(s)
+        folders.setdefault(_real(folder), []).append(s)
     merged = []
     for folder, members in folders.items():
         if len(members) == 1:

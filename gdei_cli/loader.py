@@ -19,6 +19,8 @@ from gdei_cli.assembly import (
     superseded_mask,
 )
 from gdei_cli.discovery import SkippedFile, discover
+from gdei_cli.errors import InputError
+from gdei_cli.readers._io import DEFAULT_MAX_BYTES
 from gdei_cli.readers.registry import ReadOptions
 
 __all__ = [
@@ -38,14 +40,24 @@ def load(
     jobs: int | None = None,
     merge_folders: bool = False,
     line_pattern: str | None = None,
+    strict: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Dataset:
     """Read every run under *paths* into one canonical :class:`Dataset`.
 
     *fmt* forces one input format for every file; *merge_folders* makes every
     log in one folder one run; *line_pattern* is a regex with named groups
-    (``step`` and one per metric) for plain-text logs.
+    (``step`` and one per metric) for plain-text logs.  A file that cannot be
+    read is listed in ``skipped_files`` and the rest is loaded; with *strict*,
+    the first such file raises its :class:`~gdei_cli.errors.InputError`.
+    *max_bytes* is the most a file may hold after decompression (a line: a
+    256th of it); a larger file is skipped with its reason.
     """
-    options = ReadOptions(line_pattern=line_pattern)
+    options = ReadOptions(line_pattern=line_pattern, max_bytes=max_bytes)
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
-    runs = join_runs(read_all(sources, jobs, options))
-    return assemble(runs, skipped)
+    runs, unreadable = read_all(sources, jobs, options)
+    if strict:
+        bad = next((s for s in skipped + unreadable if s.problem), None)
+        if bad is not None:
+            raise InputError(bad.reason, path=bad.path, line=bad.line)
+    return assemble(join_runs(runs), skipped + unreadable)

@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -25,6 +25,7 @@ from gdei_cli import __version__, schema
 from gdei_cli.engine import POINT_COLUMNS, SUMMARY_COLUMNS, Analysis, totals
 from gdei_cli.errors import UsageError
 from gdei_cli.loader import Dataset
+from gdei_cli.safe_text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,7 +97,7 @@ def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
         },
         "runs": runs,
         "totals": {k: _clean(v) for k, v in totals(analysis.summary).items()},
-        "skipped": [{"path": s.path, "reason": s.reason} for s in dataset.skipped_files],
+        "skipped": skipped_records(dataset),
         "warnings": [w for info in dataset.runs.values() for w in info.warnings],
     }
 
@@ -151,8 +152,21 @@ def inspect_document(dataset: Dataset) -> dict[str, Any]:
         "tool": "gdei",
         "version": __version__,
         "runs": runs,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in dataset.skipped_files],
+        "skipped": skipped_records(dataset),
     }
+
+
+def skipped_records(dataset: Dataset) -> list[dict[str, Any]]:
+    """Files passed over: path, reason, and whether it is a problem (not just not a log)."""
+    return [
+        {"path": s.path, "line": s.line, "reason": s.reason, "problem": s.problem}
+        for s in dataset.skipped_files
+    ]
+
+
+def problems(dataset: Dataset) -> list[Any]:
+    """The skipped files that should have been readable."""
+    return [s for s in dataset.skipped_files if s.problem]
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -250,8 +264,8 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
     console.print(head, style="dim", overflow="ellipsis", no_wrap=True)
     console.print(Text("─" * max(20, min(console.width, 78))), style="dim")
     for rec in summary_records(s):
-        name = Text(rec["run"], style="bold")
-        name.append(f"  · {rec['objective'] or '—'}", style="dim")
+        name = Text(printable(rec["run"]), style="bold")
+        name.append(f"  · {printable(rec['objective'] or '—')}", style="dim")
         console.print(name, overflow="fold")
         line = Text("  ")
         for (_, width), cell in zip(_NUMBER_COLUMNS, _number_cells(rec, has_cost), strict=True):
@@ -265,7 +279,7 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
         reason = rec["reason"] or ""
         if rec.get("note"):
             reason += f" ({rec['note']})"
-        for part in textwrap.wrap(reason, width=max(20, console.width - 4)):
+        for part in textwrap.wrap(printable(reason), width=max(20, console.width - 4)):
             console.print(Text("    " + part, style="dim"), overflow="fold")
     console.print()
     t = totals(s)
@@ -280,6 +294,9 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
         line_text += f", {t['gpu_hours_saved']:,.1f} GPU-hours"
     if t["cost_saved"] is not None:
         line_text += f", ${t['cost_saved']:,.2f}"
+    bad = problems(dataset)
+    if bad:
+        line_text += f"; {len(bad)} file(s) could not be read (listed below)"
     console.print(line_text + ".")
     cfg = analysis.config
     rule = (
@@ -294,7 +311,7 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
         style="dim",
     )
     for note in _notes(analysis, dataset):
-        console.print(f"• {note}", soft_wrap=True)
+        console.print(Text("• " + printable(note)), soft_wrap=True)
 
 
 def _notes(analysis: Analysis, dataset: Dataset) -> list[str]:
@@ -308,63 +325,171 @@ def _notes(analysis: Analysis, dataset: Dataset) -> list[str]:
                 out.append(f"{run}: {sup} point(s) superseded by a restart from a checkpoint")
             if info.skipped_lines:
                 out.append(f"{run}: {len(info.skipped_lines)} line(s) skipped (see gdei inspect)")
-    if dataset.skipped_files:
-        out.append(f"{len(dataset.skipped_files)} file(s) not recognised as logs were skipped")
+    bad = problems(dataset)
+    for s in bad[:20]:
+        out.append(f"skipped {s.where()}: {s.reason}")
+    if len(bad) > 20:
+        out.append(f"... and {len(bad) - 20} more file(s) that could not be read")
+    others = len(dataset.skipped_files) - len(bad)
+    if others:
+        out.append(f"{others} file(s) not recognised as logs were skipped")
     return out
 
 
+#: metrics listed per run by ``gdei inspect`` in a terminal (JSON lists all)
+INSPECT_MAX_METRICS: Final = 200
+
+
 def render_inspect(dataset: Dataset, console: Console) -> None:
+    """``gdei inspect``: each run's sources, attributes, metrics, skipped lines, warnings."""
     from rich.table import Table
+    from rich.text import Text
+
+    def say(text: str, style: str = "") -> None:
+        console.print(Text(printable(text), style=style), soft_wrap=True)
 
     doc = inspect_document(dataset)
     for run in doc["runs"]:
-        console.print(
-            f"[bold]{run['run']}[/bold]  ({run['format']}, wall-clock: {run['wall_time']})"
-        )
+        head = Text(printable(run["run"]), style="bold")
+        head.append(f"  ({run['format']}, wall-clock: {run['wall_time']})")
+        console.print(head, soft_wrap=True)
         for src in run["sources"]:
-            console.print(f"  source: {src}", soft_wrap=True)
+            say(f"  source: {src}")
         for k, v in run["attrs"].items():
-            console.print(f"  {k}: {v}", soft_wrap=True)
+            say(f"  {k}: {v}")
         table = Table(box=None, pad_edge=False, padding=(0, 1))
         table.add_column("  metric", overflow="fold")
         table.add_column("points", justify="right")
         table.add_column("steps", justify="right")
         table.add_column("superseded", justify="right")
-        for m in run["metrics"]:
+        metrics = run["metrics"]
+        for m in metrics[:INSPECT_MAX_METRICS]:
             table.add_row(
-                f"  {m['metric']}",
+                Text("  " + printable(m["metric"])),
                 f"{m['points']:,}",
                 f"{m['first_step']:,}..{m['last_step']:,}",
                 f"{m['superseded']:,}",
             )
         console.print(table)
+        if len(metrics) > INSPECT_MAX_METRICS:
+            say(
+                f"  ... and {len(metrics) - INSPECT_MAX_METRICS:,} more metrics "
+                "(gdei inspect --format json lists them all)",
+                "dim",
+            )
         for sk in run["skipped_lines"]:
             where = f"line {sk['line']}" if sk["line"] is not None else f"byte {sk['offset']}"
-            console.print(f"  skipped {where}: {sk['reason']}", soft_wrap=True)
+            say(f"  skipped {where}: {sk['reason']}")
         for w in run["warnings"]:
-            console.print(f"  warning: {w}", soft_wrap=True)
+            say(f"  warning: {w}")
     if doc["skipped"]:
-        console.print(f"Skipped {len(doc['skipped'])} file(s):")
+        say(f"Skipped {len(doc['skipped'])} file(s):")
         for s in doc["skipped"]:
-            console.print(f"  {s['path']}: {s['reason']}", soft_wrap=True)
+            where = s["path"] + (f":{s['line']}" if s["line"] is not None else "")
+            say(f"  {where}: {s['reason']}")
 
 
 # --------------------------------------------------------------------------- files
 
 
+class _Interrupted(BaseException):
+    """SIGTERM/SIGHUP while an export is written: unwind, remove the temporary file."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside *target*; renamed over it only on success."""
+def _signals_unwind() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into an exception while the block runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Interrupted(signum)
+
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    old = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _file_mode(target: Path) -> int:
+    """The mode an export gets: the existing file's, else what the umask allows."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def check_target(target: Path, inputs: Iterable[str | Path] = ()) -> None:
+    """Refuse to write an export onto a log, a folder, a read-only file, or nowhere."""
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"output folder is not writable: {folder}")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    import stat as st_mod
+
+    if st_mod.S_ISDIR(st.st_mode):
+        raise UsageError(f"{target} is a folder, not a file to write")
+    if not st_mod.S_ISREG(st.st_mode):
+        raise UsageError(f"{target} is not a regular file")
+    for path in inputs:
+        try:
+            other = os.stat(path)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            raise UsageError(f"{target} is one of the logs being read; choose another output")
+    if not os.access(target, os.W_OK):
+        raise UsageError(f"{target} is read-only; gdei does not replace it")
+
+
+@contextmanager
+def atomic_path(target: Path, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
+    """A temporary path beside *target*; renamed over it only on success.
+
+    The temporary file is removed on any failure, on Ctrl-C and on
+    SIGTERM/SIGHUP; the result gets the file mode the umask allows (or the
+    replaced file's), not ``mkstemp``'s 0600.
+    """
+    target = Path(target)
+    check_target(target, inputs)
+    folder = target.parent if str(target.parent) else Path(".")
+    mode = _file_mode(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        with _signals_unwind():
+            yield tmp_path
+            os.chmod(tmp_path, mode)
+            os.replace(tmp_path, target)
+    except _Interrupted as exc:
+        raise SystemExit(128 + exc.signum) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -377,6 +502,26 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
+#: first characters that make a spreadsheet read a cell as a formula
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: formula-leading text gets a leading quote."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with formula-leading cells quoted (numbers are left as numbers)."""
+    out = frame.copy()
+    for col in out.columns:
+        dtype = out[col].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            text = out[col].astype(object)
+            out[col] = text.map(lambda v: safe_cell(v) if isinstance(v, str) else v)
+    return out
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
         v = _clean(v)
@@ -384,7 +529,8 @@ def _markdown(frame: pd.DataFrame) -> str:
             return ""
         if isinstance(v, float):
             return f"{v:.6g}"
-        return str(v).replace("|", "\\|")
+        text = safe_cell(str(v)).replace("\\", "\\\\").replace("|", "\\|")
+        return " ".join(text.splitlines())
 
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
@@ -392,35 +538,44 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows]) + "\n"
 
 
+def _inputs(dataset: Dataset | None) -> list[str]:
+    if dataset is None:
+        return []
+    return [src for info in dataset.runs.values() for src in info.sources]
+
+
 def export_summary(analysis: Analysis, dataset: Dataset, output: Path) -> None:
     """Write the per-run summary table (csv, parquet, json or md), atomically."""
     frame = analysis.summary[list(SUMMARY_COLUMNS)].copy()
     writers: dict[str, Callable[[Path], object]] = {
-        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".csv": lambda p: _csv_safe(frame).to_csv(p, index=False),
         ".parquet": lambda p: _write_parquet(frame, p),
         ".json": lambda p: p.write_text(dumps(analysis_document(analysis, dataset)) + "\n"),
         ".md": lambda p: p.write_text(_markdown(frame)),
     }
-    _write(output, writers, SUMMARY_EXPORT_SUFFIXES)
+    _write(output, writers, SUMMARY_EXPORT_SUFFIXES, _inputs(dataset))
 
 
-def export_points(analysis: Analysis, output: Path) -> None:
+def export_points(analysis: Analysis, output: Path, dataset: Dataset | None = None) -> None:
     """Write the per-point frame (run, metric, step, value, wall_time, smoothed, index, role)."""
     frame = analysis.points[list(POINT_COLUMNS)]
     writers: dict[str, Callable[[Path], object]] = {
-        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".csv": lambda p: _csv_safe(frame).to_csv(p, index=False),
         ".parquet": lambda p: _write_parquet(frame, p),
     }
-    _write(output, writers, POINTS_EXPORT_SUFFIXES)
+    _write(output, writers, POINTS_EXPORT_SUFFIXES, _inputs(dataset))
 
 
 def _write(
-    output: Path, writers: dict[str, Callable[[Path], object]], allowed: tuple[str, ...]
+    output: Path,
+    writers: dict[str, Callable[[Path], object]],
+    allowed: tuple[str, ...],
+    inputs: Iterable[str | Path] = (),
 ) -> None:
     suffix = Path(output).suffix.lower()
     if suffix not in writers:
         raise UsageError(
             f"cannot tell the export format of {output}: use one of {', '.join(allowed)}"
         )
-    with atomic_path(Path(output)) as tmp:
+    with atomic_path(Path(output), inputs) as tmp:
         writers[suffix](tmp)

@@ -28,17 +28,16 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-RUN: Final = "run"
-METRIC: Final = "metric"
-STEP: Final = "step"
-VALUE: Final = "value"
-WALL_TIME: Final = "wall_time"
+from gdei_cli.columns import COLUMNS as COLUMNS
+from gdei_cli.columns import INDEX as INDEX
+from gdei_cli.columns import METRIC as METRIC
+from gdei_cli.columns import RUN as RUN
+from gdei_cli.columns import SMOOTHED as SMOOTHED
+from gdei_cli.columns import STEP as STEP
+from gdei_cli.columns import VALUE as VALUE
+from gdei_cli.columns import WALL_TIME as WALL_TIME
 
-COLUMNS: Final = (RUN, METRIC, STEP, VALUE, WALL_TIME)
-
-#: columns of the per-point frame that ``gdei export --points`` writes
-SMOOTHED: Final = "smoothed"
-INDEX: Final = "index"
+#: the engine's per-point columns (the export adds ``role``)
 POINT_COLUMNS: Final = (*COLUMNS, SMOOTHED, INDEX)
 
 
@@ -97,7 +96,22 @@ def _sorted_categorical(values: object) -> pd.Categorical:
     ):
         values = np.asarray(values, dtype=object)
     strings = np.asarray(values, dtype=object).astype(str)
-    return with_str_categories(pd.Categorical(strings))
+    codes, uniques = pd.factorize(strings)
+    names = [clean_name(u) for u in uniques.tolist()]
+    final = sorted(set(names))
+    position = {n: i for i, n in enumerate(final)}
+    remap = np.array([position[n] for n in names], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=str_index(final))
+
+
+def clean_name(name: str) -> str:
+    """*name* as valid Unicode: a lone surrogate (an undecodable byte of a file
+    name, a ``"\\ud800"`` JSON escape) is written as its escape."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
 
 
 def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -107,7 +121,9 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
 
 def str_index(names: Iterable[object]) -> pd.Index:
     """An index of str values, object dtype (cheap to build; one dtype everywhere)."""
-    values: Any = np.array([str(n) for n in names] or np.empty(0, dtype=object), dtype=object)
+    values: Any = np.array(
+        [clean_name(str(n)) for n in names] or np.empty(0, dtype=object), dtype=object
+    )
     index: pd.Index = pd.Index(values, dtype=object)
     return index
 

@@ -163,7 +163,9 @@ def test_export_failure_keeps_the_old_file(plateau_run, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, p, index=False: boom(self, p))
-    with pytest.raises(OSError):
+    from gdei_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="disk full"):
         report.export_summary(
             __import__("gdei_cli").analyze(__import__("gdei_cli").load([plateau_run]).frame),
             __import__("gdei_cli").load([plateau_run]),

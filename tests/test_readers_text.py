@@ -137,7 +137,7 @@ def test_bad_jsonl_line_in_the_middle_is_an_error_naming_the_line(write, tmp_pat
         "bad.jsonl", '{"step": 0, "loss": 1}\n\n{"step": 1, loss: 2}\n{"step": 2, "loss": 3}\n'
     )
     with pytest.raises(InputError) as err:
-        load([p])
+        load([p], strict=True)
     assert err.value.line == 3
     assert str(err.value).startswith(f"{p}:3: not valid JSON")
 
@@ -145,21 +145,21 @@ def test_bad_jsonl_line_in_the_middle_is_an_error_naming_the_line(write, tmp_pat
 def test_jsonl_line_that_is_not_an_object_is_an_error(write, tmp_path):
     p = write("arr.jsonl", '{"step": 0, "loss": 1}\n[1, 2]\n{"step": 2, "loss": 3}\n')
     with pytest.raises(InputError, match="expected a JSON object") as err:
-        load([p])
+        load([p], strict=True)
     assert err.value.line == 2
 
 
 def test_ragged_csv_row_in_the_middle_is_an_error_naming_the_line(write, tmp_path):
     p = write("bad.csv", "step,loss\n0,1\n1,2,3\n2,3\n")
     with pytest.raises(InputError, match="expected 2 fields, got 3") as err:
-        load([p])
+        load([p], strict=True)
     assert err.value.line == 3
 
 
 def test_words_in_a_numeric_column_are_an_error(write, tmp_path):
     p = write("w.csv", "step,loss\n0,1.0\n1,oops\n2,0.5\n")
     with pytest.raises(InputError, match="'oops'") as err:
-        load([p])
+        load([p], strict=True)
     assert err.value.line == 3
 
 
@@ -185,7 +185,7 @@ def test_json_document_is_skipped_while_walking_but_json_lines_are_read(write, t
 def test_unknown_file_named_explicitly_is_an_error(write):
     p = write("notes.txt", "hello")
     with pytest.raises(InputError, match="cannot tell this file's format") as err:
-        load([p])
+        load([p], strict=True)
     assert str(p) in str(err.value)
 
 
@@ -355,7 +355,7 @@ def test_mmengine_scalars_json(write, tmp_path):
 def test_csv_that_is_not_utf8_is_an_error_naming_the_line(write, tmp_path):
     p = write("latin.csv", b"step,loss\n0,1\n1,0.5\xe9\n")
     with pytest.raises(InputError, match="not UTF-8") as err:
-        load([p])
+        load([p], strict=True)
     assert err.value.line == 3
 
 

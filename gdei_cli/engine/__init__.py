@@ -21,7 +21,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from gdei_cli import schema
+from gdei_cli import columns, schema
+from gdei_cli.columns import SUMMARY_COLUMNS
 from gdei_cli.config import Config, Costs, Mode, Rule, Span, Verdict
 from gdei_cli.engine import evidence as ev
 from gdei_cli.engine import select
@@ -29,7 +30,7 @@ from gdei_cli.engine.index import auto_smoothing, gdei
 from gdei_cli.engine.rule import Series, judge, lr_unfinished, map_axes
 from gdei_cli.engine.select import DEFAULT_LOSS_NAMES
 from gdei_cli.engine.series import Frame, Plan, Raw, extract, plan, prepare
-from gdei_cli.engine.summary import STEP_COLUMNS, SUMMARY_COLUMNS, assemble
+from gdei_cli.engine.summary import STEP_COLUMNS, assemble
 
 __all__ = [
     "DEFAULT_LOSS_NAMES",
@@ -51,7 +52,7 @@ __all__ = [
 
 NO_METRIC: Final = Verdict.NO_METRIC.value
 #: columns of the per-point frame (``gdei export --points``)
-POINT_COLUMNS: Final = (*schema.POINT_COLUMNS, "role")
+POINT_COLUMNS: Final = columns.POINT_COLUMNS
 
 
 @dataclass
@@ -127,8 +128,10 @@ def analyze(
                 "run": list(p.missing),
                 "points": [0] * len(p.missing),
                 "verdict": [NO_METRIC] * len(p.missing),
-                "reason": [f"no training loss among: {', '.join(m)}" for m in p.missing.values()],
-                "note": [f"metrics: {', '.join(m)}" for m in p.missing.values()],
+                "reason": [
+                    f"no training loss among: {select.name_list(m)}" for m in p.missing.values()
+                ],
+                "note": [f"metrics: {select.name_list(m)}" for m in p.missing.values()],
             }
         )
         summary = pd.concat([summary, extra], ignore_index=True)

@@ -335,3 +335,9 @@ def hf_objective(attrs: Mapping[str, str], values_at: dict[str, float]) -> str |
     if "eval_loss" in hits:
         return "eval_loss"
     return None
+
+
+def name_list(names: list[str], limit: int = 12) -> str:
+    """``a, b, c`` for a sentence: at most *limit* names, then how many more."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit:,} more"

@@ -132,7 +132,10 @@ def plan(
         out.lr.append(next((n for n in select.LR_NAMES if n in names), None))
     if not out.runs:
         what = f"metric {metric!r}" if metric else "training-loss metric"
-        listing = "; ".join(f"{r}: {', '.join(m)}" for r, m in sorted(out.missing.items()))
+        missing = sorted(out.missing.items())
+        listing = "; ".join(f"{r}: {select.name_list(m)}" for r, m in missing[:5])
+        if len(missing) > 5:
+            listing += f"; and {len(missing) - 5:,} more run(s)"
         raise MetricNotFoundError(
             f"no {what} in any run (metrics found: {listing or 'none'})",
             hint="pass --metric NAME",

@@ -14,41 +14,6 @@ from gdei_cli.config import Config, Costs, Rule, Verdict
 from gdei_cli.engine.evidence import Evidence
 from gdei_cli.engine.rule import Judgement, Series
 
-#: summary columns, in report order (also the JSON keys of a run)
-SUMMARY_COLUMNS: Final = (
-    "run",
-    "metric",
-    "objective",
-    "mode",
-    "points",
-    "first_step",
-    "last_step",
-    "stop_step",
-    "best_step",
-    "live_stop_step",
-    "steps_saved",
-    "waste_pct",
-    "wall_saved_s",
-    "gpu_hours_saved",
-    "cost_saved",
-    "objective_at_stop",
-    "objective_best",
-    "objective_final",
-    "forgone_pct",
-    "loss_at_stop",
-    "final_loss",
-    "verdict",
-    "reason",
-    "cut_short",
-    "diverged_step",
-    "framework",
-    "framework_best_step",
-    "framework_stop_step",
-    "framework_agrees",
-    "nonfinite_points",
-    "smoothing",
-    "note",
-)
 STEP_COLUMNS: Final = (
     "first_step",
     "last_step",

@@ -1,26 +1,214 @@
-"""Reading a log's bytes (plain or gzip) without ever writing to it."""
+"""Reading a log's bytes (plain or gzip) without ever writing to it, within limits.
+
+Every text reader gets its bytes here, so the limits hold for every format:
+
+* only a regular file is opened (never a FIFO, device or socket, which could
+  block or never end), opened non-blocking and read with a size cap;
+* a file (after decompression) may hold at most ``max_bytes`` (``--max-file-size``,
+  2 GiB by default);
+* gzip is decompressed as a stream and stops at that cap, and at 100 times the
+  compressed size (real logs compress 3-20 times; a "zip bomb" of zeros
+  compresses 1000 times), so a small ``.gz`` cannot fill the memory;
+* a truncated gzip keeps what decompressed, with a warning (its last line is
+  then cut, which the readers already handle);
+* no line may be longer than ``max_bytes / 256`` (8 MiB by default): no log
+  record is that long, and a JSON or regex parser given one uses many times
+  its size.
+"""
 
 from __future__ import annotations
 
-import gzip
+import os
+import stat
 import zlib
 from pathlib import Path
+from typing import Final
 
 from gdei_cli.errors import InputError
 
+#: the default of ``--max-file-size``: bytes per file, after decompression
+DEFAULT_MAX_BYTES: Final = 2 << 30
+#: gzip may expand at most this many times its compressed size (and 64 MiB)
+MAX_GZIP_RATIO: Final = 100
+_GZIP_FLOOR: Final = 64 << 20
+#: the longest line, as a fraction of the file limit
+LINE_FRACTION: Final = 256
+_READ_CHUNK: Final = 1 << 20
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when it is gzip."""
+
+def human_bytes(n: int) -> str:
+    """``2147483648`` -> ``2 GiB``."""
+    value = float(n)
+    unit = "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+
+
+def parse_size(text: str) -> int:
+    """``"2G"``, ``"512M"``, ``"64k"``, ``"1000"`` -> bytes (binary units)."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = 1
+    for suffix, factor in (("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40)):
+        if t.endswith(suffix):
+            t, scale = t[: -len(suffix)], factor
+            break
     try:
-        data = path.read_bytes()
+        value = float(t)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 2G, 512M, 64k)") from None
+    if not value > 0 or value * scale > 1 << 50:
+        raise ValueError(f"size out of range: {text!r}")
+    return int(value * scale)
+
+
+def open_regular(path: Path) -> int:
+    """A read-only descriptor of *path*, which must be a regular file.
+
+    Opened with ``O_NONBLOCK`` so that a FIFO swapped in after discovery cannot
+    block; anything but a regular file is refused.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    if data[:2] == b"\x1f\x8b":
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputError("not a regular file", path=path)
+    return fd
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    fd = open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise InputError(
+                f"{human_bytes(size)}, over the {human_bytes(limit)} limit",
+                path=path,
+                hint="raise it with --max-file-size",
+            )
+        parts = []
+        got = 0
+        while True:
+            piece = os.read(fd, min(max(size + 1 - got, _READ_CHUNK), limit + 1 - got, 1 << 30))
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+            if got > limit:
+                raise InputError(
+                    f"grew past the {human_bytes(limit)} limit while being read",
+                    path=path,
+                    hint="raise it with --max-file-size",
+                )
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def gunzip(data: bytes, limit: int, path: Path, warnings: list[str]) -> bytes:
+    """Decompress gzip *data* (all members) as a stream, stopping at *limit* bytes.
+
+    Cut or damaged data keeps what decompressed before the damage, with a
+    warning; nothing decompressed at all is an error.
+    """
+    cap = min(limit, max(_GZIP_FLOOR, MAX_GZIP_RATIO * len(data)))
+    out = bytearray()
+    pos = 0
+    while pos < len(data):
+        d = zlib.decompressobj(wbits=31)
+        chunk: bytes = data[pos:] if pos else data
         try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"broken gzip data: {exc}", path=path) from None
+            while True:
+                out += d.decompress(chunk, cap + 1 - len(out))
+                if len(out) > cap:
+                    why = (
+                        "the --max-file-size limit"
+                        if cap == limit
+                        else (f"{MAX_GZIP_RATIO} times its compressed size: a decompression bomb?")
+                    )
+                    raise InputError(
+                        f"gzip data decompresses to more than {human_bytes(cap)} ({why})",
+                        path=path,
+                        hint="raise it with --max-file-size" if cap == limit else None,
+                    )
+                if d.eof:
+                    break
+                chunk = d.unconsumed_tail
+                if not chunk:
+                    break
+        except zlib.error as exc:
+            if not out:
+                raise InputError(f"broken gzip data: {exc}", path=path) from None
+            warnings.append(
+                f"gzip data damaged after {len(out)} decompressed bytes ({exc}); "
+                "kept what came before"
+            )
+            break
+        if not d.eof:
+            if not out:
+                raise InputError("broken gzip data: cut short before any content", path=path)
+            warnings.append(
+                f"gzip data cut short after {len(out)} decompressed bytes; kept what came before"
+            )
+            break
+        rest = d.unused_data
+        pos = len(data) - len(rest)
+        if rest[:2] != b"\x1f\x8b":
+            if rest.strip(b"\0"):
+                warnings.append(f"{len(rest)} byte(s) after the gzip data ignored")
+            break
+    return bytes(out)
+
+
+def read_bytes(
+    path: Path,
+    warnings: list[str] | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    lines: bool = True,
+) -> bytes:
+    """The file's content, decompressed when it is gzip, within the limits.
+
+    *warnings* receives what was kept despite damage (a cut gzip); with
+    ``lines`` the content must be text lines no longer than the line limit.
+    """
+    got: list[str] = [] if warnings is None else warnings
+    data = _read_capped(path, max_bytes)
+    if data[:2] == b"\x1f\x8b":
+        data = gunzip(data, max_bytes, path, got)
+    if lines:
+        check_line_length(data, max(1, max_bytes // LINE_FRACTION), path)
     return data
+
+
+def check_line_length(data: bytes, limit: int, path: Path) -> None:
+    """Refuse a line longer than *limit* bytes (a few ``rfind`` calls per *limit* bytes)."""
+    start = 0
+    size = len(data)
+    while start + limit < size:
+        last = max(
+            data.rfind(b"\n", start, start + limit + 1), data.rfind(b"\r", start, start + limit + 1)
+        )
+        if last < 0:
+            raise InputError(
+                f"a line longer than {human_bytes(limit)}: not a log",
+                path=path,
+                line=line_of(data, start),
+                hint="raise the limit with --max-file-size (a line may be 1/256 of it)",
+            )
+        start = last + 1
 
 
 def logical_suffix(path: Path) -> str:
@@ -35,3 +223,46 @@ def logical_suffix(path: Path) -> str:
 def line_of(data: bytes, pos: int) -> int:
     """1-based line number of byte *pos*."""
     return data.count(b"\n", 0, pos) + 1
+
+
+def read_small(path: Path, limit: int = 1 << 20) -> str | None:
+    """A small side file's text (YAML, a tag), or ``None`` when missing, odd or too big."""
+    try:
+        fd = open_regular(path)
+    except InputError:
+        return None
+    try:
+        data = os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def regular_files(folder: Path) -> list[Path]:
+    """Regular files under *folder*, sorted, found without recursion.
+
+    Symbolic links are followed to regular files only; linked folders, FIFOs,
+    devices and sockets are left out.
+    """
+    out: list[Path] = []
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=True):
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(out)

@@ -1,8 +1,9 @@
 """Parsing JSON-lines records and melting them into points (shared by the JSON readers).
 
-The whole file is parsed by one call into the C JSON scanner (which, unlike
-strict JSON parsers, accepts the ``NaN``/``Infinity``/``-Infinity`` tokens
-training scripts write), then flattened into columns by pandas.  A missing key
+Each chunk of about 4 MB of lines is parsed by one call into the C JSON
+scanner (which, unlike strict JSON parsers, accepts the
+``NaN``/``Infinity``/``-Infinity`` tokens training scripts write), then
+flattened into columns by pandas.  A missing key
 or ``null`` is absent; ``NaN`` is a value.  Nested objects become
 ``outer/inner`` metric names.
 """
@@ -13,8 +14,9 @@ import json
 import math
 import re
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -22,69 +24,172 @@ from gdei_cli.errors import InputError
 from gdei_cli.readers._table import Column, classify_text, table_to_raw
 from gdei_cli.readers.base import RawLog, SkippedLine
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 # A NaN with a payload of our own marks "the log said NaN", so it survives the
 # trip through pandas, where a missing key also becomes (an ordinary) NaN.
 _NAN_TOKEN_BITS: Final = 0x7FF8_0000_DEAD_0BAD
 _NAN_TOKEN: Final = struct.unpack("<d", struct.pack("<Q", _NAN_TOKEN_BITS))[0]
 _CONSTANTS: Final = {"NaN": _NAN_TOKEN, "Infinity": math.inf, "-Infinity": -math.inf}
-_BLANK_LINES = re.compile(r"\n[ \t\r]*(?=\n)")
+_BLANK_LINES = re.compile(r"\n[ \t\r]*+(?=\n)")
+_ANY_BLANK = re.compile(r"(?:^|\n)[ \t\r]*+\n")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+#: bytes of JSON lines parsed per call
+CHUNK_BYTES: Final = 4 << 20
 
 
 def _parse_constant(token: str) -> float:
     return float(_CONSTANTS[token])
 
 
-def parse_records(
-    path: Path, text: str
-) -> tuple[list[dict[str, Any]], list[int], list[SkippedLine], list[str]]:
-    """Parse JSON lines; return records, their 1-based line numbers, skips, warnings."""
-    body = _BLANK_LINES.sub("", text.replace("\r\n", "\n")).strip()
-    skipped: list[SkippedLine] = []
-    warnings: list[str] = []
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_parse_constant)
+
+
+@dataclass
+class Parsed:
+    """JSON lines parsed into a frame (one row per record), with where each row was."""
+
+    frame: pd.DataFrame
+    line_numbers: np.ndarray  # 1-based file line of each row
+    skipped: list[SkippedLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_lines(path: Path, data: bytes, *, errors: str = "strict") -> Parsed:
+    """Parse JSON lines, about 4 MB at a time: each chunk in one call to the
+    C JSON scanner, made into a frame, the frames concatenated.
+
+    Memory holds the parsed objects of one chunk at a time, not of the file.
+    A byte-order mark and CR-only line ends are accepted.  A last line that
+    does not parse (a run killed mid-write) is dropped with a warning; any
+    other bad line is an error naming its line.
+    """
+    import pandas as pd
+
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    out = Parsed(frame=pd.DataFrame(), line_numbers=np.zeros(0, dtype=np.int64))
+    frames = []
+    numbers = []
+    pos = 0
+    line0 = 0  # lines before this chunk
+    size = len(data)
+    while pos < size:
+        end = data.find(b"\n", min(pos + CHUNK_BYTES, size))
+        end = size if end < 0 else end + 1
+        chunk = data[pos:end]
+        try:
+            text = chunk.decode("utf-8", errors=errors)
+        except UnicodeDecodeError as exc:
+            line = line0 + chunk.count(b"\n", 0, exc.start) + 1
+            raise InputError(
+                f"not UTF-8 text (byte {pos + exc.start})", path=path, line=line
+            ) from None
+        records, lines = _parse_chunk(path, text, line0, last=end >= size, out=out)
+        if records:
+            frames.append(_records_frame(records))
+            numbers.append(lines)
+        del records
+        line0 += chunk.count(b"\n")
+        pos = end
+    if frames:
+        out.frame = (
+            frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
+        )
+        out.line_numbers = np.concatenate(numbers)
+    return out
+
+
+def _parse_chunk(
+    path: Path, text: str, line0: int, *, last: bool, out: Parsed
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Records of one chunk and their 1-based lines (*line0* lines came before)."""
+    body = _BLANK_LINES.sub("", text).strip()
     if not body:
-        return [], [], skipped, warnings
+        return [], np.zeros(0, dtype=np.int64)
     try:
-        records = json.loads("[" + body.replace("\n", ",\n") + "]", parse_constant=_parse_constant)
-        good = True
-    except ValueError:
+        records = _loads("[" + body.replace("\n", ",\n") + "]")
+        good = set(map(type, records)) == {dict}
+    except (ValueError, RecursionError):
         good = False
-    if good and set(map(type, records)) == {dict}:
-        line_numbers = _line_numbers(text)
-        return records, line_numbers, skipped, warnings
-    # Slow path, only for damaged files: find the offending line.
-    lines = text.split("\n")
-    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
+    if good:
+        if _SURROGATE.search(text):
+            records = [_clean_surrogates(r) for r in records]
+        return records, _line_numbers(text) + line0
+    # Slow path, only for damaged chunks: find the offending line.
+    numbered = [(line0 + i + 1, ln) for i, ln in enumerate(text.split("\n")) if ln.strip()]
     records = []
-    kept_lines = []
+    kept: list[int] = []
     for k, (lineno, ln) in enumerate(numbered):
         try:
-            obj = json.loads(ln, parse_constant=_parse_constant)
+            obj = _loads(ln)
+        except RecursionError:
+            raise InputError("JSON nested too deeply to read", path=path, line=lineno) from None
         except json.JSONDecodeError as exc:
-            if k == len(numbered) - 1:
+            if last and k == len(numbered) - 1:
                 msg = "last line is cut short (not complete JSON); dropped"
-                warnings.append(f"line {lineno}: {msg}")
-                skipped.append(SkippedLine(lineno, msg))
+                out.warnings.append(f"line {lineno}: {msg}")
+                out.skipped.append(SkippedLine(lineno, msg))
                 break
             raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno) from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            why = str(exc).split(";", 1)[0]
+            raise InputError(f"not valid JSON: {why}", path=path, line=lineno) from None
         if not isinstance(obj, dict):
             raise InputError(
                 f"expected a JSON object, found {type(obj).__name__}", path=path, line=lineno
             )
-        records.append(obj)
-        kept_lines.append(lineno)
-    return records, kept_lines, skipped, warnings
+        records.append(_clean_surrogates(obj) if _SURROGATE.search(ln) else obj)
+        kept.append(lineno)
+    return records, np.asarray(kept, dtype=np.int64)
 
 
-def _line_numbers(text: str) -> list[int]:
-    """Line numbers of non-blank lines (vectorized over the bytes)."""
-    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+def _clean_surrogates(obj: Any) -> Any:
+    """*obj* with lone UTF-16 surrogates (``"\\ud800"`` in the JSON) written as escapes.
+
+    They are not characters: no encoder, pyarrow's included, accepts them.
+    """
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_clean_surrogates(k): _clean_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean_surrogates(v) for v in obj]
+    return obj
+
+
+def _line_numbers(text: str) -> np.ndarray:
+    """The 1-based line numbers of the non-blank lines of *text*."""
+    body = text.rstrip(" \t\r\n")
+    if not _ANY_BLANK.search(body):  # the usual case: no blank line
+        return np.arange(1, body.count("\n") + 2 if body else 1, dtype=np.int64)
+    raw = np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
     nl = np.flatnonzero(raw == 0x0A)
     starts = np.concatenate(([0], nl + 1))
     ends = np.concatenate((nl, [raw.size]))
-    ws = np.isin(raw, np.frombuffer(b" \t\r\n", dtype=np.uint8))
-    nonws_cum = np.concatenate(([0], np.cumsum(~ws)))
+    nonws = ~np.isin(raw, np.frombuffer(b" \t\r\n", dtype=np.uint8))
+    nonws_cum = np.concatenate(([0], np.cumsum(nonws, dtype=np.int32)))
     nonblank = (nonws_cum[ends] - nonws_cum[starts]) > 0
-    return list(np.flatnonzero(nonblank) + 1)
+    return np.flatnonzero(nonblank).astype(np.int64) + 1
+
+
+def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Records as a frame; nested objects become ``outer/inner`` columns."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(records)
+    nested = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, dict)).any()
+    ]
+    if nested:
+        frame = pd.json_normalize(records, sep="/")
+    return frame
 
 
 def records_to_raw(
@@ -96,8 +201,6 @@ def records_to_raw(
     warnings: list[str],
 ) -> RawLog:
     """Flatten parsed records into columns and melt them into points."""
-    import pandas as pd
-
     if not records:
         return table_to_raw(
             [],
@@ -108,15 +211,22 @@ def records_to_raw(
             skipped=skipped,
             warnings=warnings,
         )
-    frame = pd.DataFrame.from_records(records)
-    nested = [
-        c
-        for c in frame.columns
-        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, dict)).any()
-    ]
-    if nested:
-        frame = pd.json_normalize(records, sep="/")
-    return frame_to_raw(path, fmt, frame, line_numbers, skipped, warnings)
+    return frame_to_raw(path, fmt, _records_frame(records), line_numbers, skipped, warnings)
+
+
+def _as_float(objs: np.ndarray) -> np.ndarray:
+    """Python numbers as float64; an integer too large for a float is +-inf."""
+    try:
+        return np.asarray(objs, dtype=np.float64)
+    except OverflowError:
+        return np.array([_big_float(v) for v in objs], dtype=np.float64)
+
+
+def _big_float(v: Any) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def frame_to_raw(
@@ -148,7 +258,7 @@ def frame_to_raw(
             is_num = kinds.isin([int, float]).to_numpy()
             is_str = kinds.eq(str).to_numpy()
             vals = np.full(len(obj), np.nan)
-            vals[is_num] = np.asarray(obj[is_num], dtype=np.float64)
+            vals[is_num] = _as_float(obj[is_num])
             token = vals.view(np.uint64) == _NAN_TOKEN_BITS
             num_present = is_num & (~np.isnan(vals) | token)  # a plain NaN is a missing key
             vals[token] = np.nan

@@ -8,6 +8,7 @@ its line.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,15 +38,11 @@ def read(
 
     from gdei_cli.readers._table import Column, classify_text, table_to_raw
 
-    data = read_bytes(path)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text (byte {exc.start})", path=path, line=line_of(data, exc.start)
-        ) from None
+    options = options or ReadOptions()
     warnings: list[str] = []
     skipped: list[SkippedLine] = []
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+    check_utf8(data, path)
     if not data.strip():
         return table_to_raw(
             [],
@@ -56,6 +53,7 @@ def read(
             skipped=skipped,
             warnings=warnings,
         )
+    data = _drop_cut_last_line(data, warnings, skipped)
     delimiter = "\t" if logical_suffix(path) == ".tsv" else ","
     invalid: list[Any] = []
 
@@ -66,7 +64,10 @@ def read(
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(use_threads=True),
+            # a block must hold the longest line read_bytes lets through
+            read_options=pacsv.ReadOptions(
+                use_threads=True, block_size=max(1 << 20, options.max_bytes // 256 + 1)
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
             ),
@@ -102,10 +103,21 @@ def read(
     columns: list[Column] = []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
         arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-        present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         t = arr.type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            vals = arr.cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
+        if arr.null_count == 0:
+            present = np.ones(n, dtype=bool)
+        else:
+            present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if arr.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            # numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a float does
+            vals = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            columns.append(Column(name=name, values=vals, present=present))
+        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            vals = (
+                arr.cast(pa.float64(), safe=False)
+                .fill_null(float("nan"))
+                .to_numpy(zero_copy_only=False)
+            )
             columns.append(
                 Column(name=name, values=np.asarray(vals, dtype=np.float64), present=present)
             )
@@ -115,8 +127,10 @@ def read(
             texts = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
             columns.append(classify_text(name, texts, present))
         elif pa.types.is_timestamp(t):
-            secs = arr.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-            vals = np.where(present, np.asarray(secs, dtype=np.float64) / 1e9, np.nan)
+            # counts of the column's own unit (an ns cast overflows past the year 2262)
+            ticks = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            per_s = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+            vals = np.where(present, np.asarray(ticks, dtype=np.float64) / per_s, np.nan)
             columns.append(Column(name=name, values=vals, present=present))
         # booleans, dates and other types are not metrics
     return table_to_raw(
@@ -129,6 +143,57 @@ def read(
         warnings=warnings,
         step_names=step_names,
     )
+
+
+#: a field of an unterminated last line that can only be a number cut short
+_CUT_FIELD: Final = re.compile(
+    rb"\s*+(?:[-+]?+(?:\d++\.|\.|(?:\d++\.?+\d*+|\.\d++)[eE][-+]?+)|[-+])\s*+"
+)
+
+
+def _drop_cut_last_line(data: bytes, warnings: list[str], skipped: list[SkippedLine]) -> bytes:
+    """Drop a last line without a line end that is visibly cut short.
+
+    A writer killed mid-line leaves a line without its line end; when a field
+    of it is a number that cannot be complete (``0.``, ``1e-``, ``-``) or a
+    quote is left open, the line is dropped with a warning.  (A line cut at a
+    digit cannot be told from a complete one: it is kept.)  A line with too
+    few fields is dropped later, by the parser's row check.
+    """
+    if data.endswith((b"\n", b"\r")):
+        return data
+    cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    if cut == 0:
+        return data  # the header only
+    last = data[cut:]
+    fields = last.replace(b"\t", b",").split(b",")
+    if last.count(b'"') % 2 == 0 and not any(_CUT_FIELD.fullmatch(f) for f in fields):
+        return data
+    line = line_of(data, cut)
+    msg = "last line is cut short (no line end, a number or quote left open); dropped"
+    warnings.append(f"line {line}: {msg}")
+    skipped.append(SkippedLine(line, msg))
+    return data[:cut]
+
+
+def check_utf8(data: bytes, path: Path) -> None:
+    """Refuse bytes that are not UTF-8 (checked 16 MB at a time; nothing is kept)."""
+    step = 16 << 20
+    at, n = 0, len(data)
+    while at < n:
+        end = min(at + step, n)
+        while at < end < n and 0x80 <= data[end] < 0xC0:  # not inside a character
+            end -= 1
+        if end == at:
+            end = min(at + step, n)
+        try:
+            data[at:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            pos = at + exc.start
+            raise InputError(
+                f"not UTF-8 text (byte {pos})", path=path, line=line_of(data, pos)
+            ) from None
+        at = end
 
 
 def _invalid_line(data: bytes, row: Any) -> int | None:

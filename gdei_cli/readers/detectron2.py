@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = jsonl.read(path)
+    log = jsonl.read(path, options)
     log.format = FORMAT.name
     return log
 

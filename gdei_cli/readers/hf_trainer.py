@@ -36,9 +36,20 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
 
     from gdei_cli.readers._json import records_to_raw
 
+    options = options or ReadOptions()
+    warnings: list[str] = []
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes, lines=False)
     try:
-        doc = json.loads(read_bytes(path).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not a valid trainer_state.json: {exc.msg}", path=path, line=exc.lineno
+        ) from None
+    except RecursionError:
+        raise InputError("not a valid trainer_state.json: nested too deeply", path=path) from None
+    except ValueError as exc:
         raise InputError(f"not a valid trainer_state.json: {exc}", path=path) from None
     history = doc.get("log_history") if isinstance(doc, dict) else None
     if not isinstance(history, list):
@@ -46,9 +57,12 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     entries = [e for e in history if isinstance(e, dict)]
     summary = [e for e in entries if SUMMARY_KEYS & e.keys()]
     points = [e for e in entries if not (SUMMARY_KEYS & e.keys())]
-    log = records_to_raw(path, NAME, points, list(range(1, len(points) + 1)), [], [])
+    log = records_to_raw(path, NAME, points, list(range(1, len(points) + 1)), [], warnings)
     runtime = next((e.get("train_runtime") for e in summary if "train_runtime" in e), None)
-    last = doc.get("global_step") or (max((e.get("step", 0) for e in entries), default=0))
+    steps = [e["step"] for e in entries if type(e.get("step")) in (int, float)]
+    last = doc.get("global_step")
+    if type(last) not in (int, float) or not last:
+        last = max(steps, default=0)
     if isinstance(runtime, (int, float)) and last:
         frame = log.frame
         frame["wall_time"] = frame["step"].to_numpy(dtype=np.float64) / float(last) * runtime

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from gdei_cli.errors import InputError
 from gdei_cli.readers._io import read_bytes
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
@@ -23,15 +22,16 @@ NAME: Final = "jsonl"
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     """Read one JSON-lines log into a :class:`RawLog`."""
-    from gdei_cli.readers._json import parse_records, records_to_raw
+    from gdei_cli.readers._json import frame_to_raw, parse_lines
 
-    data = read_bytes(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
-    records, lines, skipped, warnings = parse_records(path, text)
-    return records_to_raw(path, NAME, records, lines, skipped, warnings)
+    options = options or ReadOptions()
+    warnings: list[str] = []
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+    got = parse_lines(path, data)
+    del data
+    return frame_to_raw(
+        path, NAME, got.frame, got.line_numbers, got.skipped, warnings + got.warnings
+    )
 
 
 def _recognise(s: Sniff) -> bool:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path)
+    log = csv.read(path, options)
     log.format = FORMAT.name
     return log
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path)
+    log = csv.read(path, options)
     log.format = FORMAT.name
     hparams = scalar_attrs(path.parent / "hparams.yaml")
     log.attrs.update({f"hparam.{k}": v for k, v in hparams.items()})

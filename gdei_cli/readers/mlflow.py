@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import read_bytes
+from gdei_cli.readers._io import read_bytes, read_small, regular_files
 from gdei_cli.readers._yaml import yaml_dict
-from gdei_cli.readers.base import RawLog, empty_log, raw_frame
+from gdei_cli.readers.base import RawLog, SkippedLine, empty_log, raw_frame
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
 NAME: Final = "mlflow"
 STATUS: Final = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+#: params read as run attributes, at most
+MAX_PARAMS: Final = 1000
 
 
 def run_folder(metric_file: Path) -> Path:
@@ -37,32 +39,72 @@ def is_run_folder(folder: Path) -> bool:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    """One metric file of a run (assembly joins a run's files)."""
+    """One metric file of a run (assembly joins a run's files).
+
+    A last line cut short (fewer fields, no line end) is dropped with a
+    warning; any other line that is not ``<timestamp> <value> [<step>]`` is an
+    error naming it.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    options = options or ReadOptions()
     folder = run_folder(path)
     key = path.relative_to(folder / "metrics").as_posix()
-    data = read_bytes(path)
+    warnings: list[str] = []
+    skipped: list[SkippedLine] = []
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
     if not data.strip():
         return empty_log(path, NAME)
+    first = data.split(b"\n", 1)[0].split()
+    if len(first) not in (2, 3):
+        raise InputError(
+            f"expected '<timestamp> <value> [<step>]', got {len(first)} field(s)", path=path, line=1
+        )
+    invalid: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(row)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-            parse_options=pacsv.ParseOptions(delimiter=" "),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True,
+                block_size=max(1 << 20, options.max_bytes // 256 + 1),
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=" ", invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={"f0": pa.float64(), "f1": pa.float64(), "f2": pa.int64()}
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise InputError(f"not an MLflow metric file: {exc}", path=path) from None
+        raise InputError(f"not an MLflow metric file: {_first_line(exc)}", path=path) from None
+    if invalid:
+        row = invalid[0]
+        line = data.count(b"\n", 0, len(data.rstrip(b"\n"))) + 1
+        ends_cleanly = data.endswith(b"\n")
+        if len(invalid) == 1 and not ends_cleanly and row.text and data.endswith(row.text.encode()):
+            msg = (
+                f"last line is cut short (got {row.actual_columns} of "
+                f"{row.expected_columns} fields); dropped"
+            )
+            warnings.append(f"line {line}: {msg}")
+            skipped.append(SkippedLine(line, msg))
+        else:
+            at = data.find(row.text.encode()) if row.text else -1
+            raise InputError(
+                f"expected {row.expected_columns} fields, got {row.actual_columns}",
+                path=path,
+                line=data.count(b"\n", 0, at) + 1 if at >= 0 else None,
+            )
     n = table.num_rows
-    ts = table.column(0).to_numpy() / 1000.0
-    value = table.column(1).to_numpy()
+    ts = table.column(0).to_numpy(zero_copy_only=False) / 1000.0
+    value = table.column(1).to_numpy(zero_copy_only=False)
     step = (
-        table.column(2).fill_null(0).to_numpy()
+        table.column(2).fill_null(0).to_numpy(zero_copy_only=False)
         if table.num_columns >= 3
         else np.zeros(n, dtype=np.int64)
     )
@@ -71,35 +113,49 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
         format=NAME,
         frame=raw_frame(np.full(n, key, dtype=object), step, value, ts),
         wall_clock="logged",
+        warnings=warnings,
+        skipped_lines=skipped,
     )
-    log.attrs = run_attrs(folder)
+    log.attrs = run_attrs(folder, log.warnings)
     return log
 
 
-def run_attrs(folder: Path) -> dict[str, str]:
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().split("\n", 1)[0]
+
+
+def run_attrs(folder: Path, warnings: list[str] | None = None) -> dict[str, str]:
+    """The run's name, status, times, experiment and params (scalars only, small files only)."""
     attrs: dict[str, Any] = {}
-    meta = yaml_dict(folder / "meta.yaml")
-    if meta.get("run_name") or meta.get("name"):
-        attrs["run_name"] = meta.get("run_name") or meta.get("name")
-    tag = folder / "tags" / "mlflow.runName"
-    if tag.is_file():
-        attrs["run_name"] = tag.read_text(errors="replace").strip()
-    if "status" in meta:
-        attrs["status"] = STATUS.get(meta["status"], meta["status"])
+    meta = yaml_dict(folder / "meta.yaml", warnings)
+    name = meta.get("run_name") or meta.get("name")
+    if _scalar(name):
+        attrs["run_name"] = name
+    tag = read_small(folder / "tags" / "mlflow.runName", 4096)
+    if tag is not None and tag.strip():
+        attrs["run_name"] = tag.strip()
+    status = meta.get("status")
+    if type(status) is int:
+        attrs["status"] = STATUS.get(status, str(status))
+    elif _scalar(status):
+        attrs["status"] = status
     for k in ("start_time", "end_time"):
-        if isinstance(meta.get(k), int):
+        if type(meta.get(k)) is int:
             attrs[k] = meta[k] / 1000.0
-    exp = yaml_dict(folder.parent / "meta.yaml")
-    if exp.get("name"):
+    exp = yaml_dict(folder.parent / "meta.yaml", warnings)
+    if _scalar(exp.get("name")) and exp.get("name"):
         attrs["experiment"] = exp["name"]
     params = folder / "params"
     if params.is_dir():
-        for p in sorted(params.rglob("*")):
-            if p.is_file():
-                attrs[f"param.{p.relative_to(params).as_posix()}"] = p.read_text(
-                    errors="replace"
-                ).strip()
+        for p in regular_files(params)[:MAX_PARAMS]:
+            text = read_small(p, 4096)
+            if text is not None:
+                attrs[f"param.{p.relative_to(params).as_posix()}"] = text.strip()
     return {k: str(v) for k, v in attrs.items()}
+
+
+def _scalar(v: Any) -> bool:
+    return type(v) in (str, int, float, bool)
 
 
 def _recognise(s: Sniff) -> bool:
@@ -110,7 +166,7 @@ def _walk(folder: Path) -> Sequence[Path] | None:
     """A run folder yields its metric files (and nothing else under it)."""
     if not is_run_folder(folder):
         return None
-    return sorted(p for p in (folder / "metrics").rglob("*") if p.is_file())
+    return regular_files(folder / "metrics")
 
 
 FORMAT: Final = Format(

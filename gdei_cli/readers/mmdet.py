@@ -40,13 +40,17 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     import numpy as np
     import pandas as pd
 
-    from gdei_cli.readers._json import frame_to_raw, parse_records
+    from gdei_cli.readers._json import frame_to_raw, parse_lines
 
-    text = read_bytes(path).decode("utf-8", errors="replace")
-    records, lines, skipped, warnings = parse_records(path, text)
-    if not records:
+    options = options or ReadOptions()
+    warnings: list[str] = []
+    got = parse_lines(
+        path, read_bytes(path, warnings, max_bytes=options.max_bytes), errors="replace"
+    )
+    frame, lines, skipped = got.frame, got.line_numbers, got.skipped
+    warnings += got.warnings
+    if frame.empty:
         raise InputError("empty MMDetection log", path=path)
-    frame = pd.DataFrame.from_records(records)
     meta_cols = [c for c in frame.columns if c in META_KEYS]
     if "mode" in frame:
         is_meta = frame["mode"].isna().to_numpy().copy()
@@ -74,6 +78,14 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     mode = frame["mode"].astype(str).to_numpy() if "mode" in frame else np.full(len(frame), "train")
     epoch = pd.to_numeric(frame["epoch"], errors="coerce").to_numpy(dtype=np.float64)
     it = pd.to_numeric(frame["iter"], errors="coerce").to_numpy(dtype=np.float64)
+    for name, col in (("epoch", epoch), ("iter", it)):
+        bad = np.flatnonzero(~np.isfinite(col) | (col != np.round(col)))
+        if bad.size:
+            raise InputError(
+                f"{name!r} is {frame[name].iloc[int(bad[0])]!r}, not a whole number",
+                path=path,
+                line=int(line_numbers[int(bad[0])]),
+            )
     train = mode == "train"
     per_epoch = float(np.nanmax(it[train]) if train.any() else np.nanmax(it))
     step = np.where(train, (epoch - 1) * per_epoch + it, epoch * per_epoch)

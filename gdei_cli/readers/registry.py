@@ -18,11 +18,16 @@ import functools
 import gzip
 import importlib
 import json
+import os
 import pkgutil
+import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
+
+from gdei_cli.readers._io import DEFAULT_MAX_BYTES, open_regular
 
 if TYPE_CHECKING:
     from gdei_cli.readers.base import RawLog
@@ -35,9 +40,11 @@ Grouping = Literal["file", "folder"]
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What the user told the readers (``--line-pattern``)."""
+    """What the user told the readers (``--line-pattern``, ``--max-file-size``)."""
 
     line_pattern: str | None = None
+    #: bytes per file after decompression (see :mod:`gdei_cli.readers._io`)
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 class Sniff:
@@ -58,14 +65,23 @@ class Sniff:
     @functools.cached_property
     def head(self) -> bytes:
         """The first 64 KB (decompressed for gzip); empty when unreadable."""
+        from gdei_cli.errors import InputError
+
         try:
-            with self.path.open("rb") as fh:
+            fd = open_regular(self.path)  # never blocks on a FIFO swapped in
+        except InputError:
+            return b""
+        try:
+            with os.fdopen(fd, "rb") as fh:
                 start = fh.read(2)
-            opener = gzip.open if start == b"\x1f\x8b" else open
-            with opener(self.path, "rb") as fh:
-                data: bytes = fh.read(SNIFF_BYTES)
+                fh.seek(0)
+                if start == b"\x1f\x8b":
+                    with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                        data: bytes = gz.read(SNIFF_BYTES)
+                        return data
+                data = fh.read(SNIFF_BYTES)
                 return data
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             return b""
 
     @functools.cached_property
@@ -87,11 +103,13 @@ class Sniff:
     def first_record(self) -> dict[str, object] | None:
         """The first line as a JSON object, when the file holds JSON lines."""
         text = self.text.lstrip("\ufeff").lstrip()
-        first = text.split("\n", 1)[0].strip()
+        first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
         if not first.startswith("{"):
             return None
         try:
             obj = json.loads(first, parse_constant=float)
+        except RecursionError:
+            return {}  # a record, nested too deeply: the reader says so
         except ValueError:
             # a cut first line of a one-line file still starts like a record
             cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
@@ -195,7 +213,11 @@ def get(name: str) -> Format:
 
 def detect(path: Path, options: ReadOptions | None = None) -> tuple[Format | None, str]:
     """The format of *path* (by name, header and first bytes), or ``None`` and why not."""
+    from gdei_cli.columns import export_kind
+
     sniff = Sniff(path, options or ReadOptions())
+    if sniff.is_csv and (kind := export_kind(sniff.header)) is not None:
+        return None, f"a gdei {kind} export, not a log"
     for fmt in formats():
         if fmt.recognise(sniff):
             return fmt, fmt.description

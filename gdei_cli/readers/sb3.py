@@ -23,7 +23,7 @@ STEP: Final = "time/total_timesteps"
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path, step_names=(STEP,))
+    log = csv.read(path, options, step_names=(STEP,))
     log.format = FORMAT.name
     return log
 

@@ -22,7 +22,7 @@ _DOWNLOAD: Final = re.compile(r"^run[-_](?P<run>.*?)[-_]tag[-_](?P<tag>.+)$")
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     import numpy as np
 
-    log = csv.read(path)
+    log = csv.read(path, options)
     log.format = FORMAT.name
     stem = path.name.split(".")[0]
     m = _DOWNLOAD.match(stem)

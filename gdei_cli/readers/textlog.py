@@ -24,9 +24,16 @@ NAME: Final = "textlog"
 
 #: keys that give a line's step, in order of preference
 STEP_KEYS: Final = ("s", "step", "global_step", "iteration", "iter", "it", "epoch")
-_NUMBER = r"[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+_NUMBER = (
+    r"[-+]?(?:nan|inf(?:inity)?|\d++(?:\.\d*+)?+(?:[eE][-+]?\d++)?+|\.\d++(?:[eE][-+]?\d++)?+)"
+)
+#: a key: a word (with ``. / @ -``), optionally ending in one ``(...)`` group
+_KEY = r"[A-Za-z_][\w./@-]*+(?:\([\w./@-]*+\))?+"
+#: key/value tokens.  Linear on any line: a key starts only where the previous
+#: character cannot be part of one (so each run of key characters is scanned
+#: once), and every repetition is possessive (no backtracking).
 TOKEN: Final = re.compile(
-    rf"(?<![\w./-])(?P<key>[A-Za-z_][\w./@()-]*?)\s*(?:[:=]\s*|\s+)(?P<val>{_NUMBER})(?![\w.:/-])",
+    rf"(?<![\w./@-])(?P<key>{_KEY})(?:\s*+[:=]\s*+|\s++)(?P<val>{_NUMBER})(?![\w.:/-])",
     re.IGNORECASE,
 )
 
@@ -49,16 +56,21 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     import numpy as np
     import pandas as pd
 
-    line_pattern = options.line_pattern if options is not None else None
-    data = read_bytes(path)
+    options = options or ReadOptions()
+    line_pattern = options.line_pattern
+    warnings: list[str] = []
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
     text = data.decode("utf-8", errors="replace")
+    del data
     lines = pd.Series(text.splitlines(), dtype=object)
     n_lines = len(lines)
     if line_pattern is not None:
-        return _read_pattern(path, lines, line_pattern)
+        got = _read_pattern(path, lines, line_pattern)
+        got.warnings[:0] = warnings
+        return got
     found = lines.str.extractall(TOKEN)
     if found.empty:
-        return RawLog(path=path, format=NAME, frame=raw_frame([], [], [], []))
+        return RawLog(path=path, format=NAME, frame=raw_frame([], [], [], []), warnings=warnings)
     line_no = found.index.get_level_values(0).to_numpy()
     keys = found["key"].to_numpy(dtype=object)
     vals = pd.to_numeric(found["val"], errors="coerce").to_numpy(dtype=np.float64)
@@ -70,7 +82,7 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
         step[line_no[hit]] = vals[hit]
     is_step_key = np.isin(lower, STEP_KEYS)
     line_step = step[line_no]
-    ok = ~is_step_key & np.isfinite(line_step)
+    ok = ~is_step_key & np.isfinite(line_step) & (np.abs(line_step) < 2.0**62)
     skipped_lines = np.setdiff1d(
         np.unique(line_no[~is_step_key]), np.unique(line_no[np.isfinite(line_step)])
     )
@@ -80,6 +92,7 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
         frame=raw_frame(
             keys[ok], line_step[ok].astype(np.int64), vals[ok], np.full(ok.sum(), np.nan)
         ),
+        warnings=warnings,
     )
     if skipped_lines.size:
         log.warnings.append(f"{skipped_lines.size} line(s) with values but no step were skipped")
@@ -107,7 +120,7 @@ def _read_pattern(path: Path, lines: object, pattern: str) -> RawLog:
         raise TypeError("lines must be a pandas Series")
     got = lines.str.extract(rx)
     step = pd.to_numeric(got["step"], errors="coerce").to_numpy(dtype=np.float64)
-    has = np.isfinite(step)
+    has = np.isfinite(step) & (np.abs(step) < 2.0**62)
     metrics = [g for g in groups if g != "step"]
     vals = np.column_stack(
         [pd.to_numeric(got[m], errors="coerce").to_numpy(dtype=np.float64) for m in metrics]

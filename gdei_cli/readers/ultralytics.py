@@ -22,7 +22,7 @@ ARGS: Final = ("model", "data", "epochs", "patience", "batch", "imgsz", "optimiz
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path)
+    log = csv.read(path, options)
     log.format = FORMAT.name
     log.attrs.update(scalar_attrs(path.parent / "args.yaml", ARGS))
     return log

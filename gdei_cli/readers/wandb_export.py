@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from gdei_cli.errors import InputError
 from gdei_cli.readers import csv as csv_reader
 from gdei_cli.readers.base import RawLog, raw_frame
 from gdei_cli.readers.registry import Format, ReadOptions
@@ -36,9 +37,11 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     """The export's runs, one :class:`RawLog` each, in ``subruns``."""
     import numpy as np
 
-    log = csv_reader.read(path)
+    log = csv_reader.read(path, options)
     log.format = NAME
     frame = log.frame
+    if frame.empty:
+        raise InputError("the export holds no values (its header only?)", path=path)
     names = np.asarray(frame["metric"].astype(str), dtype=object).astype(str)
     companion = np.char.endswith(names, "__MIN") | np.char.endswith(names, "__MAX")
     keep = ~companion & (np.char.find(names, SEPARATOR) >= 0)

@@ -44,16 +44,21 @@ def _join(runs: list[ReadRun]) -> list[ReadRun]:
     ``add_hparams`` writes a ``<timestamp>/`` sub-folder: its hparams and
     metrics join the run.
     """
+    import os
+
     from gdei_cli.readers.base import RawLog
 
-    by_folder = {r.source.where.resolve(): i for i, r in enumerate(runs)}
+    def real(p: Path) -> Path:
+        return Path(os.path.realpath(p))
+
+    by_folder = {real(r.source.where): i for i, r in enumerate(runs)}
     into: dict[int, int] = {}
     for i, run in enumerate(runs):
-        folder = run.source.where.resolve()
+        folder = real(run.source.where)
         parent = next((by_folder[p] for p in folder.parents if p in by_folder), None)
         if parent is None:
             continue
-        rel = folder.relative_to(runs[parent].source.where.resolve()).as_posix()
+        rel = folder.relative_to(real(runs[parent].source.where)).as_posix()
         if _TIMESTAMP.match(rel):
             into[i] = parent
             continue

@@ -35,16 +35,19 @@ instead:
    multi-value summaries and everything else.  Images, histograms, audio,
    graphs and hparams are never decoded.
 
-The file is memory-mapped and processed in windows of about 16 MB whose pages
-are released after use, so memory holds the resulting points, not the file.
+The file is read (not memory-mapped: a file cut by another process while
+being read must end the read with a warning, not a SIGBUS) in windows of
+4 MB, so memory holds the resulting points and one window, not the file.
 
 Damage
 ------
 A truncated final record (a job killed mid-write, or a file still being
 written) ends the file with a warning, keeping every complete record.  A CRC
-mismatch or an impossible length in the middle of the file is reported with its
-byte offset, and reading resumes at the next valid record (TensorBoard stops at
-the first bad record and silently drops the rest).
+mismatch, an impossible length, or a length running past the end of the file
+in the middle of the file is reported with its byte offset, and reading
+resumes at the next valid record (TensorBoard stops at the first bad record
+and silently drops the rest).  A file that shrinks while being read ends the
+read where it now ends, with a warning.
 
 Restarts
 --------
@@ -56,7 +59,7 @@ format shares.
 
 from __future__ import annotations
 
-import mmap
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -65,15 +68,19 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from gdei_cli.errors import InputError
+from gdei_cli.readers._io import open_regular
 from gdei_cli.readers.base import RawLog, SkippedLine, empty_log, raw_frame
 from gdei_cli.readers.tensorboard import events, templates
-from gdei_cli.readers.tensorboard.framing import Framer, crc, unmask
+from gdei_cli.readers.tensorboard.framing import Framer, Resync, crc, unmask
 from gdei_cli.schema import categorical
 
 NAME: Final = "tensorboard"
 SCALARS_PLUGIN: Final = "scalars"
 _WINDOW: Final = 4 << 20  # bytes of records decoded per window
 _EMPTY: Final = np.zeros(0)
+_EMPTY_BYTES: Final = np.zeros(0, dtype=np.uint8)
+#: payload bytes resynchronisation may CRC-check beyond twice the file size
+_RESYNC_FLOOR: Final = 64 << 20
 #: record layouts seen so far, by payload length; shared by every file read in
 #: this process (a layout is checked byte by byte before it is used)
 _TEMPLATES: dict[int, list[templates.Template]] = {}
@@ -100,11 +107,11 @@ class _Points:
 class _Reader:
     """One file: decoded points per tag, restarts, warnings."""
 
-    def __init__(self, path: Path, buf: np.ndarray) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.buf = buf
-        self.size = buf.size
-        self.framer = Framer(buf)
+        self.buf = _EMPTY_BYTES
+        self.size = 0
+        self.base = 0  # file offset of self.buf[0]
         self.tags = events.Tags()
         self.warnings: list[str] = []
         self.skipped: list[SkippedLine] = []
@@ -142,15 +149,22 @@ class _Reader:
             if not good.all():
                 for i in np.flatnonzero(~good):
                     self.drop(
-                        int(starts[idx[i]]), f"record of {n} bytes failed its CRC check; dropped"
+                        self.base + int(starts[idx[i]]),
+                        f"record of {n} bytes failed its CRC check; dropped",
                     )
                 block, idx = block[good], idx[good]
             self._decode_group(block, idx + rec0, n, out, slow)
         if len(slow):
             out.add(slow.tag, slow.step, slow.value, slow.wall, slow.rec)
 
+    def window(self, buf: np.ndarray, base: int) -> None:
+        """Decode from *buf*, which holds the file's bytes from offset *base*."""
+        self.buf = buf
+        self.size = buf.size
+        self.base = base
+
     def _windows(self, width: int) -> np.ndarray:
-        """All *width*-byte windows of the file, as a (size - width + 1, width) view."""
+        """All *width*-byte windows of the buffer, as a (size - width + 1, width) view."""
         return as_strided(self.buf, shape=(self.size - width + 1, width), strides=(1, 1))
 
     @staticmethod
@@ -256,70 +270,97 @@ class _Reader:
 
 def read(path: Path) -> RawLog:
     """Read one event file into a :class:`RawLog` (points grouped by tag)."""
-    try:
-        size = path.stat().st_size
-        fh = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    with fh:
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        size = os.fstat(fd).st_size
         if size == 0:
             log = empty_log(path, NAME)
             log.warnings.append("empty event file")
             return log
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            return _read_mapped(path, mm)
-        finally:
-            try:
-                mm.close()
-            except BufferError:  # views still alive (an exception's frames): GC closes it
-                pass
+        return _read_file(path, fh, size)
 
 
-def _read_mapped(path: Path, mm: mmap.mmap) -> RawLog:
-    buf = np.frombuffer(mm, dtype=np.uint8)
-    reader = _Reader(path, buf)
-    framer = reader.framer
+def _read_at(fh: Any, offset: int, n: int) -> np.ndarray:
+    """Up to *n* bytes at *offset* (fewer at the end of the file, or if it shrank)."""
+    out = np.empty(max(n, 0), dtype=np.uint8)
+    view = out.data
+    got = 0
+    fh.seek(offset)
+    while got < n:
+        k = fh.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    return out[:got]
+
+
+def _read_file(path: Path, fh: Any, size: int) -> RawLog:
+    """Frame, check and decode the file window by window (read, never mapped:
+    a file cut while being read ends the read with a warning, never a signal)."""
+    reader = _Reader(path)
+
+    def read_at(offset: int, n: int) -> np.ndarray:
+        return _read_at(fh, offset, min(n, size - offset))
+
+    resync = Resync(read_at, size, budget=2 * size + _RESYNC_FLOOR)
     pos = 0
-    released = 0
-    try:
-        while pos < reader.size:
-            starts, lengths, nxt, status = framer.walk(pos, _WINDOW)
-            out = _Points()
-            if starts:
-                st = np.concatenate(starts)
-                ln = np.concatenate(lengths)
-                reader.decode(st, ln, reader.records, out)
-                reader.records += st.size
-            reader.keep(out)
-            pos = nxt
-            if status == "truncated":
-                lost = reader.size - pos
-                reader.drop(pos, f"last record is cut short ({lost} byte(s) at the end); dropped")
-                break
-            if status == "damaged":
-                again = framer.resync(pos)
-                if again is None:
-                    lost = reader.size - pos
-                    reader.drop(
-                        pos,
-                        "damaged record (bad length or CRC); no valid record after it, "
-                        f"{lost} byte(s) lost",
-                    )
-                    break
-                reader.drop(
-                    pos,
-                    f"damaged record (bad length or CRC); skipped {again - pos} byte(s) "
-                    f"to the next valid record at byte {again}",
-                )
-                pos = again
-            # let the kernel drop the pages already decoded
-            done = (pos // mmap.PAGESIZE) * mmap.PAGESIZE
-            if done - released >= _WINDOW and hasattr(mm, "madvise"):
-                mm.madvise(mmap.MADV_DONTNEED, released, done - released)
-                released = done
-    finally:
+    want = _WINDOW
+    while pos < size:
+        buf = _read_at(fh, pos, min(want, size - pos))
+        if pos + buf.size < min(pos + want, size):
+            size = pos + buf.size
+            resync.size = size
+            reader.drop(size, f"the file shrank to {size} bytes while being read")
+        want = _WINDOW
+        framer = Framer(buf, base=pos, file_size=size)
+        starts, lengths, nxt, status = framer.walk(0, buf.size)
+        out = _Points()
+        if starts:
+            reader.window(buf, pos)
+            st = np.concatenate(starts)
+            ln = np.concatenate(lengths)
+            reader.decode(st, ln, reader.records, out)
+            reader.records += st.size
+        reader.keep(out)
         del buf
+        at = pos + nxt
+        if status == "window":
+            if nxt == 0:  # one record larger than the window: read it whole
+                want = 16 + framer.u64(0)
+            pos = at
+            continue
+        if status in ("eof", "budget"):
+            pos = at
+            continue
+        again = resync.find(at)
+        if again is not None:
+            what = "damaged record (bad length or CRC)"
+            if status == "truncated":
+                what = "record whose length runs past the end of the file"
+            reader.drop(
+                at,
+                f"{what}; skipped {again - at} byte(s) to the next valid record at byte {again}",
+            )
+            pos = again
+            continue
+        lost = size - at
+        if at == 0 and reader.records == 0 and status == "damaged":
+            raise InputError("not an event file: no valid record in it", path=path)
+        if resync.gave_up:
+            reader.drop(
+                at,
+                "damaged record; gave up looking for a valid record after it (too many "
+                f"false candidates), {lost} byte(s) left unread",
+            )
+        elif status == "truncated":
+            reader.drop(at, f"last record is cut short ({lost} byte(s) at the end); dropped")
+        else:
+            reader.drop(
+                at,
+                "damaged record (bad length or CRC); no valid record after it, "
+                f"{lost} byte(s) lost",
+            )
+        break
     return _finish(path, reader)
 
 
