@@ -3,12 +3,16 @@
 #   make test   set up, then lint (ruff, mypy) and run the tests
 #   make bench  set up, then benchmark the TensorBoard reader against tbparse
 #   make eval   set up, then score gdei's verdicts on the labelled corpus
+#   make fuzz   set up, then fuzz every reader through the pipeline (FUZZ_SECONDS each)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench eval clean samples
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := tensorboard mlflow textlog csv json
+
+.PHONY: demo test lint pytest bench eval fuzz clean samples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +41,15 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python -m tests.eval_corpus
+
+# crashes land in build/fuzz-out (crash-*, timeout-*, oom-*); corpora in build/fuzz/<target>
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[fuzz]'
+	mkdir -p build/fuzz-out
+	for t in $(FUZZ_TARGETS); do \
+	  (cd build/fuzz-out && PYTHONPATH=$(CURDIR) $(CURDIR)/$(BIN)/python -m tests.fuzz_main $$t \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=60 -rss_limit_mb=4096) || exit 1; \
+	done
 
 samples: $(STAMP)
 	$(BIN)/python sample_logs/make_samples.py

@@ -103,7 +103,9 @@ Each item of `runs`:
 {rows}
 
 `config` echoes every option the verdicts depend on; `totals` sums the runs that have a stop;
-`skipped` lists files passed over (with why) and `warnings` what the readers noticed.
+`skipped` lists files passed over: `path`, `line` (or null), `reason`, and `problem`
+(true when the file should have been readable: damaged, unreadable, not a regular file;
+false when it is merely not a log); `warnings` says what the readers noticed.
 
 ## `gdei inspect --format json`
 

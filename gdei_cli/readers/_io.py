@@ -211,6 +211,26 @@ def check_line_length(data: bytes, limit: int, path: Path) -> None:
         start = last + 1
 
 
+def check_utf8(data: bytes, path: Path) -> None:
+    """Refuse bytes that are not UTF-8 (checked 16 MB at a time; nothing is kept)."""
+    step = 16 << 20
+    at, n = 0, len(data)
+    while at < n:
+        end = min(at + step, n)
+        while at < end < n and 0x80 <= data[end] < 0xC0:  # not inside a character
+            end -= 1
+        if end == at:
+            end = min(at + step, n)
+        try:
+            data[at:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            pos = at + exc.start
+            raise InputError(
+                f"not UTF-8 text (byte {pos})", path=path, line=line_of(data, pos)
+            ) from None
+        at = end
+
+
 def logical_suffix(path: Path) -> str:
     """The format suffix of a file name, ignoring a trailing ``.gz``."""
     name = path.name.lower()

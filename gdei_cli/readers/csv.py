@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import line_of, logical_suffix, read_bytes
+from gdei_cli.readers._io import check_utf8, line_of, logical_suffix, read_bytes
 from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
@@ -174,26 +174,6 @@ def _drop_cut_last_line(data: bytes, warnings: list[str], skipped: list[SkippedL
     warnings.append(f"line {line}: {msg}")
     skipped.append(SkippedLine(line, msg))
     return data[:cut]
-
-
-def check_utf8(data: bytes, path: Path) -> None:
-    """Refuse bytes that are not UTF-8 (checked 16 MB at a time; nothing is kept)."""
-    step = 16 << 20
-    at, n = 0, len(data)
-    while at < n:
-        end = min(at + step, n)
-        while at < end < n and 0x80 <= data[end] < 0xC0:  # not inside a character
-            end -= 1
-        if end == at:
-            end = min(at + step, n)
-        try:
-            data[at:end].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            pos = at + exc.start
-            raise InputError(
-                f"not UTF-8 text (byte {pos})", path=path, line=line_of(data, pos)
-            ) from None
-        at = end
 
 
 def _invalid_line(data: bytes, row: Any) -> int | None:

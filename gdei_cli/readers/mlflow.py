@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import read_bytes, read_small, regular_files
+from gdei_cli.readers._io import check_utf8, read_bytes, read_small, regular_files
 from gdei_cli.readers._yaml import yaml_dict
 from gdei_cli.readers.base import RawLog, SkippedLine, empty_log, raw_frame
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
@@ -57,6 +57,7 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     data = read_bytes(path, warnings, max_bytes=options.max_bytes)
     if not data.strip():
         return empty_log(path, NAME)
+    check_utf8(data, path)  # before pyarrow, whose bad-row text must decode
     first = data.split(b"\n", 1)[0].split()
     if len(first) not in (2, 3):
         raise InputError(
