@@ -22,7 +22,7 @@ import os
 import stat
 import zlib
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from gdei_cli.errors import InputError
 
@@ -131,13 +131,12 @@ def gunzip(data: bytes, limit: int, path: Path, warnings: list[str]) -> bytes:
         chunk: bytes = data[pos:] if pos else data
         try:
             while True:
-                out += d.decompress(chunk, cap + 1 - len(out))
+                # at most 1 MiB per call: memory grows with the output, not in jumps
+                out += d.decompress(chunk, min(cap + 1 - len(out), _READ_CHUNK))
                 if len(out) > cap:
-                    why = (
-                        "the --max-file-size limit"
-                        if cap == limit
-                        else (f"{MAX_GZIP_RATIO} times its compressed size: a decompression bomb?")
-                    )
+                    why = "the --max-file-size limit"
+                    if cap < limit:
+                        why = f"{MAX_GZIP_RATIO} times its compressed size: a decompression bomb?"
                     raise InputError(
                         f"gzip data decompresses to more than {human_bytes(cap)} ({why})",
                         path=path,
@@ -147,7 +146,10 @@ def gunzip(data: bytes, limit: int, path: Path, warnings: list[str]) -> bytes:
                     break
                 chunk = d.unconsumed_tail
                 if not chunk:
-                    break
+                    tail = d.flush()  # output still held back for want of room
+                    out += tail
+                    if not tail:
+                        break
         except zlib.error as exc:
             if not out:
                 raise InputError(f"broken gzip data: {exc}", path=path) from None
@@ -169,7 +171,8 @@ def gunzip(data: bytes, limit: int, path: Path, warnings: list[str]) -> bytes:
             if rest.strip(b"\0"):
                 warnings.append(f"{len(rest)} byte(s) after the gzip data ignored")
             break
-    return bytes(out)
+    # the bytearray itself (it has every bytes method the readers use): no second copy
+    return cast(bytes, out)
 
 
 def read_bytes(
