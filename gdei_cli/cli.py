@@ -11,7 +11,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Final, NoReturn
 
 import typer
 
@@ -21,6 +21,8 @@ from gdei_cli.readers import registry
 from gdei_cli.safe_text import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gdei_cli.config import Costs
     from gdei_cli.engine import Analysis
     from gdei_cli.loader import Dataset
@@ -28,11 +30,20 @@ if TYPE_CHECKING:
 #: every default below comes from here, so the CLI and the library agree
 DEFAULTS = Config()
 
+EXIT_CODES: Final = (
+    "Exit codes: 0 fine; 1 a run wastes more than --max-waste; 2 usage error, no run "
+    "could be read, or (with --strict) a file could not be read; 3 internal error (a bug: "
+    "GDEI_DEBUG=1 shows the traceback); 130 interrupted."
+)
+
 app = typer.Typer(
     name="gdei",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no boxes, no <type> noise
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
     help=(
         "Find where finished training runs should have stopped, using the Gradient "
         "Descent Efficiency Index, and what stopping there would have saved."
@@ -68,7 +79,27 @@ def _root(
 # Options shared by the commands -------------------------------------------------
 Paths = Annotated[
     list[Path],
-    typer.Argument(help="Log files or run folders (walked recursively).", show_default=False),
+    typer.Argument(
+        help="Log files or run folders (walked recursively).", show_default=False, metavar="PATH"
+    ),
+]
+Width = Annotated[
+    int | None,
+    typer.Option(
+        "--width",
+        min=20,
+        max=1000,
+        help="Columns for the table (default: the terminal's, or $COLUMNS, else 80).",
+        show_default=False,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Results only: no legend, notes or warnings (errors still go to stderr).",
+    ),
 ]
 InputFormat = Annotated[
     str | None,
@@ -277,12 +308,24 @@ Strict = Annotated[
 ]
 
 
-def _warn_skipped(dataset: Dataset, strict: bool) -> None:
+def _to_stdout(emit: Callable[[], None]) -> None:
+    """Print the results; a reader that closed the pipe (``| head``) is not an error:
+    the rest is discarded and the command still exits with its own code."""
+    try:
+        emit()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _warn_skipped(dataset: Dataset, strict: bool, quiet: bool = False) -> None:
     """Say once, on stderr, which files could not be read; with --strict, fail."""
     from gdei_cli import report
 
     bad = report.problems(dataset)
-    for s in bad:
+    for s in [] if quiet else bad:
         typer.echo(
             f"gdei: warning: skipped {printable(s.where())}: {printable(s.reason)}", err=True
         )
@@ -337,8 +380,14 @@ def analyze(
     jobs: Jobs = None,
     strict: Strict = False,
     max_file_size: MaxFileSize = "2G",
+    width: Width = None,
+    quiet: Quiet = False,
 ) -> None:
-    """Say where each run should have stopped, why, and what that would have saved."""
+    """Say where each run should have stopped, why, and what that would have saved.
+
+    Examples: gdei analyze runs/ · gdei analyze runs/ --format json ·
+    gdei analyze runs/ --max-waste 25% (a CI gate)
+    """
 
     def work() -> None:
         from gdei_cli import report
@@ -351,21 +400,24 @@ def analyze(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size,
         )  # fmt: skip
-        _warn_missing(analysis)
+        over = over_limit(analysis.summary, limit) if limit is not None else []
+        if not quiet:
+            _warn_missing(analysis)
         if output_format is OutputFormat.json:
-            typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
+            _to_stdout(
+                lambda: typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
+            )
         else:
-            report.render_analysis(analysis, dataset, report.make_console())
-        _warn_skipped(dataset, strict)
-        if limit is not None:
-            over = over_limit(analysis.summary, limit)
-            if over:
-                typer.echo(
-                    f"gdei: {len(over)} run(s) waste more than {limit:g}% of their steps: "
-                    + ", ".join(printable(r) for r in over),
-                    err=True,
-                )
-                raise typer.Exit(1)
+            console = report.make_console(width=width)
+            _to_stdout(lambda: report.render_analysis(analysis, dataset, console, quiet=quiet))
+        _warn_skipped(dataset, strict, quiet)
+        if over:
+            typer.echo(
+                f"gdei: {len(over)} run(s) waste more than {limit:g}% of their steps: "
+                + ", ".join(printable(r) for r in over),
+                err=True,
+            )
+            raise typer.Exit(1)
 
     _run_library(work)
 
@@ -428,8 +480,12 @@ def export(
     jobs: Jobs = None,
     strict: Strict = False,
     max_file_size: MaxFileSize = "2G",
+    quiet: Quiet = False,
 ) -> None:
-    """Write the per-run summary table (or, with --points, every point) to a file."""
+    """Write the per-run summary table (or, with --points, every point) to a file.
+
+    Examples: gdei export runs/ -o summary.csv · gdei export runs/ --points -o points.parquet
+    """
 
     def work() -> None:
         from gdei_cli import report
@@ -440,13 +496,15 @@ def export(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size,
         )  # fmt: skip
-        _warn_missing(analysis)
+        if not quiet:
+            _warn_missing(analysis)
         if points:
             report.export_points(analysis, output, dataset)
         else:
             report.export_summary(analysis, dataset, output)
-        typer.echo(f"wrote {printable(output)}", err=True)
-        _warn_skipped(dataset, strict)
+        if not quiet:
+            typer.echo(f"wrote {printable(output)}", err=True)
+        _warn_skipped(dataset, strict, quiet)
 
     _run_library(work)
 
@@ -463,11 +521,17 @@ def inspect(
     jobs: Jobs = None,
     strict: Strict = False,
     max_file_size: MaxFileSize = "2G",
+    width: Width = None,
+    quiet: Quiet = False,
 ) -> None:
-    """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines."""
+    """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines.
+
+    Examples: gdei inspect runs/ · gdei inspect runs/ --format json
+    """
 
     def work() -> None:
         from gdei_cli import report
+        from gdei_cli.errors import InputError
         from gdei_cli.loader import load
 
         dataset = load(
@@ -478,28 +542,44 @@ def inspect(
             line_pattern=line_pattern,
             max_bytes=_parse_size(max_file_size),
         )
+        if not dataset.runs and not dataset.skipped_files:
+            raise InputError("no files found in " + ", ".join(printable(p) for p in paths))
         if output_format is OutputFormat.json:
-            typer.echo(report.dumps(report.inspect_document(dataset)))
+            _to_stdout(lambda: typer.echo(report.dumps(report.inspect_document(dataset))))
         else:
-            report.render_inspect(dataset, report.make_console())
-        _warn_skipped(dataset, strict)
+            console = report.make_console(width=width)
+            _to_stdout(lambda: report.render_inspect(dataset, console))
+        _warn_skipped(dataset, strict, quiet)
 
     _run_library(work)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    if os.environ.get("GDEI_DEBUG"):
-        app()
-        return
+    """Console-script entry point: every error is one line on stderr, with its exit code."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except SystemExit:
         raise
-    except Exception as exc:  # a bug: say so in one line rather than a traceback
-        typer.echo(
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        usage = getattr(exc, "format_message", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if callable(usage) and isinstance(exit_code, int):
+            # the command line itself: a missing argument, an unknown option, a bad value
+            ctx = getattr(exc, "ctx", None)
+            where = getattr(ctx, "command_path", "gdei")
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                typer.echo(usage(), err=True)
+            else:
+                typer.echo(f"gdei: error: {printable(usage())} (see '{where} --help')", err=True)
+            raise SystemExit(exit_code) from None
+        if os.environ.get("GDEI_DEBUG"):
+            raise
+        typer.echo(  # a bug: say so in one line rather than a traceback
             f"gdei: internal error: {type(exc).__name__}: {printable(exc)} "
             "(set GDEI_DEBUG=1 for the traceback)",
             err=True,
         )
         raise SystemExit(3) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

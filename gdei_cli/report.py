@@ -176,10 +176,17 @@ def dumps(doc: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- rich
 
 
-def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+def make_console(
+    file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None
+) -> Console:
     from rich.console import Console
 
-    return Console(file=file, stderr=stderr, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; the CLI ends quietly with the result's own code
+            raise BrokenPipeError
+
+    return _Console(file=file, stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def _fmt_int(v: Any) -> str:
@@ -245,38 +252,62 @@ def _number_cells(rec: dict[str, Any], has_cost: bool) -> list[str]:
     ]
 
 
-def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> None:
-    """The default ``gdei analyze`` output.
+#: narrower than this, a run's numbers are labelled and wrapped instead of columns
+WIDE: Final = 72
+_VERDICT_WIDTH: Final = 16
 
-    Each run is a block: its full name on a line of its own, then its numbers,
-    verdict and objective, then why (wrapped), so a long run path never
-    squeezes the numbers or the verdict.  Then totals and notes.
+
+def render_analysis(
+    analysis: Analysis, dataset: Dataset, console: Console, *, quiet: bool = False
+) -> None:
+    """The default ``gdei analyze`` output, readable at any width.
+
+    Each run is a block: its full name on a line of its own (never broken by
+    gdei, so it can be copied whole), then its verdict and numbers, then why
+    (wrapped).  At 72 columns and more the numbers sit in columns under one
+    header; narrower, each number is labelled and the line wraps.  The verdict
+    is never truncated.  Then totals, the legend and the notes (not with
+    *quiet*).
     """
     from rich.text import Text
 
     s = analysis.summary
     has_cost = bool(s["cost_saved"].notna().any())
+    wide = console.width >= WIDE
     console.print(Text("Where each run should have stopped", style="bold"))
-    head = Text("  ")
-    for title, width in _NUMBER_COLUMNS:
-        head.append(f"{title:>{width}} ")
-    head.append(" verdict")
-    console.print(head, style="dim", overflow="ellipsis", no_wrap=True)
+    if wide:
+        head = "  " + f"{'verdict':<{_VERDICT_WIDTH}}"
+        head += " ".join(f"{title:>{width}}" for title, width in _NUMBER_COLUMNS)
+        console.print(Text(head), style="dim", overflow="ellipsis", no_wrap=True)
     console.print(Text("─" * max(20, min(console.width, 78))), style="dim")
     for rec in summary_records(s):
         name = Text(printable(rec["run"]), style="bold")
         name.append(f"  · {printable(rec['objective'] or '—')}", style="dim")
-        console.print(name, overflow="fold")
-        line = Text("  ")
-        for (_, width), cell in zip(_NUMBER_COLUMNS, _number_cells(rec, has_cost), strict=True):
-            line.append(f"{cell:>{width}} ")
+        console.print(name, soft_wrap=True)
         verdict = rec["verdict"]
-        line.append(" ")
-        line.append(verdict, style=_VERDICT_STYLE.get(verdict, ""))
-        if rec["cut_short"] and verdict == "still improving":
-            line.append(" (cut short)", style="yellow")
-        console.print(line, overflow="fold")
+        style = _VERDICT_STYLE.get(verdict, "")
+        cells = _number_cells(rec, has_cost)
+        if wide:
+            line = Text("  ")
+            line.append(f"{verdict:<{_VERDICT_WIDTH}}", style=style)
+            line.append(
+                " ".join(
+                    f"{cell:>{width}}"
+                    for (_, width), cell in zip(_NUMBER_COLUMNS, cells, strict=True)
+                )
+            )
+            console.print(line, no_wrap=True, overflow="ignore")
+        else:
+            console.print(Text("  ").append(verdict, style=style), soft_wrap=True)
+            labelled = "   ".join(  # a no-break space keeps each label with its number
+                f"{title}\u00a0{cell}"
+                for (title, _), cell in zip(_NUMBER_COLUMNS, cells, strict=True)
+            )
+            for part in textwrap.wrap(labelled, width=max(20, console.width - 4)):
+                console.print(Text("    " + part.replace("\u00a0", " ")), no_wrap=True)
         reason = rec["reason"] or ""
+        if rec["cut_short"] and verdict == "still improving":
+            reason = "(cut short) " + reason
         if rec.get("note"):
             reason += f" ({rec['note']})"
         for part in textwrap.wrap(printable(reason), width=max(20, console.width - 4)):
@@ -296,7 +327,8 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
         line_text += f", ${t['cost_saved']:,.2f}"
     bad = problems(dataset)
     if bad:
-        line_text += f"; {len(bad)} file(s) could not be read (listed below)"
+        where = "run without --quiet to list them" if quiet else "listed below"
+        line_text += f"; {len(bad)} file(s) could not be read ({where})"
     console.print(line_text + ".")
     cfg = analysis.config
     rule = (
@@ -304,6 +336,8 @@ def render_analysis(analysis: Analysis, dataset: Dataset, console: Console) -> N
         if str(cfg.rule) == "hindsight"
         else f"live rule: index gain < {cfg.threshold:g} over {cfg.window} of the run"
     )
+    if quiet:
+        return
     console.print(
         f"stop: where training should have stopped ({rule}); best: the objective's best step; "
         "saved: wall-clock (or money, with --gpu-hour-cost) after the stop; forgone: share of "

@@ -1,7 +1,9 @@
-"""Generate the docs that must not drift: ``docs/json.md`` and the README's format table.
+"""Generate the docs that must not drift: ``docs/json.md``, ``docs/cli.md`` and parts of the README.
 
-``docs/json.md`` comes from gdei's real output; the README's table of formats
-from the format registry.  ``python -m tests.docs_gen`` rewrites both; the
+``docs/json.md`` comes from gdei's real output, ``docs/cli.md`` from every
+command's ``--help``; in the README, the demo output block from a real run of
+``gdei analyze sample_logs/`` (80 columns, no colour) and the table of formats
+from the format registry.  ``python -m tests.docs_gen`` rewrites them all; the
 test suite checks they are current.
 """
 
@@ -13,6 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "docs" / "json.md"
+CLI_DOC = REPO / "docs" / "cli.md"
+COMMANDS = ("analyze", "export", "inspect")
 EXAMPLE = "sample_logs/overfits.csv"
 
 #: every key of a run in ``gdei analyze --format json``, with its meaning
@@ -131,12 +135,64 @@ def readme_with_format_table() -> str:
     return text[:start] + registry.markdown_table() + text[end:]
 
 
+def _invoke(args: list[str]) -> str:
+    import os
+
+    from typer.testing import CliRunner
+
+    from gdei_cli.cli import app
+
+    here = os.getcwd()
+    os.chdir(REPO)
+    try:
+        env = {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
+        res = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
+    finally:
+        os.chdir(here)
+    return "\n".join(line.rstrip() for line in res.stdout.splitlines()).strip() + "\n"
+
+
+def readme_with_demo(text: str) -> str:
+    """*text* (the README) with its demo block replaced by the real output."""
+    start = text.index("```text\nWhere each run") + len("```text\n")
+    end = text.index("```", start)
+    return text[:start] + _invoke(["analyze", "sample_logs/"]) + text[end:]
+
+
+def cli_reference() -> str:
+    """``docs/cli.md``: every command's ``--help``, as gdei prints it."""
+    parts = [
+        "# gdei command-line reference",
+        "",
+        "Generated from `--help` (`python -m tests.docs_gen`; the test suite fails when it",
+        "is out of date). `-h` is short for `--help` everywhere.",
+        "",
+        "```text",
+        "$ gdei --help",
+        _invoke(["--help"]).rstrip(),
+        "```",
+    ]
+    for cmd in COMMANDS:
+        parts += ["", f"## gdei {cmd}", "", "```text", f"$ gdei {cmd} --help"]
+        parts += [_invoke([cmd, "--help"]).rstrip(), "```"]
+    return "\n".join(parts) + "\n"
+
+
+def expected() -> dict[Path, str]:
+    """Every generated file and the text it must hold."""
+    return {
+        TARGET: render(),
+        CLI_DOC: cli_reference(),
+        README: readme_with_demo(readme_with_format_table()),
+    }
+
+
 def main(argv: list[str]) -> int:
-    json_md, readme = render(), readme_with_format_table()
+    want = expected()
     if "--check" in argv:
-        return 0 if TARGET.read_text() == json_md and README.read_text() == readme else 1
-    TARGET.write_text(json_md)
-    README.write_text(readme)
+        return 0 if all(p.read_text() == t for p, t in want.items()) else 1
+    for path, text in want.items():
+        path.write_text(text)
     return 0
 
 

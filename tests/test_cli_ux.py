@@ -1,0 +1,131 @@
+"""The command line as a user meets it: any width, quiet, closed pipes, one-line errors, -h."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from gdei_cli.cli import app
+
+from .conftest import REPO, SAMPLES
+
+runner = CliRunner()
+LONG = "experiments/2026-11-28_sweep/lr=3e-4_batch=512_warmup=2000/seed-17/metrics.csv"
+
+
+def run(*args: object, env: dict[str, str] | None = None):
+    return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def long_named(write, tmp_path):
+    write(LONG, "step,loss\n" + "".join(f"{t},{1 + 9 * 0.8**t:.6f}\n" for t in range(201)))
+    write("short.csv", "step,loss\n" + "".join(f"{t},{10 - t * 0.04:.4f}\n" for t in range(201)))
+    return tmp_path
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120, 200, 250])
+def test_every_width_keeps_names_whole_and_verdicts_untruncated(long_named, width):
+    res = run("analyze", long_named, "--width", width)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    run_name = LONG.rsplit("/", 1)[0]  # a generic file is named by its folder
+    assert any(line.startswith(run_name) for line in lines)  # the name, on one line, whole
+    assert any(line.strip().startswith("wasteful") for line in lines)
+    assert any(line.strip().startswith("still improving") for line in lines)
+    names = {line for line in lines if line.startswith((run_name, "short.csv"))}
+    assert all(len(line) <= width for line in lines if line not in names), width
+    if width >= 72:
+        assert any("verdict" in line and "stop" in line for line in lines)  # one header
+    else:
+        assert any("stop " in line and "best " in line for line in lines)  # labelled numbers
+
+
+def test_columns_env_is_the_default_width(long_named):
+    res = run("analyze", long_named, env={"COLUMNS": "50"})
+    assert all(len(line) <= 50 for line in res.stdout.splitlines() if not line.startswith(("experiments", "short")))
+
+
+def test_quiet_prints_results_only(write, tmp_path):
+    write("a.csv", "step,loss\n" + "".join(f"{t},{1 + 9 * 0.8**t:.6f}\n" for t in range(201)))
+    write("bad.csv", "step,loss\n1,2\n2,3,4\n")
+    loud = run("analyze", tmp_path)
+    quiet = run("analyze", tmp_path, "--quiet")
+    assert "gdei: warning" in loud.stderr and "stop: where training" in loud.stdout
+    assert quiet.exit_code == 0
+    assert quiet.stderr == "" and "stop: where training" not in quiet.stdout
+    assert "1 file(s) could not be read" in " ".join(quiet.stdout.split())  # still counted
+
+
+def _shell(cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, cwd=REPO
+    )
+
+
+def test_closed_pipe_exits_with_the_results_own_code():
+    gdei = f"{sys.executable} -m gdei_cli"
+    ok = _shell(f"{gdei} analyze {SAMPLES} | head -1")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stderr == ""
+    json_ok = _shell(f"{gdei} analyze {SAMPLES} --format json | head -1")
+    assert json_ok.returncode == 0 and json_ok.stderr == ""
+    gate = _shell(f"{gdei} analyze {SAMPLES} --max-waste 1% | head -1")
+    assert gate.returncode == 1  # the gate's own code, not a pipe error
+    assert "Traceback" not in gate.stderr and "BrokenPipe" not in gate.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--window", "0"], "--window must be a positive number"),
+        (["--warmup", "-5"], "--warmup must be a positive number"),
+        (["--threshold", "-1"], "--threshold must be a number >= 0"),
+        (["--tolerance", "nan"], "--tolerance must be a number >= 0"),
+        (["--smoothing", "1"], "--smoothing must be in [0, 1)"),
+        (["--smoothing", "lots"], "--smoothing must be 'auto' or a number"),
+        (["--gpus", "0"], "gpus must be > 0"),
+        (["--max-waste", "120%"], "--max-waste must be between 0% and 100%"),
+        (["--max-file-size", "big"], "--max-file-size: not a size"),
+        (["--width", "5"], "Invalid value for '--width'"),
+        (["--mode", "sideways"], "Invalid value for '--mode'"),
+        (["--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_each_invalid_option_is_one_line_and_exit_2(args, says):
+    proc = subprocess.run(
+        [sys.executable, "-m", "gdei_cli", "analyze", str(SAMPLES), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gdei: error: ") and says in lines[0], lines[0]
+    assert proc.stdout == ""
+
+
+def test_missing_argument_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "gdei_cli", "analyze"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "gdei: error: Missing argument 'PATH...'. (see 'gdei analyze --help')"
+    ] or "Missing argument" in proc.stderr.strip()
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_short_help_and_exit_codes_in_help():
+    for args in (["-h"], ["analyze", "-h"], ["export", "-h"], ["inspect", "-h"]):
+        res = run(*args)
+        assert res.exit_code == 0
+        assert "Usage: gdei" in res.stdout
+    assert "Exit codes: 0 fine; 1 a run wastes" in run("--help").stdout
+
+
+def test_inspect_of_an_empty_folder_is_exit_2(tmp_path):
+    res = run("inspect", tmp_path)
+    assert res.exit_code == 2
+    assert "no files found" in res.stderr
