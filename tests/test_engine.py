@@ -512,3 +512,20 @@ def test_engine_never_raises_and_is_well_formed(series, smoothing, tolerance, ru
     assert (s.stop_step[ok] <= s.last_step[ok]).all()
     w = s.waste_pct[ok].astype(float)
     assert ((w >= 0) & (w <= 100)).all()
+
+
+def test_loss_components_that_never_share_a_step_are_no_metric_not_a_crash():
+    analyze = engine.analyze
+
+    rows = [("yolo", "train/box_loss", s, 1.0 / (s + 1)) for s in range(0, 20, 2)]
+    rows += [("yolo", "train/cls_loss", s, 1.0 / (s + 1)) for s in range(1, 20, 2)]
+    bad = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
+    with pytest.raises(MetricNotFoundError):
+        analyze(bad)
+    good = pd.DataFrame(
+        [("ok", "loss", s, 1.0 / (s + 1)) for s in range(50)], columns=["run", "metric", "step", "value"]
+    )
+    summary = analyze(pd.concat([bad, good])).summary.set_index("run")
+    assert summary.loc["yolo", "verdict"] == "no metric"
+    assert "never logged at the same step" in summary.loc["yolo", "reason"]
+    assert summary.loc["ok", "verdict"] != "no metric"

@@ -103,3 +103,13 @@ def test_every_seed_reads_cleanly(fmt):
             assert isinstance(got, RawLog)
             frame = got.frame if got.subruns is None else next(iter(got.subruns.values())).frame
             assert len(frame) > 0, fmt
+
+
+CRASHES = sorted((Path(__file__).parent / "data" / "fuzz_crashes").iterdir())
+
+
+@pytest.mark.parametrize("path", CRASHES, ids=[p.name for p in CRASHES])
+def test_inputs_the_fuzzer_crashed_on_are_handled(path):
+    """Every crash ``make fuzz`` found, kept as named ``<format>-<what it broke>``."""
+    fmt = path.name.split("-", 1)[0]
+    _check(fmt, path.read_bytes(), whole=True)

@@ -129,7 +129,8 @@ def analyze(
                 "points": [0] * len(p.missing),
                 "verdict": [NO_METRIC] * len(p.missing),
                 "reason": [
-                    f"no training loss among: {select.name_list(m)}" for m in p.missing.values()
+                    p.why.get(r) or f"no training loss among: {select.name_list(m)}"
+                    for r, m in p.missing.items()
                 ],
                 "note": [f"metrics: {select.name_list(m)}" for m in p.missing.values()],
             }

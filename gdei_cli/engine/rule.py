@@ -248,6 +248,14 @@ def _steady(
     return np.asarray(steady, dtype=bool), m_new, m
 
 
+def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]`` as float, NaN where a row is -1 (a run with no such row)."""
+    if values.size == 0:
+        return np.full(rows.shape, np.nan)
+    got = values[np.clip(rows, 0, values.size - 1)].astype(np.float64)
+    return np.where(rows >= 0, got, np.nan)
+
+
 def judge(
     loss: Series,
     obj: Series,
@@ -278,7 +286,9 @@ def judge(
     l0 = ls.at(loss.y, first_fin)
     undefined = ~(l0 > 0) | (n_finite < 2)
     nonfinite_tail = (last_fin >= 0) & (last_fin < end_row)
-    tail_step = np.where(nonfinite_tail, loss.step[np.minimum(last_fin + 1, end_row)], np.nan)
+    tail_step = np.where(
+        nonfinite_tail, _take(loss.step, np.minimum(last_fin + 1, end_row)), np.nan
+    )
     collapsed, collapse_step = _collapse(loss, length, last)
     collapsed &= ~undefined
     diverged_step = np.fmin(tail_step, collapse_step)

@@ -10,7 +10,7 @@ sorted by run, then step); :func:`prepare` smooths and normalises them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ class Plan:
     picks: list[select.Pick]
     lr: list[str | None]
     missing: dict[str, list[str]] = field(default_factory=dict)  # run -> its metrics
+    why: dict[str, str] = field(default_factory=dict)  # run -> why it has no loss, if unusual
 
 
 @dataclass
@@ -127,6 +128,13 @@ def plan(
         if got is None:
             out.missing[run] = sorted(names)
             continue
+        if isinstance(got.loss, select.Derived) and not _share_a_step(f, r, got.loss):
+            out.missing[run] = sorted(names)
+            out.why[run] = f"the parts of {got.loss.name} were never logged at the same step"
+            continue
+        if isinstance(got.objective, select.Derived) and not _share_a_step(f, r, got.objective):
+            note = f"the parts of {got.objective.name} never share a step: judged on the loss"
+            got = replace(got, objective=got.loss, objective_source="training loss", note=note)
         out.runs.append(run)
         out.picks.append(got)
         out.lr.append(next((n for n in select.LR_NAMES if n in names), None))
@@ -141,6 +149,17 @@ def plan(
             hint="pass --metric NAME",
         )
     return out
+
+
+def _share_a_step(f: Frame, run: int, d: select.Derived) -> bool:
+    """Whether every part of *d* was logged at one step at least once."""
+    common: np.ndarray | None = None
+    for name, _ in d.parts:
+        steps = f.step[f.block(run, name)]
+        common = steps if common is None else np.intersect1d(common, steps)
+        if common.size == 0:
+            return False
+    return common is not None
 
 
 def _hf_objective(f: Frame, run: int, names: list[str], attrs: Mapping[str, str]) -> str | None:
