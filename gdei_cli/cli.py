@@ -54,6 +54,7 @@ app = typer.Typer(
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+    github = "github"
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -356,8 +357,23 @@ def analyze(
     metric: Metric = None,
     objective: Objective = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (default), json, or github: the table plus GitHub Actions annotations, "
+            "and a job summary appended to $GITHUB_STEP_SUMMARY when it is set.",
+        ),
     ] = OutputFormat.table,
+    export_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Also write the per-run summary to this file (.csv .parquet .json .md), "
+            "so one run both gates and exports.",
+            show_default=False,
+        ),
+    ] = None,
     mode: ModeOpt = DEFAULTS.mode,
     rule: RuleOpt = DEFAULTS.rule,
     tolerance: Tolerance = DEFAULTS.tolerance,
@@ -403,13 +419,24 @@ def analyze(
         over = over_limit(analysis.summary, limit) if limit is not None else []
         if not quiet:
             _warn_missing(analysis)
+        if export_to is not None:
+            report.export_summary(analysis, dataset, export_to)
         if output_format is OutputFormat.json:
-            _to_stdout(
-                lambda: typer.echo(report.dumps(report.analysis_document(analysis, dataset)))
-            )
+            doc = report.analysis_document(analysis, dataset)
+            _to_stdout(lambda: typer.echo(report.dumps(doc)))
         else:
             console = report.make_console(width=width)
             _to_stdout(lambda: report.render_analysis(analysis, dataset, console, quiet=quiet))
+        if output_format is OutputFormat.github:
+            notes = report.github_annotations(analysis, dataset, over)
+            _to_stdout(lambda: typer.echo("\n".join(notes)))
+            summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary_file:
+                report.append_step_summary(
+                    Path(summary_file), report.step_summary(analysis, dataset)
+                )
+        if export_to is not None and not quiet:
+            typer.echo(f"wrote {printable(export_to)}", err=True)
         _warn_skipped(dataset, strict, quiet)
         if over:
             typer.echo(

@@ -129,3 +129,53 @@ def test_inspect_of_an_empty_folder_is_exit_2(tmp_path):
     res = run("inspect", tmp_path)
     assert res.exit_code == 2
     assert "no files found" in res.stderr
+
+
+def test_github_format_annotates_escapes_and_summarises(write, tmp_path, monkeypatch):
+    plateau = "step,loss\n" + "".join(f"{t},{1 + 9 * 0.8**t:.6f}\n" for t in range(201))
+    write("a%b,c:d.csv", plateau)
+    write("bad.csv", "step,loss\n1,2\n2,3,4\n")
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.chdir(tmp_path)
+    res = run("analyze", ".", "--format", "github", "--max-waste", "50%", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert res.exit_code == 1
+    lines = res.stdout.splitlines()
+    error = next(line for line in lines if line.startswith("::error "))
+    assert "file=a%25b%2Cc%3Ad.csv" in error  # properties: % , : escaped
+    assert "title=gdei%3A wasteful%2C" in error
+    assert "::a%25b,c:d.csv: " in error  # the message: only % (and newlines) escaped
+    assert "%25 of the run" in error
+    skipped = next(line for line in lines if "file skipped" in line)
+    assert skipped.startswith("::warning file=bad.csv,line=3,")
+    assert lines[-1].startswith("::notice title=gdei::1 of 1 run(s) analysed")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## gdei: where each run should have stopped")  # appended
+    assert "| a%b,c:d.csv | wasteful |" in text
+    assert "1 file(s) could not be read" in text
+
+
+def test_step_summary_stays_under_the_cap():
+    import pandas as pd
+
+    from gdei_cli import engine, report
+    from gdei_cli.loader import load
+
+    rows = [(f"run-{i:05d}-" + "x" * 80, "loss", s, 1.0 / (s + 1)) for i in range(300) for s in range(5)]
+    frame = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
+    analysis = engine.analyze(frame)
+    dataset = load([SAMPLES])  # any dataset: only its skipped files are read
+    text = report.step_summary(analysis, dataset, limit=8000)
+    assert len(text.encode()) <= 8000
+    assert "more run(s) left out to stay under GitHub's size limit" in text
+    full = report.step_summary(analysis, dataset)
+    assert full.count("| run-") == 300 and len(full.encode()) < report.STEP_SUMMARY_LIMIT
+
+
+def test_analyze_gates_and_exports_in_one_run(write, tmp_path):
+    write("a.csv", "step,loss\n" + "".join(f"{t},{1 + 9 * 0.8**t:.6f}\n" for t in range(201)))
+    out = tmp_path / "out" / "summary.csv"
+    out.parent.mkdir()
+    res = run("analyze", tmp_path / "a.csv", "--max-waste", "10%", "--export", out)
+    assert res.exit_code == 1
+    assert out.read_text().startswith("run,metric,objective")

@@ -20,20 +20,31 @@ COMMANDS = [
     if line.startswith("$ gdei ")
 ]
 PYTHON = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+#: gdei commands inside the CI snippets (a workflow step's run:, a hook's entry:)
+SNIPPETS = [
+    m.strip()
+    for block in re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+    for m in re.findall(r"(?:run|entry): (gdei .*)", block)
+]
 
 
 def test_readme_has_examples():
     assert len(COMMANDS) >= 5 and PYTHON
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_has_ci_snippets():
+    assert len(SNIPPETS) == 2
+
+
+@pytest.mark.parametrize("command", COMMANDS + SNIPPETS)
 def test_readme_command_runs(command, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     args = shlex.split(command)[1:]
     # write exported files into tmp_path, not the repository
-    if "-o" in args:
-        i = args.index("-o") + 1
-        args[i] = str(tmp_path / args[i])
+    for flag in ("-o", "--export"):
+        if flag in args:
+            i = args.index(flag) + 1
+            args[i] = str(tmp_path / args[i])
     res = CliRunner().invoke(app, args, catch_exceptions=False)
     expected = 1 if "--max-waste" in args else 0
     assert res.exit_code == expected, res.output

@@ -102,7 +102,7 @@ def reason(f: RunFacts) -> str:
         else:
             text = f"{f.loss} became NaN/inf at step {at(f.diverged_step)} and stayed so"
         if math.isfinite(f.stop):
-            text += f"; stop at step {at(f.stop)}, before it"
+            text += f"; stop at step {at(f.stop)}, before the divergence"
         return text
     moved = "fell" if f.maximise else "rose"
     gained = "rose" if f.maximise else "fell"
