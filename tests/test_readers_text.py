@@ -392,3 +392,28 @@ def test_frame_does_not_depend_on_how_files_are_named(tmp_path_factory, files, o
     # one file alone: its categories are its own metrics, sorted
     alone = load([paths[0]]).frame
     assert list(alone.metric.cat.categories) == sorted(files[0])
+
+
+def test_a_run_column_splits_one_file_into_its_runs(write, tmp_path):
+    from gdei_cli.loader import load
+
+    rows = "".join(f"r{r:03d},loss,{s},{1 / (s + 1 + r)}\n" for r in range(200) for s in range(15))
+    write("many.csv", "run,metric,step,value\n" + rows)
+    got = load([tmp_path / "many.csv"])
+    assert len(got.runs) == 200
+    assert len(got.frame) == 3000
+    assert sum(sum(i.superseded.values()) for i in got.runs.values()) == 0
+    assert "many.csv/r007" in got.runs
+
+
+def test_a_numeric_run_id_in_a_wide_file_or_json_lines_splits_runs(write, tmp_path):
+    from gdei_cli.loader import load
+
+    write("w/wide.csv", "run_id,step,loss\n1,0,2\n1,1,1\n2,0,3\n2,1,2\n")
+    write("j/log.jsonl", '{"experiment": "x", "step": 0, "loss": 2}\n{"experiment": "y", "step": 0, "loss": 3}\n{"experiment": "x", "step": 1, "loss": 1}\n')
+    wide = load([tmp_path / "w"])
+    assert sorted(wide.runs) == ["wide.csv/1", "wide.csv/2"]
+    assert "run_id" not in set(wide.frame["metric"].astype(str))
+    lines = load([tmp_path / "j"])
+    assert sorted(lines.runs) == ["j/x", "j/y"]
+    assert len(lines.frame) == 3

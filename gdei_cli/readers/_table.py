@@ -26,6 +26,8 @@ STEP_NAMES: Final = ("step", "global_step", "iteration", "iter", "epoch", "_step
 ABS_TIME_NAMES: Final = ("wall_time", "Wall time", "timestamp", "time", "_timestamp")
 #: wall-clock columns holding seconds since the start of the run
 REL_TIME_NAMES: Final = ("_runtime",)
+#: a column naming the run of each row: one file holding several runs side by side
+RUN_NAMES: Final = ("run", "run_id", "run_name", "experiment", "name")
 #: names of long-format tables' columns
 LONG_METRIC_NAMES: Final = ("metric", "tag")
 LONG_VALUE_NAMES: Final = ("value", "Value")
@@ -144,7 +146,11 @@ def table_to_raw(
         steps = np.arange(n_rows, dtype=np.int64)
     wall_arr = np.full(n_rows, np.nan) if wall is None else wall
 
+    run_col = next((by_name[n] for n in RUN_NAMES if n in by_name), None)
     reserved = {c for c in (step_col.name if step_col else None, wall_name) if c}
+    if run_col is not None:
+        reserved.add(run_col.name)
+        row_ok = row_ok & run_col.present
     if long_names is not None and metric_col is not None and value_col is not None:
         reserved |= {metric_col.name, value_col.name}
         names_raw = metric_col_names(metric_col)
@@ -156,10 +162,12 @@ def table_to_raw(
             value_col.values[idx],
             wall_arr[idx],
         )
+        source_rows = idx
     else:
         metrics = [c for c in by_name.values() if c.numeric and c.name not in reserved]
         if not metrics:
             frame = raw_frame([], [], [], [])
+            source_rows = np.zeros(0, dtype=np.int64)
         else:
             values = np.column_stack([c.values for c in metrics])
             present = np.column_stack([c.present for c in metrics]) & row_ok[:, None]
@@ -171,6 +179,12 @@ def table_to_raw(
                 values[rows, cols],
                 wall_arr[rows],
             )
+            source_rows = rows
+    if run_col is not None:
+        log = RawLog(path=path, format=fmt, frame=raw_frame([], [], [], []), wall_clock=wall_kind,
+                     warnings=warnings, skipped_lines=skipped)  # fmt: skip
+        log.subruns = split_runs(frame, run_keys(run_col)[source_rows], log)
+        return log
     return RawLog(
         path=path,
         format=fmt,
@@ -179,6 +193,39 @@ def table_to_raw(
         warnings=warnings,
         skipped_lines=skipped,
     )
+
+
+def run_keys(col: Column) -> np.ndarray:
+    """Each row's run name, from a run column of text or numbers (object array)."""
+    if col.numeric:
+        codes, uniques = pd.factorize(col.values)
+        names = np.array(
+            [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in uniques],
+            dtype=object,
+        )
+    else:
+        codes, uniques = pd.factorize(np.asarray(col.texts, dtype=object))
+        names = np.array([str(v).strip() for v in uniques], dtype=object)
+    return np.where(codes >= 0, names[np.maximum(codes, 0)] if names.size else "", "")
+
+
+def split_runs(frame: pd.DataFrame, keys: np.ndarray, like: RawLog) -> dict[str, RawLog]:
+    """One RawLog per run name in *keys* (a name per row of *frame*), in name order."""
+    codes, uniques = pd.factorize(keys, sort=True)
+    order = np.argsort(codes, kind="stable")  # keeps file order within each run
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    out: dict[str, RawLog] = {}
+    for i, name in enumerate(uniques.tolist()):
+        rows = order[bounds[i] : bounds[i + 1]]
+        out[str(name) or "(no name)"] = RawLog(
+            path=like.path,
+            format=like.format,
+            frame=frame.take(rows).reset_index(drop=True),
+            wall_clock=like.wall_clock,
+            warnings=like.warnings,
+            skipped_lines=like.skipped_lines,
+        )
+    return out
 
 
 def metric_col_names(col: Column) -> np.ndarray:
