@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -417,3 +418,72 @@ def test_a_numeric_run_id_in_a_wide_file_or_json_lines_splits_runs(write, tmp_pa
     lines = load([tmp_path / "j"])
     assert sorted(lines.runs) == ["j/x", "j/y"]
     assert len(lines.frame) == 3
+
+
+_VALUES = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from(["1.5", " 2 ", "abc", "", "inf", "nan", "3e-4"]),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.fixed_dictionaries({"a": st.floats(-10, 10)}),
+)
+_RECORDS = st.lists(
+    st.dictionaries(st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest"]), _VALUES, max_size=5),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(records=_RECORDS)
+def test_fast_json_lines_path_equals_the_python_parser(records):
+    """pyarrow's reader (when it takes a file) gives exactly the Python parser's frame."""
+    import json as _json
+    from pathlib import Path as _Path
+
+    from gdei_cli.errors import InputError
+    from gdei_cli.readers._json import frame_to_raw, parse_lines, read_fast
+
+    data = "".join(_json.dumps(r) + "\n" for r in records).encode()
+    path = _Path("x.jsonl")
+    try:
+        fast = read_fast(path, data, "jsonl", [])
+    except InputError as exc:
+        fast_err = str(exc)
+        fast = None
+    else:
+        fast_err = None
+    if fast is None and fast_err is None:
+        return  # pyarrow declined: only the Python parser reads it
+    try:
+        got = parse_lines(path, data)
+        slow = frame_to_raw(path, "jsonl", got.frame, got.line_numbers, got.skipped, [])
+    except InputError as exc:
+        assert fast_err == str(exc)
+        return
+    assert fast_err is None, fast_err
+    cols = ["metric", "step", "value", "wall_time"]
+    a = fast.frame.assign(metric=fast.frame["metric"].astype(str))[cols]
+    b = slow.frame.assign(metric=slow.frame["metric"].astype(str))[cols]
+    a = a.sort_values(["metric", "step", "value"], kind="stable").reset_index(drop=True)
+    b = b.sort_values(["metric", "step", "value"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=True)
+
+
+def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
+    from pathlib import Path as _Path
+
+    from gdei_cli.readers._json import read_fast
+
+    plain = b'{"step": 0, "loss": 1.5, "eval": {"loss": 2}}\n{"step": 1, "loss": 1.25}\n'
+    assert read_fast(_Path("x.jsonl"), plain, "jsonl", []) is not None
+    for odd in (
+        plain + b'{"step": 2, "loss": NaN}\n',  # a NaN token
+        plain + b'{"step": 2, "loss": 1',  # a cut last line
+        plain.replace(b"\n", b"\r\n"),  # CR line ends
+        plain.replace(b"\n", b"\n\n", 1),  # a blank line
+        plain + b'{"step": 2, "loss": "ok"}\n{"step": 3, "loss": [1]}\n',  # a type change
+    ):
+        assert read_fast(_Path("x.jsonl"), odd, "jsonl", []) is None, odd

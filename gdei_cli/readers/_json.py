@@ -33,7 +33,8 @@ _NAN_TOKEN_BITS: Final = 0x7FF8_0000_DEAD_0BAD
 _NAN_TOKEN: Final = struct.unpack("<d", struct.pack("<Q", _NAN_TOKEN_BITS))[0]
 _CONSTANTS: Final = {"NaN": _NAN_TOKEN, "Infinity": math.inf, "-Infinity": -math.inf}
 _BLANK_LINES = re.compile(r"\n[ \t\r]*+(?=\n)")
-_ANY_BLANK = re.compile(r"(?:^|\n)[ \t\r]*+\n")
+_INNER_BLANK = re.compile(r"\n[ \t\r]*+\n")
+_LEADING_BLANK = re.compile(r"[ \t\r]*+\n")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 #: bytes of JSON lines parsed per call
 CHUNK_BYTES: Final = 4 << 20
@@ -117,7 +118,7 @@ def _parse_chunk(
     except (ValueError, RecursionError):
         good = False
     if good:
-        if _SURROGATE.search(text):
+        if "\\u" in text and _SURROGATE.search(text):
             records = [_clean_surrogates(r) for r in records]
         return records, _line_numbers(text) + line0
     # Slow path, only for damaged chunks: find the offending line.
@@ -143,7 +144,7 @@ def _parse_chunk(
             raise InputError(
                 f"expected a JSON object, found {type(obj).__name__}", path=path, line=lineno
             )
-        records.append(_clean_surrogates(obj) if _SURROGATE.search(ln) else obj)
+        records.append(_clean_surrogates(obj) if "\\u" in ln and _SURROGATE.search(ln) else obj)
         kept.append(lineno)
     return records, np.asarray(kept, dtype=np.int64)
 
@@ -165,7 +166,7 @@ def _clean_surrogates(obj: Any) -> Any:
 def _line_numbers(text: str) -> np.ndarray:
     """The 1-based line numbers of the non-blank lines of *text*."""
     body = text.rstrip(" \t\r\n")
-    if not _ANY_BLANK.search(body):  # the usual case: no blank line
+    if not (_LEADING_BLANK.match(body) or _INNER_BLANK.search(body)):  # usual: no blank line
         return np.arange(1, body.count("\n") + 2 if body else 1, dtype=np.int64)
     raw = np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
     nl = np.flatnonzero(raw == 0x0A)
@@ -227,6 +228,92 @@ def _big_float(v: Any) -> float:
         return float(v)
     except OverflowError:
         return math.inf if v > 0 else -math.inf
+
+
+#: text that sends a file to the Python parser: NaN/Infinity tokens (not JSON, but
+#: written by training scripts), escapes that may be lone surrogates, and blank lines
+#: or CR line ends (whose line numbers the fast path does not track)
+_SLOW_MARKERS: Final = (b"NaN", b"Infinity", b"\\u", b"\n\n", b"\r")
+
+
+def read_fast(
+    path: Path,
+    data: bytes,
+    fmt: str,
+    warnings: list[str],
+    step_names: tuple[str, ...] | None = None,
+) -> RawLog | None:
+    """JSON lines through pyarrow's C++ reader, or ``None`` when this file needs the
+    Python parser (see ``_SLOW_MARKERS``; or any file pyarrow refuses: a cut last line,
+    a value changing type, a record that is not an object).
+
+    The result is the Python parser's, value for value (a test checks it): null
+    and missing keys are absent, nested objects become ``outer/inner`` columns,
+    lists, booleans and timestamps are not metrics, strings holding numbers are
+    numbers.  Line *i* of the file is record *i*, as no line is blank.
+    """
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    from gdei_cli.readers._table import classify_codes
+
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if not body.strip() or any(m in body for m in _SLOW_MARKERS) or body.lstrip()[:1] != b"{":
+        return None
+    if not body.isascii():
+        return None  # non-ASCII keys or text: the Python parser's exact handling
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(body),
+            read_options=pajson.ReadOptions(
+                use_threads=True, block_size=max(1 << 20, len(body) // 8 + 1)
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    n = table.num_rows
+    columns: list[Column] = []
+
+    def add(name: str, arr: Any) -> None:
+        t = arr.type
+        if pa.types.is_struct(t):
+            for i in range(t.num_fields):
+                add(f"{name}/{t.field(i).name}", arr.field(i))
+            return
+        present = (
+            np.ones(n, dtype=bool)
+            if arr.null_count == 0
+            else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        )
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            vals = arr.cast(pa.float64(), safe=False).fill_null(float("nan"))
+            columns.append(
+                Column(
+                    name=name,
+                    values=np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64),
+                    present=present,
+                )
+            )
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            enc = arr.dictionary_encode()
+            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+            columns.append(classify_codes(name, codes, uniques, present))
+        # null, bool, list, timestamp: not metrics
+
+    for name, chunked in zip(table.column_names, table.columns, strict=True):
+        arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+        add(str(name), arr)
+    return table_to_raw(
+        columns,
+        n,
+        path=path,
+        fmt=fmt,
+        row_lines=np.arange(1, n + 1, dtype=np.int64),
+        skipped=[],
+        warnings=warnings,
+        step_names=step_names,
+    )
 
 
 def frame_to_raw(

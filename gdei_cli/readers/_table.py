@@ -48,8 +48,9 @@ class Column:
     #: first row whose cell is present but not a number (for error messages)
     bad_row: int | None = None
     bad_text: str | None = None
-    #: the cells' text, for a non-numeric column
-    texts: np.ndarray | None = None
+    #: a non-numeric column's cells, as codes into its distinct values (-1: absent)
+    codes: np.ndarray | None = None
+    uniques: np.ndarray | None = None
 
 
 def _is_integral(col: Column) -> bool:
@@ -153,11 +154,10 @@ def table_to_raw(
         row_ok = row_ok & run_col.present
     if long_names is not None and metric_col is not None and value_col is not None:
         reserved |= {metric_col.name, value_col.name}
-        names_raw = metric_col_names(metric_col)
         keep = row_ok & value_col.present & metric_col.present
         idx = np.flatnonzero(keep)
         frame = raw_frame(
-            np.asarray(names_raw, dtype=object)[idx],
+            metric_col_names(metric_col, idx),
             steps[idx],
             value_col.values[idx],
             wall_arr[idx],
@@ -183,7 +183,8 @@ def table_to_raw(
     if run_col is not None:
         log = RawLog(path=path, format=fmt, frame=raw_frame([], [], [], []), wall_clock=wall_kind,
                      warnings=warnings, skipped_lines=skipped)  # fmt: skip
-        log.subruns = split_runs(frame, run_keys(run_col)[source_rows], log)
+        codes, run_names = run_keys(run_col)
+        log.subruns = split_runs(frame, codes[source_rows], run_names, log)
         return log
     return RawLog(
         path=path,
@@ -195,32 +196,36 @@ def table_to_raw(
     )
 
 
-def run_keys(col: Column) -> np.ndarray:
-    """Each row's run name, from a run column of text or numbers (object array)."""
+def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:
+    """Each row's run as a code into the run names (-1: none), from text or numbers."""
     if col.numeric:
         codes, uniques = pd.factorize(col.values)
-        names = np.array(
-            [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in uniques],
-            dtype=object,
-        )
-    else:
-        codes, uniques = pd.factorize(np.asarray(col.texts, dtype=object))
-        names = np.array([str(v).strip() for v in uniques], dtype=object)
-    return np.where(codes >= 0, names[np.maximum(codes, 0)] if names.size else "", "")
+        names = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in uniques]
+        return np.asarray(codes, dtype=np.int64), names
+    if col.codes is None or col.uniques is None:
+        raise AssertionError("run column has no text")
+    return np.asarray(col.codes, dtype=np.int64), [str(v).strip() for v in col.uniques]
 
 
-def split_runs(frame: pd.DataFrame, keys: np.ndarray, like: RawLog) -> dict[str, RawLog]:
-    """One RawLog per run name in *keys* (a name per row of *frame*), in name order."""
-    codes, uniques = pd.factorize(keys, sort=True)
+def split_runs(
+    frame: pd.DataFrame, codes: np.ndarray, names: list[str], like: RawLog
+) -> dict[str, RawLog]:
+    """One RawLog per run: *codes* gives each row of *frame* its run in *names*."""
     order = np.argsort(codes, kind="stable")  # keeps file order within each run
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     out: dict[str, RawLog] = {}
-    for i, name in enumerate(uniques.tolist()):
+    for i, name in enumerate(names):
         rows = order[bounds[i] : bounds[i + 1]]
-        out[str(name) or "(no name)"] = RawLog(
+        if rows.size == 0:
+            continue
+        sub = frame.take(rows).reset_index(drop=True)
+        key = name or "(no name)"
+        if key in out:  # two spellings of one name (" a" and "a"): one run
+            sub = pd.concat([out[key].frame, sub], ignore_index=True)
+        out[key] = RawLog(
             path=like.path,
             format=like.format,
-            frame=frame.take(rows).reset_index(drop=True),
+            frame=sub,
             wall_clock=like.wall_clock,
             warnings=like.warnings,
             skipped_lines=like.skipped_lines,
@@ -228,27 +233,41 @@ def split_runs(frame: pd.DataFrame, keys: np.ndarray, like: RawLog) -> dict[str,
     return out
 
 
-def metric_col_names(col: Column) -> np.ndarray:
-    """Text values of a long table's metric column."""
-    if col.texts is None:
+def metric_col_names(col: Column, rows: np.ndarray) -> pd.Categorical:
+    """The metric names of a long table's *rows* (present rows), as a categorical."""
+    if col.codes is None or col.uniques is None:
         raise AssertionError("metric column has no text")
-    return np.asarray(col.texts, dtype=object)
+    return categorical(col.codes[rows], [str(u) for u in col.uniques])
 
 
 def classify_text(name: str, texts: np.ndarray, present: np.ndarray) -> Column:
-    """A column read as text: numbers written as text (quoted CSV) become a
-    numeric column; a column mixing numbers and words is flagged malformed."""
-    as_num = pd.to_numeric(pd.Series(texts, dtype=object).str.strip(), errors="coerce")
-    values = as_num.to_numpy(dtype=np.float64, na_value=np.nan)
-    # "nan"/"inf" spellings parse to NaN/inf, so a NaN here may still be a number
-    is_nan_word = (
-        pd.Series(texts, dtype=object)
-        .str.strip()
-        .str.lower()
-        .isin(["nan", "-nan", "+nan"])
-        .to_numpy()
+    """A column read as text (an object array, None where absent): see :func:`classify_codes`."""
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    return classify_codes(
+        name, np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object), present
     )
-    numeric_ok = present & (~np.isnan(values) | is_nan_word)
+
+
+def classify_codes(
+    name: str, codes: np.ndarray, uniques: np.ndarray, present: np.ndarray
+) -> Column:
+    """A text column given as codes into its distinct values (-1: absent).
+
+    Numbers written as text (quoted CSV) become a numeric column; a column
+    mixing numbers and words is flagged malformed; otherwise it is text (a
+    metric name, a run name).  Each distinct text is classified once (a run or
+    tag column holds a few distinct values over a million rows), then broadcast
+    back by its code.
+    """
+    distinct = pd.Series(uniques, dtype=object).str.strip()
+    u_values = pd.to_numeric(distinct, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    # "nan"/"inf" spellings parse to NaN/inf, so a NaN here may still be a number
+    u_nan_word = distinct.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy(dtype=bool)
+    u_ok = ~np.isnan(u_values) | u_nan_word
+    has = codes >= 0
+    safe = np.maximum(codes, 0)
+    values = np.where(has, u_values[safe] if u_values.size else np.nan, np.nan)
+    numeric_ok = present & has & (u_ok[safe] if u_ok.size else False)
     bad = present & ~numeric_ok
     n_ok, n_bad = int(numeric_ok.sum()), int(bad.sum())
     if n_bad == 0 and n_ok > 0:
@@ -260,12 +279,13 @@ def classify_text(name: str, texts: np.ndarray, present: np.ndarray) -> Column:
             values=values,
             present=present,
             bad_row=first,
-            bad_text=str(texts[first]),
+            bad_text=str(uniques[codes[first]]) if codes[first] >= 0 else "",
         )
     return Column(
         name=name,
-        values=np.full(len(texts), np.nan),
+        values=np.full(len(codes), np.nan),
         present=present,
         numeric=False,
-        texts=texts,
+        codes=codes,
+        uniques=uniques,
     )

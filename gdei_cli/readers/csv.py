@@ -36,14 +36,14 @@ def read(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from gdei_cli.readers._table import Column, classify_text, table_to_raw
+    from gdei_cli.readers._table import Column, classify_codes, table_to_raw
 
     options = options or ReadOptions()
     warnings: list[str] = []
     skipped: list[SkippedLine] = []
     data = read_bytes(path, warnings, max_bytes=options.max_bytes)
     check_utf8(data, path)
-    if not data.strip():
+    if not data or data.isspace():
         return table_to_raw(
             [],
             0,
@@ -124,8 +124,11 @@ def read(
         elif pa.types.is_null(t):
             columns.append(Column(name=name, values=np.full(n, np.nan), present=present))
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
-            texts = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-            columns.append(classify_text(name, texts, present))
+            # codes into the distinct values: no Python string per row
+            enc = arr.dictionary_encode()
+            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+            columns.append(classify_codes(name, codes, uniques, present))
         elif pa.types.is_timestamp(t):
             # counts of the column's own unit (an ns cast overflows past the year 2262)
             ticks = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)

@@ -22,11 +22,14 @@ NAME: Final = "jsonl"
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     """Read one JSON-lines log into a :class:`RawLog`."""
-    from gdei_cli.readers._json import frame_to_raw, parse_lines
+    from gdei_cli.readers._json import frame_to_raw, parse_lines, read_fast
 
     options = options or ReadOptions()
     warnings: list[str] = []
     data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+    fast = read_fast(path, data, NAME, warnings)
+    if fast is not None:
+        return fast
     got = parse_lines(path, data)
     del data
     return frame_to_raw(
