@@ -137,9 +137,12 @@ def _parse_chunk(
                 out.skipped.append(SkippedLine(lineno, msg))
                 break
             raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno) from None
-        except ValueError as exc:  # e.g. an integer of more than 4300 digits
-            why = str(exc).split(";", 1)[0]
-            raise InputError(f"not valid JSON: {why}", path=path, line=lineno) from None
+        except ValueError:  # an integer of more than 4300 digits: Python's limit, not JSON's
+            try:  # read as a float (inf, as 1e999 is), as pyarrow's reader does
+                obj = json.loads(ln, parse_constant=_parse_constant, parse_int=float)
+            except (ValueError, RecursionError) as exc:
+                why = str(exc).split(";", 1)[0]
+                raise InputError(f"not valid JSON: {why}", path=path, line=lineno) from None
         if not isinstance(obj, dict):
             raise InputError(
                 f"expected a JSON object, found {type(obj).__name__}", path=path, line=lineno
