@@ -202,6 +202,10 @@ def _plan_cuts(
     return cut, said
 
 
+#: the ``role`` of a point in the per-point frame
+ROLES: Final = ("loss", "loss+objective", "objective")
+
+
 def _points(
     runs: list[str],
     loss_names: list[str],
@@ -219,24 +223,31 @@ def _points(
     ):
         rows = keep[s.segs.codes]
         codes = s.segs.codes[rows]
-        role_col = np.where(obj_is_loss[codes], "loss+objective", role) if role == "loss" else role
+        # categoricals built from codes: no Python string per point
+        if role == "loss":
+            role_codes = np.where(obj_is_loss[codes], ROLES.index("loss+objective"), 0)
+        else:
+            role_codes = np.full(codes.size, ROLES.index(role))
+        metric_names = sorted(set(names))
+        metric_code = np.array([metric_names.index(n) for n in names], dtype=np.int64)
         parts.append(
             pd.DataFrame(
                 {
                     schema.RUN: schema.categorical(codes, runs),
-                    schema.METRIC: pd.Categorical(np.asarray(names, dtype=object)[codes]),
+                    schema.METRIC: schema.categorical(metric_code[codes], metric_names),
                     schema.STEP: np.floor(s.step[rows]).astype(np.int64),
                     schema.VALUE: s.value[rows],
                     schema.WALL_TIME: s.wall[rows],
                     schema.SMOOTHED: s.smoothed[rows],
                     schema.INDEX: idx[rows],
-                    "role": role_col,
+                    "role": schema.categorical(role_codes, list(ROLES)),
                 }
             )
         )
-    out = pd.concat(parts, ignore_index=True)
-    out[schema.METRIC] = out[schema.METRIC].astype(str).astype("category")
-    return out
+    metrics = sorted(set(loss_names) | set(obj_names))
+    for part in parts:  # one category set for the concatenation
+        part[schema.METRIC] = part[schema.METRIC].cat.set_categories(schema.str_index(metrics))
+    return pd.concat(parts, ignore_index=True)
 
 
 def over_limit(summary: pd.DataFrame, max_waste_pct: float) -> list[str]:

@@ -83,7 +83,7 @@ def gdei(values: np.ndarray, segs: Segments) -> np.ndarray:
     if idx.size == 0:
         return e
     fv = v[idx]
-    seg = np.searchsorted(segs.starts, idx, side="right") - 1
+    seg = segs.seg[idx]
     first = np.r_[True, seg[1:] != seg[:-1]]
     start_pos = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
     l0 = fv[start_pos]

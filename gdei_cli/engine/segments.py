@@ -9,6 +9,7 @@ or points.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,9 @@ class Segments:
     def lengths(self) -> np.ndarray:
         return np.asarray(self.ends - self.starts, dtype=np.int64)
 
-    @property
+    @functools.cached_property
     def seg(self) -> np.ndarray:
-        """Segment number of every row."""
+        """Segment number of every row (computed once)."""
         return np.repeat(np.arange(self.starts.size), self.lengths)
 
     def per_run(self, per_segment: np.ndarray, fill: float | int = np.nan) -> np.ndarray:
@@ -82,9 +83,9 @@ class Segments:
         out = np.full(self.starts.size, -1, dtype=np.int64)
         hit = np.flatnonzero(mask)
         if hit.size:
-            seg = np.searchsorted(self.starts, hit, side="right") - 1
-            uniq, first = np.unique(seg, return_index=True)
-            out[uniq] = hit[first]
+            seg = self.seg[hit]  # ascending: the first of each run of equal values
+            first = np.r_[True, seg[1:] != seg[:-1]]
+            out[seg[first]] = hit[first]
         return out
 
     def last_true(self, mask: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ class Segments:
         out = np.full(self.starts.size, -1, dtype=np.int64)
         hit = np.flatnonzero(mask)
         if hit.size:
-            seg = np.searchsorted(self.starts, hit, side="right") - 1
+            seg = self.seg[hit]
             last = np.r_[seg[1:] != seg[:-1], True]
             out[seg[last]] = hit[last]
         return out
