@@ -46,6 +46,8 @@ def _clean(value: Any) -> Any:
     """A JSON-ready value: NaN/inf/NA become null, numpy scalars plain Python."""
     if value is None or value is pd.NA:
         return None
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
