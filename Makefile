@@ -1,7 +1,7 @@
 # One task runner, used by people and CI alike.
 #   make demo   set up, then analyse the bundled sample logs
 #   make test   set up, then lint (ruff, mypy) and run the tests
-#   make bench  set up, then benchmark the TensorBoard reader against tbparse
+#   make bench  set up, then benchmark the readers (tbparse, pyarrow) and the engine (numpy)
 #   make eval   set up, then score gdei's verdicts on the labelled corpus
 #   make fuzz   set up, then fuzz every reader through the pipeline (FUZZ_SECONDS each)
 PYTHON ?= python3
@@ -44,6 +44,7 @@ test: lint pytest
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_tensorboard.py
+	$(BIN)/python benchmarks/bench_readers.py
 
 eval: $(STAMP)
 	$(BIN)/python -m tests.eval_corpus

@@ -1,0 +1,225 @@
+"""Benchmark gdei's text readers and its engine against a reference in the same process.
+
+``make bench`` runs it after the TensorBoard benchmark.  It writes (once,
+cached in ``benchmarks/data/``) 1,000,000-point logs in each text layout and
+times, interleaved round by round (median of ``--rounds``):
+
+* a long CSV (``run,metric,step,value``; 200 runs), a wide CSV (a column per
+  metric) and JSON lines: gdei's reader (file to points) and ``gdei_cli.load``
+  (files to the canonical, sorted frame) against pyarrow's own C++ reader of
+  the same file (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
+* 200 long CSV files of 5,000 points: ``load`` against pyarrow reading each;
+* the engine: ``gdei_cli.analyze`` over 10^7 points (1,000 runs x 10,000)
+  against one vectorized numpy pass of the paper's index over the same values.
+
+Each ratio is gdei's time over the reference's, measured in the same run (the
+machines are shared and noisy).  Peak memory of ``load`` on each 1M-point file
+is measured in a fresh process (``VmHWM`` growth over the imports) against the
+size of the frame it returns.  Prints Markdown tables for
+``benchmarks/README.md``.
+
+Usage: python benchmarks/bench_readers.py [--rounds N] [--engine-runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "text"
+POINTS = 1_000_000
+
+
+def write_data() -> dict[str, Path]:
+    import numpy as np
+    import pandas as pd
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = {
+        "long CSV": DATA / "long.csv",
+        "wide CSV": DATA / "wide.csv",
+        "JSON lines": DATA / "lines.jsonl",
+        "200 CSV files": DATA / "many",
+    }
+    if not paths["long CSV"].exists():
+        per_run = POINTS // 200
+        step = np.tile(np.arange(per_run // 4).repeat(4), 200)
+        tags = np.tile(np.array(["loss", "val_loss", "lr", "acc"], dtype=object), POINTS // 4)
+        runs = np.repeat(np.array([f"run_{i:03d}" for i in range(200)], dtype=object), per_run)
+        pd.DataFrame(
+            {"run": runs, "metric": tags, "step": step, "value": rng.random(POINTS).round(6)}
+        ).to_csv(paths["long CSV"], index=False)
+    if not paths["wide CSV"].exists():
+        n = POINTS // 4
+        pd.DataFrame(
+            {
+                "step": np.arange(n),
+                **{m: rng.random(n).round(6) for m in ("loss", "val_loss", "lr", "acc")},
+            }
+        ).to_csv(paths["wide CSV"], index=False)
+    if not paths["JSON lines"].exists():
+        n = POINTS // 4
+        vals = rng.random((n, 4)).round(6)
+        with open(paths["JSON lines"], "w") as fh:
+            for s in range(n):
+                a, b, c, d = vals[s]
+                fh.write(
+                    json.dumps({"step": s, "loss": a, "val_loss": b, "lr": c, "acc": d}) + "\n"
+                )
+    many = paths["200 CSV files"]
+    if not many.exists():
+        many.mkdir()
+        n = 5_000 // 2
+        for i in range(200):
+            pd.DataFrame(
+                {
+                    "step": np.arange(n),
+                    "loss": rng.random(n).round(6),
+                    "val_loss": rng.random(n).round(6),
+                }
+            ).to_csv(many / f"run{i:03d}.csv", index=False)
+    return paths
+
+
+def median_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():  # interleaved: noise hits every contender alike
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+
+    from gdei_cli import load
+    from gdei_cli.readers import csv as gcsv
+    from gdei_cli.readers import jsonl as gjsonl
+
+    rows = []
+    for label in ("long CSV", "wide CSV", "JSON lines"):
+        path = paths[label]
+        if label == "JSON lines":
+            ref: Callable[[], object] = lambda p=path: pajson.read_json(p)  # noqa: E731
+            mine: Callable[[], object] = lambda p=path: gjsonl.read(p)  # noqa: E731
+        else:
+            ref = lambda p=path: pacsv.read_csv(p)  # noqa: E731
+            mine = lambda p=path: gcsv.read(p)  # noqa: E731
+        t = median_times(
+            {"ref": ref, "read": mine, "load": lambda p=path: load([p], jobs=1)}, rounds
+        )
+        rows.append(
+            f"| {label}, 1M points | {t['ref']:.3f} | {t['read']:.3f} | "
+            f"{t['read'] / t['ref']:.1f}x | {t['load']:.3f} | {t['load'] / t['ref']:.1f}x |"
+        )
+    many = sorted(paths["200 CSV files"].glob("*.csv"))
+
+    def ref_many() -> object:
+        return [pacsv.read_csv(p) for p in many]
+
+    t = median_times(
+        {"ref": ref_many, "load": lambda: load([paths["200 CSV files"]], jobs=1)}, rounds
+    )
+    rows.append(
+        f"| 200 CSV files, 1M points | {t['ref']:.3f} | - | - | {t['load']:.3f} | "
+        f"{t['load'] / t['ref']:.1f}x |"
+    )
+    del pa
+    return rows
+
+
+def engine_row(runs: int, rounds: int) -> str:
+    import numpy as np
+
+    from gdei_cli import engine, schema
+
+    n = 10_000
+    rng = np.random.default_rng(1)
+    t = np.arange(n)
+    vals = (1 + 9 * np.exp(-t / 2000.0))[None, :] * (1 + 0.05 * rng.standard_normal((runs, n)))
+    code = np.repeat(np.arange(runs), n)
+    frame = schema.make_frame(
+        run=np.array([f"r{i:04d}" for i in range(runs)], dtype=object)[code],
+        metric=np.full(runs * n, "loss", dtype=object),
+        step=np.tile(t, runs),
+        value=vals.ravel(),
+        wall_time=np.full(runs * n, np.nan),
+    )
+
+    def numpy_pass() -> object:
+        v = vals
+        l0 = v[:, :1]
+        d = np.abs(np.diff(v, axis=1, prepend=np.nan))
+        return 100 - np.minimum(100, np.maximum(1, 100 * ((l0 - v) / l0) / (1 + np.log1p(d * d))))
+
+    tm = median_times({"ref": numpy_pass, "gdei": lambda: engine.analyze(frame)}, rounds)
+    return (
+        f"| `analyze()`, {runs * n:,} points ({runs:,} runs) | {tm['ref']:.3f} | - | - | "
+        f"{tm['gdei']:.3f} | {tm['gdei'] / tm['ref']:.1f}x |"
+    )
+
+
+_MEMORY = """
+import json, resource, sys
+import gdei_cli, pandas, pyarrow, numpy
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM'):
+            return int(line.split()[1]) / 1024
+base = hwm()
+ds = gdei_cli.load([sys.argv[1]], jobs=1)
+print(json.dumps({"growth": hwm() - base, "frame": ds.frame.memory_usage(deep=True).sum() / 2**20}))
+"""
+
+
+def memory_rows(paths: dict[str, Path]) -> list[str]:
+    rows = []
+    for label in ("long CSV", "wide CSV", "JSON lines", "200 CSV files"):
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY, str(paths[label])],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got = json.loads(out.stdout)
+        rows.append(
+            f"| {label} | {got['frame']:.1f} | {got['growth']:.1f} | "
+            f"{got['growth'] / got['frame']:.1f} |"
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--engine-runs", type=int, default=1000)
+    args = ap.parse_args()
+    paths = write_data()
+    print(
+        "| work | reference s | gdei read s | read / ref | gdei load s (or analyze) | load / ref |"
+    )
+    print("|---|---|---|---|---|---|")
+    for row in reader_rows(paths, args.rounds):
+        print(row, flush=True)
+    print(engine_row(args.engine_runs, max(3, args.rounds // 2)), flush=True)
+    print()
+    print("| file | frame MB | peak RSS growth MB | growth / frame |")
+    print("|---|---|---|---|")
+    for row in memory_rows(paths):
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
