@@ -11,7 +11,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
 import typer
 
@@ -78,6 +78,33 @@ def _root(
 
 
 # Options shared by the commands -------------------------------------------------
+def _settings(ctx: typer.Context, value: Path | None) -> None:
+    """Load [tool.gdei] (or --config FILE) as this command's defaults (eager: before
+    the other options, which the command line then overrides)."""
+    from gdei_cli import settings
+    from gdei_cli.errors import GdeiError
+
+    try:
+        got = settings.load(value)
+    except GdeiError as exc:
+        _fail(str(exc))
+    ctx.meta["gdei_settings"] = got
+    names = {p.name for p in ctx.command.params if p.name}
+    ctx.default_map = {**(ctx.default_map or {}), **settings.for_command(got, names)}
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Settings file (TOML with [tool.gdei], or top-level keys). Default: [tool.gdei] "
+        "in the nearest pyproject.toml. The command line overrides it; see gdei config.",
+        is_eager=True,
+        callback=_settings,
+        expose_value=False,
+        show_default=False,
+    ),
+]
 Paths = Annotated[
     list[Path],
     typer.Argument(
@@ -354,6 +381,7 @@ def _costs(gpus: float, gpu_hour_cost: float | None, seconds_per_step: float | N
 @app.command()
 def analyze(
     paths: Paths,
+    _config_file: ConfigOpt = None,
     metric: Metric = None,
     objective: Objective = None,
     output_format: Annotated[
@@ -485,6 +513,7 @@ def export(
             show_default=False,
         ),
     ],
+    _config_file: ConfigOpt = None,
     points: Annotated[
         bool,
         typer.Option("--points", help="Write every analysed point (smoothed value, index, role)."),
@@ -539,6 +568,7 @@ def export(
 @app.command()
 def inspect(
     paths: Paths,
+    _config_file: ConfigOpt = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
     ] = OutputFormat.table,
@@ -577,6 +607,50 @@ def inspect(
             console = report.make_console(width=width)
             _to_stdout(lambda: report.render_inspect(dataset, console))
         _warn_skipped(dataset, strict, quiet)
+
+    _run_library(work)
+
+
+@app.command("config")
+def show_config(
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Settings file to show instead of [tool.gdei].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Print the effective settings of analyze/export and where each comes from."""
+
+    def work() -> None:
+        import typer.main
+
+        from gdei_cli import settings
+
+        got = settings.load(config_file)
+        where = f"{got.source}" if got.source is not None else None
+        if where is None:
+            typer.echo("settings: no pyproject.toml found from here upward; gdei's defaults")
+        elif not got.values:
+            typer.echo(f"settings: {where} (no [tool.gdei] settings); gdei's defaults")
+        else:
+            typer.echo(f"settings: {where}")
+        group = typer.main.get_command(app)
+        params: dict[str, Any] = {}
+        for name in ("analyze", "export"):
+            command = getattr(group, "commands", {})[name]
+            for param in command.params:
+                if param.name and param.name in settings.KEYS.values():
+                    params.setdefault(param.name, param)
+        by_param = {v: k for k, v in settings.KEYS.items()}
+        for name, param in params.items():
+            key = by_param[name].replace("_", "-")
+            if name in got.values:
+                value, source = got.values[name], str(got.source)
+            else:
+                value, source = param.default, "default"
+            shown = "-" if value is None else str(getattr(value, "value", value))
+            typer.echo(f"{key:<16} {printable(shown):<12} {printable(source)}")
 
     _run_library(work)
 

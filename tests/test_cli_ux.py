@@ -179,3 +179,51 @@ def test_analyze_gates_and_exports_in_one_run(write, tmp_path):
     res = run("analyze", tmp_path / "a.csv", "--max-waste", "10%", "--export", out)
     assert res.exit_code == 1
     assert out.read_text().startswith("run,metric,objective")
+
+
+def _project(root, table: str):
+    (root / "pyproject.toml").write_text('[project]\nname = "runs"\n\n[tool.gdei]\n' + table)
+    (root / "deep" / "er").mkdir(parents=True)
+    return root / "deep" / "er"
+
+
+def test_tool_gdei_settings_apply_and_the_command_line_overrides(tmp_path, monkeypatch):
+    here = _project(tmp_path, 'max-waste = "1%"\nformat = "json"\ntolerance = 2\n')
+    monkeypatch.chdir(here)  # found by searching upward
+    res = run("analyze", SAMPLES)
+    assert res.exit_code == 1  # the file's gate
+    doc = __import__("json").loads(res.stdout)  # the file's format
+    assert doc["config"]["tolerance"] == 2
+    cli = run("analyze", SAMPLES, "--format", "table", "--max-waste", "99%", "--tolerance", "0.5")
+    assert cli.exit_code == 0 and cli.stdout.startswith("Where each run")
+
+
+def test_unknown_setting_names_the_key_and_the_file(tmp_path, monkeypatch):
+    here = _project(tmp_path, "tolerence = 1\n")
+    monkeypatch.chdir(here)
+    res = run("analyze", SAMPLES)
+    assert res.exit_code == 2
+    assert "unknown setting 'tolerence'" in res.stderr and str(tmp_path / "pyproject.toml") in res.stderr
+
+
+def test_config_file_option_and_gdei_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml at or above /tmp/...
+    own = tmp_path / "gdei.toml"
+    own.write_text('max_waste = "90%"\ngpus = 8\n')
+    res = run("analyze", SAMPLES, "--config", own, "--format", "json")
+    assert res.exit_code == 1
+    shown = run("config", "--config", own)
+    assert shown.exit_code == 0
+    lines = {line.split()[0]: line.split()[1:] for line in shown.stdout.splitlines()[1:]}
+    assert lines["max-waste"] == ["90%", str(own)]
+    assert lines["gpus"] == ["8", str(own)]
+    assert lines["tolerance"] == ["0.5", "default"]
+
+
+def test_nearest_pyproject_without_tool_gdei_ends_the_search(tmp_path, monkeypatch):
+    _project(tmp_path, 'max-waste = "1%"\n')
+    inner = tmp_path / "deep" / "er"
+    (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
+    monkeypatch.chdir(inner)
+    assert run("analyze", SAMPLES).exit_code == 0  # the outer gate does not apply
+    assert "no [tool.gdei] settings" in run("config").stdout

@@ -64,3 +64,12 @@ def test_readme_demo_output_matches(monkeypatch):
     assert shown is not None
     strip = lambda s: [ln.rstrip() for ln in s.strip().splitlines()]  # noqa: E731
     assert strip(res.stdout) == strip(shown.group(1))  # the whole output, to the last line
+
+
+def test_readme_settings_example_is_valid(tmp_path):
+    from gdei_cli import settings
+
+    (block,) = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
+    (tmp_path / "pyproject.toml").write_text(block)
+    got = settings.load(start=tmp_path)
+    assert got.values and got.source == tmp_path / "pyproject.toml"
