@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -104,25 +105,40 @@ def read_source(
 
 
 def read_all(
-    sources: list[Source], jobs: int | None, options: ReadOptions | None = None
+    sources: list[Source],
+    jobs: int | None,
+    options: ReadOptions | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[ReadRun], list[SkippedFile]]:
     """Read every source; many large files use a process pool (order is kept).
 
     Returns the runs with at least one readable file, and the files skipped.
+    *progress* is told the total bytes once, then the bytes of each source as
+    it is done (the library prints nothing itself).
     """
     read = functools.partial(read_source, options=options)
     n_files = sum(len(s.paths) for s in sources)
+    sizes = [sum(_size(p) for p in s.paths) for s in sources]
+    if progress is not None:
+        progress(0, sum(sizes))
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1 or n_files < 2:
-        logs = [read(s) for s in sources]
-    elif sum(_size(p) for s in sources for p in s.paths) < POOL_MIN_BYTES:
-        logs = [read(s) for s in sources]  # a pool costs more than it saves
+
+    def tick(results: Iterable[tuple[list[RawLog], list[SkippedFile]]]) -> list[Any]:
+        out = []
+        for size, got in zip(sizes, results, strict=True):
+            out.append(got)
+            if progress is not None:
+                progress(size, None)
+        return out
+
+    if workers <= 1 or n_files < 2 or sum(sizes) < POOL_MIN_BYTES:
+        logs = tick(read(s) for s in sources)  # a pool costs more than it saves
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         chunk = max(1, len(sources) // (4 * workers))
         with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
-            logs = list(pool.map(read, sources, chunksize=chunk))
+            logs = tick(pool.map(read, sources, chunksize=chunk))
     runs: list[ReadRun] = []
     skipped: list[SkippedFile] = []
     for source, (got, bad) in zip(sources, logs, strict=True):
@@ -131,6 +147,10 @@ def read_all(
             kept = tuple(log.path for log in got)
             runs.append(ReadRun(Source(source.run, source.format, kept, source.where), got))
     return runs, skipped
+
+
+#: a progress callback: (bytes just done, total bytes or None when only advancing)
+Progress = Callable[[int, int | None], None]
 
 
 def _size(path: object) -> int:

@@ -292,18 +292,22 @@ def _analyse(
     merge_folders: bool,
     line_pattern: str | None,
     max_file_size: str,
+    quiet: bool = False,
 ) -> tuple[Dataset, Analysis]:
+    from gdei_cli import report
     from gdei_cli.engine import analyze as run_engine
     from gdei_cli.loader import load
 
-    dataset = load(
-        paths,
-        fmt=input_format,
-        jobs=jobs,
-        merge_folders=merge_folders,
-        line_pattern=line_pattern,
-        max_bytes=_parse_size(max_file_size),
-    )
+    with report.progress_bar(_show_progress(quiet)) as progress:
+        dataset = load(
+            paths,
+            fmt=input_format,
+            jobs=jobs,
+            merge_folders=merge_folders,
+            line_pattern=line_pattern,
+            max_bytes=_parse_size(max_file_size),
+            progress=progress,
+        )
     if not dataset.runs:
         from gdei_cli.errors import InputError
 
@@ -442,7 +446,7 @@ def analyze(
         costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size,
+            line_pattern, max_file_size, quiet,
         )  # fmt: skip
         over = over_limit(analysis.summary, limit) if limit is not None else []
         if not quiet:
@@ -475,6 +479,11 @@ def analyze(
             raise typer.Exit(1)
 
     _run_library(work)
+
+
+def _show_progress(quiet: bool) -> bool:
+    """A progress bar only for a person watching: stderr a terminal, not --quiet."""
+    return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def _parse_size(text: str) -> int:
@@ -550,7 +559,7 @@ def export(
         costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size,
+            line_pattern, max_file_size, quiet,
         )  # fmt: skip
         if not quiet:
             _warn_missing(analysis)
@@ -591,14 +600,16 @@ def inspect(
         from gdei_cli.errors import InputError
         from gdei_cli.loader import load
 
-        dataset = load(
-            paths,
-            fmt=input_format,
-            jobs=jobs,
-            merge_folders=merge_folders,
-            line_pattern=line_pattern,
-            max_bytes=_parse_size(max_file_size),
-        )
+        with report.progress_bar(_show_progress(quiet)) as progress:
+            dataset = load(
+                paths,
+                fmt=input_format,
+                jobs=jobs,
+                merge_folders=merge_folders,
+                line_pattern=line_pattern,
+                max_bytes=_parse_size(max_file_size),
+                progress=progress,
+            )
         if not dataset.runs and not dataset.skipped_files:
             raise InputError("no files found in " + ", ".join(printable(p) for p in paths))
         if output_format is OutputFormat.json:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gdei_cli.assembly import (
     Dataset,
+    Progress,
     RunInfo,
     assemble,
     join_runs,
@@ -42,6 +43,7 @@ def load(
     line_pattern: str | None = None,
     strict: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Progress | None = None,
 ) -> Dataset:
     """Read every run under *paths* into one canonical :class:`Dataset`.
 
@@ -51,11 +53,13 @@ def load(
     read is listed in ``skipped_files`` and the rest is loaded; with *strict*,
     the first such file raises its :class:`~gdei_cli.errors.InputError`.
     *max_bytes* is the most a file may hold after decompression (a line: a
-    256th of it); a larger file is skipped with its reason.
+    256th of it); a larger file is skipped with its reason.  *progress*, if
+    given, is called with the total bytes to read, then with each run's bytes
+    as it is read (:data:`gdei_cli.assembly.Progress`).
     """
     options = ReadOptions(line_pattern=line_pattern, max_bytes=max_bytes)
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
-    runs, unreadable = read_all(sources, jobs, options)
+    runs, unreadable = read_all(sources, jobs, options, progress)
     if strict:
         bad = next((s for s in skipped + unreadable if s.problem), None)
         if bad is not None:

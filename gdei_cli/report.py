@@ -30,6 +30,8 @@ from gdei_cli.safe_text import printable
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gdei_cli.assembly import Progress
+
 #: version of the JSON documents ``--format json`` prints; bumped on any
 #: incompatible change (removed or renamed key, changed meaning).  2: the
 #: objective, the hindsight rule, reasons and framework evidence
@@ -423,6 +425,47 @@ def render_inspect(dataset: Dataset, console: Console) -> None:
         for s in doc["skipped"]:
             where = s["path"] + (f":{s['line']}" if s["line"] is not None else "")
             say(f"  {where}: {s['reason']}")
+
+
+# --------------------------------------------------------------------------- progress
+
+#: reading less than this shows no progress bar (it would only flicker)
+PROGRESS_MIN_BYTES: Final = 32 << 20
+
+
+@contextmanager
+def progress_bar(enabled: bool, console: Console | None = None) -> Iterator[Progress | None]:
+    """A progress callback for :func:`gdei_cli.load` drawing a bar on stderr, or
+    ``None`` when *enabled* is false; the bar appears only for reads of 32 MB or
+    more and is removed when done."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    bar = Bar(
+        TextColumn("reading logs"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console or make_console(stderr=True),
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def update(done: int, total: int | None) -> None:
+        if total is not None:
+            if total >= PROGRESS_MIN_BYTES:
+                task.append(bar.add_task("read", total=total))
+                bar.start()
+        elif task:
+            bar.advance(task[0], done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
 
 
 # --------------------------------------------------------------------------- GitHub Actions

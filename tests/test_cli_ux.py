@@ -227,3 +227,39 @@ def test_nearest_pyproject_without_tool_gdei_ends_the_search(tmp_path, monkeypat
     monkeypatch.chdir(inner)
     assert run("analyze", SAMPLES).exit_code == 0  # the outer gate does not apply
     assert "no [tool.gdei] settings" in run("config").stdout
+
+
+def test_progress_bar_draws_for_large_reads_and_stays_silent_otherwise():
+    import io
+
+    from rich.console import Console
+
+    from gdei_cli import report
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=80)
+    with report.progress_bar(True, console=console) as progress:
+        assert progress is not None
+        progress(0, 100 << 20)
+        for _ in range(4):
+            progress(25 << 20, None)
+    assert "reading logs" in out.getvalue()
+    quiet = io.StringIO()
+    with report.progress_bar(True, console=Console(file=quiet, force_terminal=True)) as progress:
+        progress(0, 1 << 20)  # small: no bar
+        progress(1 << 20, None)
+    assert quiet.getvalue() == ""
+    with report.progress_bar(False) as progress:
+        assert progress is None
+
+
+def test_load_reports_progress_for_every_byte(write, tmp_path):
+    from gdei_cli.loader import load
+
+    for i in range(5):
+        write(f"r{i}.csv", "step,loss\n" + "".join(f"{t},{1 / (t + 1)}\n" for t in range(100)))
+    calls = []
+    load([tmp_path], progress=lambda done, total: calls.append((done, total)))
+    total = calls[0][1]
+    assert calls[0][0] == 0 and total == sum((tmp_path / f"r{i}.csv").stat().st_size for i in range(5))
+    assert sum(done for done, t in calls[1:]) == total and len(calls) == 6
