@@ -7,6 +7,7 @@ restarts and builds the canonical frame.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,12 +53,26 @@ def load(
     (``step`` and one per metric) for plain-text logs.  A file that cannot be
     read is listed in ``skipped_files`` and the rest is loaded; with *strict*,
     the first such file raises its :class:`~gdei_cli.errors.InputError`.
+    A path ``-`` is standard input (with *fmt*), read as a run named ``stdin``.
     *max_bytes* is the most a file may hold after decompression (a line: a
     256th of it); a larger file is skipped with its reason.  *progress*, if
     given, is called with the total bytes to read, then with each run's bytes
     as it is read (:data:`gdei_cli.assembly.Progress`).
     """
     options = ReadOptions(line_pattern=line_pattern, max_bytes=max_bytes)
+    if any(str(p) == "-" for p in paths):
+        with tempfile.TemporaryDirectory(prefix="gdei-stdin-") as tmp:
+            staged = [_stdin_to(Path(tmp), fmt, max_bytes) if str(p) == "-" else p for p in paths]
+            return load(
+                staged,
+                fmt=fmt,
+                jobs=jobs,
+                merge_folders=merge_folders,
+                line_pattern=line_pattern,
+                strict=strict,
+                max_bytes=max_bytes,
+                progress=progress,
+            )
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
     runs, unreadable = read_all(sources, jobs, options, progress)
     if strict:
@@ -65,3 +80,22 @@ def load(
         if bad is not None:
             raise InputError(bad.reason, path=bad.path, line=bad.line)
     return assemble(join_runs(runs), skipped + unreadable)
+
+
+def _stdin_to(folder: Path, fmt: str | None, max_bytes: int) -> Path:
+    """Copy standard input (at most *max_bytes*) to ``folder/stdin``: the readers take files."""
+    import sys
+
+    from gdei_cli.errors import UsageError
+
+    if fmt is None:
+        raise UsageError("reading standard input ('-') needs --input-format NAME")
+    path = folder / "stdin"
+    got = 0
+    with path.open("wb") as out:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            got += len(chunk)
+            if got > max_bytes:
+                raise InputError("standard input is larger than --max-file-size", path="-")
+            out.write(chunk)
+    return path

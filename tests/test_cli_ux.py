@@ -263,3 +263,13 @@ def test_load_reports_progress_for_every_byte(write, tmp_path):
     total = calls[0][1]
     assert calls[0][0] == 0 and total == sum((tmp_path / f"r{i}.csv").stat().st_size for i in range(5))
     assert sum(done for done, t in calls[1:]) == total and len(calls) == 6
+
+
+def test_dash_reads_standard_input_with_an_input_format():
+    data = (SAMPLES / "overfits.csv").read_text()
+    res = runner.invoke(app, ["analyze", "-", "--input-format", "csv", "--format", "json"], input=data)
+    assert res.exit_code == 0, res.output
+    (only,) = __import__("json").loads(res.stdout)["runs"]
+    assert only["run"] == "stdin" and only["verdict"] == "over-fitting"
+    res = runner.invoke(app, ["analyze", "-"], input=data)
+    assert res.exit_code == 2 and "needs --input-format" in res.stderr
