@@ -430,6 +430,14 @@ def analyze(
     max_file_size: MaxFileSize = "2G",
     width: Width = None,
     quiet: Quiet = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot",
+            help="After the table, draw each run in the terminal: the smoothed objective, "
+            "the index and the stop (plain characters when not on a colour terminal).",
+        ),
+    ] = False,
 ) -> None:
     """Say where each run should have stopped, why, and what that would have saved.
 
@@ -459,6 +467,8 @@ def analyze(
         else:
             console = report.make_console(width=width)
             _to_stdout(lambda: report.render_analysis(analysis, dataset, console, quiet=quiet))
+            if plot:
+                _to_stdout(lambda: report.render_charts(analysis, console))
         if output_format is OutputFormat.github:
             notes = report.github_annotations(analysis, dataset, over)
             _to_stdout(lambda: typer.echo("\n".join(notes)))
@@ -620,6 +630,113 @@ def inspect(
         _warn_skipped(dataset, strict, quiet)
 
     _run_library(work)
+
+
+class PictureKind(StrEnum):
+    png = "png"
+    svg = "svg"
+    both = "both"
+
+
+@app.command()
+def plot(
+    paths: Paths,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for the pictures (created).", show_default=False
+        ),
+    ],
+    _config_file: ConfigOpt = None,
+    kind: Annotated[
+        PictureKind, typer.Option("--kind", help="png, svg or both.")
+    ] = PictureKind.both,
+    metric: Metric = None,
+    objective: Objective = None,
+    mode: ModeOpt = DEFAULTS.mode,
+    tolerance: Tolerance = DEFAULTS.tolerance,
+    input_format: InputFormat = None,
+    jobs: Jobs = None,
+    max_file_size: MaxFileSize = "2G",
+    quiet: Quiet = False,
+) -> None:
+    """Write a chart of each run (PNG and/or SVG): objective raw and smoothed, the index,
+    the stop, the wasted steps shaded. Needs matplotlib (pip install 'gdei-cli[plot]').
+
+    Example: gdei plot runs/ -o charts/
+    """
+
+    def work() -> None:
+        from gdei_cli import report
+
+        dataset, analysis = _picture_analysis(
+            paths, metric, objective, mode, tolerance, input_format, jobs, max_file_size, quiet
+        )
+        kinds = ["png", "svg"] if kind is PictureKind.both else [kind.value]
+        written = report.write_plots(analysis, output, kinds, dataset)
+        if not quiet:
+            typer.echo(f"wrote {len(written)} file(s) in {printable(output)}", err=True)
+        _warn_skipped(dataset, False, quiet)
+
+    _run_library(work)
+
+
+@app.command("report")
+def html_report(
+    paths: Paths,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The HTML file to write.", show_default=False),
+    ],
+    _config_file: ConfigOpt = None,
+    metric: Metric = None,
+    objective: Objective = None,
+    mode: ModeOpt = DEFAULTS.mode,
+    tolerance: Tolerance = DEFAULTS.tolerance,
+    input_format: InputFormat = None,
+    jobs: Jobs = None,
+    max_file_size: MaxFileSize = "2G",
+    quiet: Quiet = False,
+) -> None:
+    """Write one self-contained HTML page: the summary table and every run's chart
+    (no network needed to view it). Needs matplotlib (pip install 'gdei-cli[plot]').
+
+    Example: gdei report runs/ -o report.html
+    """
+
+    def work() -> None:
+        from gdei_cli import report
+
+        dataset, analysis = _picture_analysis(
+            paths, metric, objective, mode, tolerance, input_format, jobs, max_file_size, quiet
+        )
+        report.write_html_report(analysis, output, dataset)
+        if not quiet:
+            typer.echo(f"wrote {printable(output)}", err=True)
+        _warn_skipped(dataset, False, quiet)
+
+    _run_library(work)
+
+
+def _picture_analysis(
+    paths: list[Path],
+    metric: str | None,
+    objective: str | None,
+    mode: Mode,
+    tolerance: float,
+    input_format: str | None,
+    jobs: int | None,
+    max_file_size: str,
+    quiet: bool,
+) -> tuple[Dataset, Analysis]:
+    config = _config(
+        "auto", DEFAULTS.rule, tolerance, mode, DEFAULTS.threshold,
+        str(DEFAULTS.window), str(DEFAULTS.warmup),
+    )  # fmt: skip
+    return _analyse(
+        paths, input_format, metric, objective, config, _costs(1.0, None, None), jobs, False,
+        None, max_file_size, quiet,
+    )  # fmt: skip
 
 
 @app.command("config")

@@ -242,7 +242,7 @@ _NUMBER_COLUMNS: Final = (
 )
 
 
-def _number_cells(rec: dict[str, Any], has_cost: bool) -> list[str]:
+def number_cells(rec: dict[str, Any], has_cost: bool) -> list[str]:
     saved = fmt_duration(rec["wall_saved_s"])
     if has_cost and rec["cost_saved"] is not None:
         saved = f"${rec['cost_saved']:,.2f}"
@@ -290,7 +290,7 @@ def render_analysis(
         console.print(name, soft_wrap=True)
         verdict = rec["verdict"]
         style = _VERDICT_STYLE.get(verdict, "")
-        cells = _number_cells(rec, has_cost)
+        cells = number_cells(rec, has_cost)
         if wide:
             line = Text("  ")
             line.append(f"{verdict:<{_VERDICT_WIDTH}}", style=style)
@@ -468,6 +468,73 @@ def progress_bar(enabled: bool, console: Console | None = None) -> Iterator[Prog
         bar.stop()
 
 
+# --------------------------------------------------------------------------- pictures
+
+
+def render_charts(analysis: Analysis, console: Console) -> None:
+    """``analyze --plot``: a text chart per run (plain ASCII when not on a colour terminal)."""
+    from rich.text import Text
+
+    from gdei_cli.plots import pictures, text_chart
+
+    plain = not console.is_terminal or console.no_color
+    for pic in pictures(analysis):
+        console.print()
+        for line in text_chart(pic, width=console.width, plain=plain):
+            console.print(Text(line), no_wrap=True, overflow="ignore")
+
+
+def _file_stem(run: str, taken: set[str]) -> str:
+    """A file name for a run: its path with ``/`` as ``__``, only safe characters."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._=+-]+", "_", run.replace("/", "__")).strip("._") or "run"
+    stem = stem[:150]
+    base, n = stem, 2
+    while stem in taken:
+        stem, n = f"{base}-{n}", n + 1
+    taken.add(stem)
+    return stem
+
+
+def write_plots(
+    analysis: Analysis, folder: Path, kinds: Iterable[str], dataset: Dataset | None = None
+) -> list[Path]:
+    """A PNG and/or SVG per run in *folder* (created), each written atomically."""
+    from gdei_cli.plots import pictures, render_file
+
+    kinds = list(kinds)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    written = []
+    taken: set[str] = set()
+    for pic in pictures(analysis):
+        stem = _file_stem(pic.run, taken)
+        for kind in kinds:
+            data = render_file(pic, kind)
+            target = folder / f"{stem}.{kind}"
+            with atomic_path(target, _inputs(dataset)) as tmp:
+                tmp.write_bytes(data)
+            written.append(target)
+    return written
+
+
+def write_html_report(analysis: Analysis, output: Path, dataset: Dataset | None = None) -> None:
+    """``gdei report``: one self-contained HTML page, written atomically."""
+    from gdei_cli.plots import html_report
+
+    if Path(output).suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"the report is HTML: name it .html, not {output}")
+    page = html_report(analysis)
+    with atomic_path(Path(output), _inputs(dataset)) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- GitHub Actions
 
 #: GitHub refuses a job summary over 1 MiB; gdei stays well under it
@@ -549,7 +616,7 @@ def step_summary(analysis: Analysis, dataset: Dataset, limit: int = STEP_SUMMARY
     has_cost = bool(analysis.summary["cost_saved"].notna().any())
     body = []
     for rec in summary_records(analysis.summary):
-        stop, best, last, waste, saved, _ = _number_cells(rec, has_cost)
+        stop, best, last, waste, saved, _ = number_cells(rec, has_cost)
         body.append(
             f"| {cell(rec['run'])} | {cell(rec['verdict'])} | {stop} | {best} | {last} | "
             f"{waste} | {saved} |"

@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "docs" / "json.md"
 CLI_DOC = REPO / "docs" / "cli.md"
-COMMANDS = ("analyze", "export", "inspect")
+COMMANDS = ("analyze", "export", "inspect", "plot", "report", "config")
 EXAMPLE = "sample_logs/overfits.csv"
 
 #: every key of a run in ``gdei analyze --format json``, with its meaning
