@@ -162,10 +162,17 @@ def framework_columns(
         return ev.framework, fb, math.nan, None, ""
     ref = fb if math.isfinite(fb) else best_step
     agrees = bool(math.isfinite(stop) and math.isfinite(ref) and abs(stop - ref) <= 0.1 * length)
+    if agrees:
+        verdict = "; gdei agrees"
+    elif math.isfinite(stop):
+        verdict = f"; gdei disagrees: stop at step {int(stop):,}"
+    else:
+        verdict = "; gdei disagrees: it finds no earlier stop"
     said = (
-        f"{ev.framework} stopped the run itself at step {int(last):,}"
+        f"{ev.framework} stopped the run itself"
+        + (f" at step {int(last):,}" if math.isfinite(last) else "")
         + (f" (its best at step {int(ref):,})" if math.isfinite(ref) else "")
-        + ("; gdei agrees" if agrees else f"; gdei disagrees: stop at step {int(stop):,}")
+        + verdict
     )
     return ev.framework, fb, last, agrees, said
 
