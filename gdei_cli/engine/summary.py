@@ -167,7 +167,7 @@ def framework_columns(
     elif math.isfinite(stop):
         verdict = f"; gdei disagrees: stop at step {int(stop):,}"
     else:
-        verdict = "; gdei disagrees: it finds no earlier stop"
+        verdict = "; gdei finds no earlier stop"
     said = (
         f"{ev.framework} stopped the run itself"
         + (f" at step {int(last):,}" if math.isfinite(last) else "")
