@@ -9,15 +9,56 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
 from gdei_cli import __version__
-from gdei_cli.config import Config, Mode, Rule
-from gdei_cli.readers import registry
+from gdei_cli.cli_options import (
+    DEFAULTS,
+    AnalyzeFormat,
+    ConfigOpt,
+    ExportOutput,
+    ExportTo,
+    GpuHourCost,
+    Gpus,
+    InputFormat,
+    InspectFormat,
+    Jobs,
+    Kind,
+    LinePattern,
+    MaxFileSize,
+    MaxWaste,
+    MergeFolders,
+    Metric,
+    ModeOpt,
+    Objective,
+    OutputFormat,
+    Paths,
+    PictureKind,
+    Plot,
+    PlotOutput,
+    Points,
+    Quiet,
+    ReportOutput,
+    RuleOpt,
+    SecondsPerStep,
+    ShowConfigFile,
+    Smoothing,
+    Strict,
+    Threshold,
+    Tolerance,
+    Warmup,
+    Width,
+    Window,
+    config_from,
+    costs_from,
+    fail,
+    file_size_bytes,
+    waste_pct,
+)
+from gdei_cli.config import Config, Mode
 from gdei_cli.safe_text import printable
 
 if TYPE_CHECKING:
@@ -26,9 +67,6 @@ if TYPE_CHECKING:
     from gdei_cli.config import Costs
     from gdei_cli.engine import Analysis
     from gdei_cli.loader import Dataset
-
-#: every default below comes from here, so the CLI and the library agree
-DEFAULTS = Config()
 
 EXIT_CODES: Final = (
     "Exit codes: 0 fine; 1 a run wastes more than --max-waste; 2 usage error, no run "
@@ -51,17 +89,6 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    github = "github"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"gdei: error: {printable(message)}", err=True)
-    raise typer.Exit(code)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gdei {__version__}")
@@ -77,154 +104,6 @@ def _root(
     """Find where finished training runs should have stopped."""
 
 
-# Options shared by the commands -------------------------------------------------
-def _settings(ctx: typer.Context, value: Path | None) -> None:
-    """Load [tool.gdei] (or --config FILE) as this command's defaults (eager: before
-    the other options, which the command line then overrides)."""
-    from gdei_cli import settings
-    from gdei_cli.errors import GdeiError
-
-    try:
-        got = settings.load(value)
-    except GdeiError as exc:
-        _fail(str(exc))
-    ctx.meta["gdei_settings"] = got
-    names = {p.name for p in ctx.command.params if p.name}
-    ctx.default_map = {**(ctx.default_map or {}), **settings.for_command(got, names)}
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="Settings file (TOML with [tool.gdei], or top-level keys). Default: [tool.gdei] "
-        "in the nearest pyproject.toml. The command line overrides it; see gdei config.",
-        is_eager=True,
-        callback=_settings,
-        expose_value=False,
-        show_default=False,
-    ),
-]
-Paths = Annotated[
-    list[Path],
-    typer.Argument(
-        help="Log files or run folders (walked recursively).", show_default=False, metavar="PATH"
-    ),
-]
-Width = Annotated[
-    int | None,
-    typer.Option(
-        "--width",
-        min=20,
-        max=1000,
-        help="Columns for the table (default: the terminal's, or $COLUMNS, else 80).",
-        show_default=False,
-    ),
-]
-Quiet = Annotated[
-    bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="Results only: no legend, notes or warnings (errors still go to stderr).",
-    ),
-]
-InputFormat = Annotated[
-    str | None,
-    typer.Option("--input-format", help=registry.help_text()),
-]
-MergeFolders = Annotated[
-    bool,
-    typer.Option(
-        "--merge-folders",
-        help="Make every log in one folder one run (default: one run per log file, "
-        "per TensorBoard folder, per MLflow run).",
-    ),
-]
-LinePattern = Annotated[
-    str | None,
-    typer.Option(
-        "--line-pattern",
-        help="Regex for plain-text logs, with a named group 'step' and one per metric, "
-        r"e.g. 'step (?P<step>\d+).*loss (?P<loss>\S+)'.",
-    ),
-]
-MaxFileSize = Annotated[
-    str,
-    typer.Option(
-        "--max-file-size",
-        help="Skip (with a reason) any text log larger than this after decompression, e.g. "
-        "512M, 4G; a line may be 1/256 of it, a .gz may expand at most 100x. TensorBoard "
-        "event files are streamed and not limited.",
-    ),
-]
-Metric = Annotated[
-    str | None,
-    typer.Option(
-        "--metric",
-        "-m",
-        help="The training loss, whose index is computed (name or glob). "
-        "Default: the run's training loss.",
-    ),
-]
-Objective = Annotated[
-    str | None,
-    typer.Option(
-        "--objective",
-        help="The metric that says whether the model got better (name or glob). Default: the "
-        "framework's own, else a validation loss, else a validation score, else the loss.",
-    ),
-]
-ModeOpt = Annotated[
-    Mode,
-    typer.Option("--mode", help="Direction of the objective; auto knows acc/mAP/... from loss."),
-]
-RuleOpt = Annotated[
-    Rule,
-    typer.Option(
-        "--rule",
-        help="hindsight: the first step after which the objective never again improved by "
-        "more than --tolerance; live: the index's plateau rule, as a live run could apply it.",
-    ),
-]
-Tolerance = Annotated[
-    float,
-    typer.Option(
-        help="Smallest objective change that counts as improvement, in index points "
-        "(1 point = 1% of the series' starting value)."
-    ),
-]
-Smoothing = Annotated[
-    str,
-    typer.Option(
-        help="TensorBoard EMA weight in [0, 1) applied before the index; 'auto' spans 1% of each "
-        "series' points; 0 reproduces the paper's formula exactly.",
-    ),
-]
-Threshold = Annotated[
-    float,
-    typer.Option(help="Live rule: stop where the index improved by less than this many points..."),
-]
-Window = Annotated[
-    str,
-    typer.Option(help="...over this trailing window: steps, or a percentage of the run like 10%."),
-]
-Warmup = Annotated[
-    str, typer.Option(help="Live rule: no stop before this many steps (or % of the run).")
-]
-SecondsPerStep = Annotated[
-    float | None,
-    typer.Option(min=0, help="Seconds per step, for runs whose log has no wall-clock times."),
-]
-Gpus = Annotated[float, typer.Option(min=0, help="GPUs the run used (for GPU-hours).")]
-GpuHourCost = Annotated[
-    float | None, typer.Option(min=0, help="Price of one GPU-hour (for money saved).")
-]
-Jobs = Annotated[
-    int | None, typer.Option(min=1, help="Processes for reading many large files (default: cores).")
-]
-
-
 def _run_library(fn: object) -> None:
     """Call *fn*, turning gdei's own errors into one line and exit code 2."""
     from gdei_cli.errors import GdeiError
@@ -232,53 +111,14 @@ def _run_library(fn: object) -> None:
     try:
         fn()  # type: ignore[operator]
     except GdeiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        fail("interrupted", 130)
     except MemoryError:
-        _fail("out of memory")
+        fail("out of memory")
     except BrokenPipeError:
         sys.stderr.close()
         raise typer.Exit(0) from None
-
-
-def _config(
-    smoothing: str,
-    rule: Rule,
-    tolerance: float,
-    mode: Mode,
-    threshold: float,
-    window: str,
-    warmup: str,
-) -> Config:
-    from gdei_cli.config import Span
-    from gdei_cli.errors import UsageError
-
-    if smoothing.strip().lower() == "auto":
-        smooth: float | None = None
-    else:
-        try:
-            smooth = float(smoothing)
-        except ValueError:
-            raise UsageError(
-                f"--smoothing must be 'auto' or a number in [0, 1), got {smoothing!r}"
-            ) from None
-    try:
-        return Config(
-            smoothing=smooth,
-            rule=rule,
-            tolerance=tolerance,
-            mode=mode,
-            threshold=threshold,
-            window=Span.parse(window, name="--window"),
-            warmup=Span.parse(warmup, name="--warmup"),
-        )
-    except UsageError as exc:  # name the flag, not the field
-        text = str(exc)
-        for field in ("smoothing", "tolerance", "threshold"):
-            if text.startswith(field):
-                text = "--" + text
-        raise UsageError(text) from None
 
 
 def _analyse(
@@ -296,7 +136,7 @@ def _analyse(
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli import report
     from gdei_cli.engine import analyze as run_engine
-    from gdei_cli.loader import load
+    from gdei_cli.loader import load, require_runs
 
     with report.progress_bar(_show_progress(quiet)) as progress:
         dataset = load(
@@ -305,21 +145,10 @@ def _analyse(
             jobs=jobs,
             merge_folders=merge_folders,
             line_pattern=line_pattern,
-            max_bytes=_parse_size(max_file_size),
+            max_bytes=file_size_bytes(max_file_size),
             progress=progress,
         )
-    if not dataset.runs:
-        from gdei_cli.errors import InputError
-
-        bad = [s for s in dataset.skipped_files if s.problem]
-        if len(paths) == 1 and not Path(paths[0]).is_dir() and len(dataset.skipped_files) == 1:
-            only = dataset.skipped_files[0]  # the one file named: its own error
-            raise InputError(only.reason, path=only.path, line=only.line)
-        why = f"{len(bad)} could not be read" if bad else "none is a log gdei reads"
-        raise InputError(
-            "no training logs found in " + ", ".join(str(p) for p in paths),
-            hint=f"{len(dataset.skipped_files)} file(s) skipped, {why}; see gdei inspect",
-        )
+    require_runs(dataset, paths)
     analysis = run_engine(
         dataset.frame,
         metric=metric,
@@ -330,14 +159,6 @@ def _analyse(
         formats={name: info.format for name, info in dataset.runs.items()},
     )
     return dataset, analysis
-
-
-Strict = Annotated[
-    bool,
-    typer.Option(
-        "--strict", help="Exit 2 when any file could not be read (after reporting the rest)."
-    ),
-]
 
 
 def _to_stdout(emit: Callable[[], None]) -> None:
@@ -362,7 +183,7 @@ def _warn_skipped(dataset: Dataset, strict: bool, quiet: bool = False) -> None:
             f"gdei: warning: skipped {printable(s.where())}: {printable(s.reason)}", err=True
         )
     if strict and bad:
-        _fail(f"{len(bad)} file(s) could not be read (--strict)")
+        fail(f"{len(bad)} file(s) could not be read (--strict)")
 
 
 def _warn_missing(analysis: Analysis) -> None:
@@ -376,36 +197,14 @@ def _warn_missing(analysis: Analysis) -> None:
         )
 
 
-def _costs(gpus: float, gpu_hour_cost: float | None, seconds_per_step: float | None) -> Costs:
-    from gdei_cli.config import Costs
-
-    return Costs(gpus=gpus, gpu_hour_cost=gpu_hour_cost, seconds_per_step=seconds_per_step)
-
-
 @app.command()
 def analyze(
     paths: Paths,
     _config_file: ConfigOpt = None,
     metric: Metric = None,
     objective: Objective = None,
-    output_format: Annotated[
-        OutputFormat,
-        typer.Option(
-            "--format",
-            "-f",
-            help="table (default), json, or github: the table plus GitHub Actions annotations, "
-            "and a job summary appended to $GITHUB_STEP_SUMMARY when it is set.",
-        ),
-    ] = OutputFormat.table,
-    export_to: Annotated[
-        Path | None,
-        typer.Option(
-            "--export",
-            help="Also write the per-run summary to this file (.csv .parquet .json .md), "
-            "so one run both gates and exports.",
-            show_default=False,
-        ),
-    ] = None,
+    output_format: AnalyzeFormat = OutputFormat.table,
+    export_to: ExportTo = None,
     mode: ModeOpt = DEFAULTS.mode,
     rule: RuleOpt = DEFAULTS.rule,
     tolerance: Tolerance = DEFAULTS.tolerance,
@@ -416,12 +215,7 @@ def analyze(
     seconds_per_step: SecondsPerStep = None,
     gpus: Gpus = 1.0,
     gpu_hour_cost: GpuHourCost = None,
-    max_waste: Annotated[
-        str | None,
-        typer.Option(
-            help="Exit 1 when any run wastes more than this share of its steps, e.g. 25%."
-        ),
-    ] = None,
+    max_waste: MaxWaste = None,
     input_format: InputFormat = None,
     merge_folders: MergeFolders = False,
     line_pattern: LinePattern = None,
@@ -430,14 +224,7 @@ def analyze(
     max_file_size: MaxFileSize = "2G",
     width: Width = None,
     quiet: Quiet = False,
-    plot: Annotated[
-        bool,
-        typer.Option(
-            "--plot",
-            help="After the table, draw each run in the terminal: the smoothed objective, "
-            "the index and the stop (plain characters when not on a colour terminal).",
-        ),
-    ] = False,
+    plot: Plot = False,
 ) -> None:
     """Say where each run should have stopped, why, and what that would have saved.
 
@@ -449,9 +236,9 @@ def analyze(
         from gdei_cli import report
         from gdei_cli.engine import over_limit
 
-        limit = _parse_pct(max_waste) if max_waste is not None else None
-        config = _config(smoothing, rule, tolerance, mode, threshold, window, warmup)
-        costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
+        limit = waste_pct(max_waste) if max_waste is not None else None
+        config = config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size, quiet,
@@ -496,47 +283,12 @@ def _show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _parse_size(text: str) -> int:
-    from gdei_cli.errors import UsageError
-    from gdei_cli.readers._io import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise UsageError(f"--max-file-size: {exc}") from None
-
-
-def _parse_pct(text: str) -> float:
-    from gdei_cli.errors import UsageError
-
-    raw = text.strip().rstrip("%")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(f"--max-waste must be a percentage like 25%, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise UsageError(f"--max-waste must be between 0% and 100%, got {text!r}")
-    return value
-
-
 @app.command()
 def export(
     paths: Paths,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Output file; its suffix picks the format: .csv .parquet .json .md "
-            "(with --points: .csv .parquet).",
-            show_default=False,
-        ),
-    ],
+    output: ExportOutput,
     _config_file: ConfigOpt = None,
-    points: Annotated[
-        bool,
-        typer.Option("--points", help="Write every analysed point (smoothed value, index, role)."),
-    ] = False,
+    points: Points = False,
     metric: Metric = None,
     objective: Objective = None,
     mode: ModeOpt = DEFAULTS.mode,
@@ -565,8 +317,8 @@ def export(
     def work() -> None:
         from gdei_cli import report
 
-        config = _config(smoothing, rule, tolerance, mode, threshold, window, warmup)
-        costs = _costs(gpus, gpu_hour_cost, seconds_per_step)
+        config = config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size, quiet,
@@ -588,9 +340,7 @@ def export(
 def inspect(
     paths: Paths,
     _config_file: ConfigOpt = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table (default) or json.")
-    ] = OutputFormat.table,
+    output_format: InspectFormat = OutputFormat.table,
     input_format: InputFormat = None,
     merge_folders: MergeFolders = False,
     line_pattern: LinePattern = None,
@@ -617,7 +367,7 @@ def inspect(
                 jobs=jobs,
                 merge_folders=merge_folders,
                 line_pattern=line_pattern,
-                max_bytes=_parse_size(max_file_size),
+                max_bytes=file_size_bytes(max_file_size),
                 progress=progress,
             )
         if not dataset.runs and not dataset.skipped_files:
@@ -632,25 +382,12 @@ def inspect(
     _run_library(work)
 
 
-class PictureKind(StrEnum):
-    png = "png"
-    svg = "svg"
-    both = "both"
-
-
 @app.command()
 def plot(
     paths: Paths,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output", "-o", help="Folder for the pictures (created).", show_default=False
-        ),
-    ],
+    output: PlotOutput,
     _config_file: ConfigOpt = None,
-    kind: Annotated[
-        PictureKind, typer.Option("--kind", help="png, svg or both.")
-    ] = PictureKind.both,
+    kind: Kind = PictureKind.both,
     metric: Metric = None,
     objective: Objective = None,
     mode: ModeOpt = DEFAULTS.mode,
@@ -684,10 +421,7 @@ def plot(
 @app.command("report")
 def html_report(
     paths: Paths,
-    output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="The HTML file to write.", show_default=False),
-    ],
+    output: ReportOutput,
     _config_file: ConfigOpt = None,
     metric: Metric = None,
     objective: Objective = None,
@@ -729,24 +463,19 @@ def _picture_analysis(
     max_file_size: str,
     quiet: bool,
 ) -> tuple[Dataset, Analysis]:
-    config = _config(
+    config = config_from(
         "auto", DEFAULTS.rule, tolerance, mode, DEFAULTS.threshold,
         str(DEFAULTS.window), str(DEFAULTS.warmup),
     )  # fmt: skip
     return _analyse(
-        paths, input_format, metric, objective, config, _costs(1.0, None, None), jobs, False,
+        paths, input_format, metric, objective, config, costs_from(1.0, None, None), jobs, False,
         None, max_file_size, quiet,
     )  # fmt: skip
 
 
 @app.command("config")
 def show_config(
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Settings file to show instead of [tool.gdei].", show_default=False
-        ),
-    ] = None,
+    config_file: ShowConfigFile = None,
 ) -> None:
     """Print the effective settings of analyze/export and where each comes from."""
 

@@ -31,6 +31,7 @@ __all__ = [
     "SkippedFile",
     "discover",
     "load",
+    "require_runs",
     "superseded_mask",
 ]
 
@@ -80,6 +81,23 @@ def load(
         if bad is not None:
             raise InputError(bad.reason, path=bad.path, line=bad.line)
     return assemble(join_runs(runs), skipped + unreadable)
+
+
+def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:
+    """Raise gdei's input error when *dataset* holds no run: the one file named
+    gets its own reason; a folder says how many files were skipped and why."""
+    if dataset.runs:
+        return
+    skipped = dataset.skipped_files
+    if len(paths) == 1 and not Path(paths[0]).is_dir() and len(skipped) == 1:
+        only = skipped[0]
+        raise InputError(only.reason, path=only.path, line=only.line)
+    bad = [s for s in skipped if s.problem]
+    why = f"{len(bad)} could not be read" if bad else "none is a log gdei reads"
+    raise InputError(
+        "no training logs found in " + ", ".join(str(p) for p in paths),
+        hint=f"{len(skipped)} file(s) skipped, {why}; see gdei inspect",
+    )
 
 
 def _stdin_to(folder: Path, fmt: str | None, max_bytes: int) -> Path:

@@ -47,8 +47,9 @@ def test_terminal_chart_fits_and_marks_the_stop(width):
 
 
 def test_text_chart_uses_box_characters_on_a_colour_terminal():
-    from gdei_cli import engine, plots
+    from gdei_cli import engine
     from gdei_cli.loader import load
+    from gdei_cli.report import plots
 
     ds = load([SAMPLES / "overfits.csv"])
     (pic,) = plots.pictures(engine.analyze(ds.frame))

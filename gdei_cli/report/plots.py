@@ -7,7 +7,7 @@ needs nothing; the files need matplotlib (the ``plot`` extra: ``pip install
 'gdei-cli[plot]'``), imported only here and only when asked for.  The HTML
 report is one self-contained page (charts inlined as SVG, no script, no
 network) with the summary table and every run's chart.  Rendering only: files
-are written by :mod:`gdei_cli.report`.
+are written by :mod:`gdei_cli.report.files`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RunPicture:
 
 def pictures(analysis: Analysis) -> list[RunPicture]:
     """One :class:`RunPicture` per analysed run (runs with no metric left out)."""
-    from gdei_cli.report import fmt_duration, summary_records
+    from gdei_cli.report.documents import fmt_duration, summary_records
 
     pts = analysis.points
     role = pts["role"].astype(str).to_numpy()
@@ -246,7 +246,7 @@ def render_file(p: RunPicture, kind: str) -> bytes:
 def html_report(analysis: Analysis, summary: pd.DataFrame | None = None) -> str:
     """One self-contained HTML page: the summary table and every run's chart (inline SVG)."""
     from gdei_cli.engine import totals
-    from gdei_cli.report import number_cells, summary_records
+    from gdei_cli.report.documents import number_cells, summary_records
 
     s = analysis.summary if summary is None else summary
     pics = {p.run: p for p in pictures(analysis)}

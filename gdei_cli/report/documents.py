@@ -1,0 +1,222 @@
+"""The JSON documents gdei prints and exports: plain values only, no rendering."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from gdei_cli import __version__, schema
+from gdei_cli.engine import Analysis, totals
+from gdei_cli.loader import Dataset
+
+if TYPE_CHECKING:
+    pass
+
+#: version of the JSON documents ``--format json`` prints; bumped on any
+#: incompatible change (removed or renamed key, changed meaning).  2: the
+#: objective, the hindsight rule, reasons and framework evidence
+SCHEMA_VERSION: Final = 2
+
+
+# --------------------------------------------------------------------------- plain values
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-ready value: NaN/inf/NA become null, numpy scalars plain Python."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def summary_records(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    cols = list(summary.columns)
+    return [
+        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
+        for row in summary.itertuples(index=False, name=None)
+    ]
+
+
+def analysis_document(analysis: Analysis, dataset: Dataset) -> dict[str, Any]:
+    """The ``gdei analyze --format json`` document (schema version 2).
+
+    Keys: ``schema_version``, ``tool``, ``version``, ``config``, ``runs`` (one
+    object per run with the summary columns), ``totals``, ``skipped`` (files
+    passed over, with reasons) and ``warnings``.
+    """
+    cfg = analysis.config
+    runs = summary_records(analysis.summary)
+    for rec in runs:
+        info = dataset.runs.get(rec["run"])
+        rec["wall_clock"] = info.wall_clock if info else None
+        rec["superseded_points"] = (
+            info.superseded.get(rec["metric"], 0) if info and rec["metric"] else 0
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "gdei",
+        "version": __version__,
+        "config": {
+            "rule": str(cfg.rule),
+            "tolerance": cfg.tolerance,
+            "end_window_pct": cfg.end_window,
+            "efficient_waste_pct": cfg.efficient_waste,
+            "mode": str(cfg.mode),
+            "smoothing": "auto" if cfg.smoothing is None else cfg.smoothing,
+            "window": str(cfg.window),
+            "warmup": str(cfg.warmup),
+            "threshold": cfg.threshold,
+            "gpus": analysis.costs.gpus,
+            "gpu_hour_cost": analysis.costs.gpu_hour_cost,
+            "seconds_per_step": analysis.costs.seconds_per_step,
+        },
+        "runs": runs,
+        "totals": {k: _clean(v) for k, v in totals(analysis.summary).items()},
+        "skipped": skipped_records(dataset),
+        "warnings": [w for info in dataset.runs.values() for w in info.warnings],
+    }
+
+
+def inspect_document(dataset: Dataset) -> dict[str, Any]:
+    """The ``gdei inspect --format json`` document (same schema version)."""
+    frame = dataset.frame
+    stats = (
+        frame.groupby([schema.RUN, schema.METRIC], observed=True)[schema.STEP]
+        .agg(points="size", first_step="min", last_step="max")
+        .reset_index()
+    )
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for run, metric, points, first, last in zip(
+        stats[schema.RUN].astype(str),
+        stats[schema.METRIC].astype(str),
+        stats["points"].to_numpy(dtype=np.int64),
+        stats["first_step"].to_numpy(dtype=np.int64),
+        stats["last_step"].to_numpy(dtype=np.int64),
+        strict=True,
+    ):
+        by_run.setdefault(run, []).append(
+            {
+                "metric": metric,
+                "points": int(points),
+                "first_step": int(first),
+                "last_step": int(last),
+            }
+        )
+    runs = []
+    for name, info in dataset.runs.items():
+        metrics = by_run.get(name, [])
+        for m in metrics:
+            m["superseded"] = info.superseded.get(m["metric"], 0)
+        runs.append(
+            {
+                "run": name,
+                "format": info.format,
+                "sources": info.sources,
+                "wall_time": info.wall_clock,
+                "attrs": info.attrs,
+                "metrics": metrics,
+                "skipped_lines": [
+                    {"line": s.line, "offset": s.offset, "reason": s.reason}
+                    for s in info.skipped_lines
+                ],
+                "warnings": info.warnings,
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "gdei",
+        "version": __version__,
+        "runs": runs,
+        "skipped": skipped_records(dataset),
+    }
+
+
+def skipped_records(dataset: Dataset) -> list[dict[str, Any]]:
+    """Files passed over: path, reason, and whether it is a problem (not just not a log)."""
+    return [
+        {"path": s.path, "line": s.line, "reason": s.reason, "problem": s.problem}
+        for s in dataset.skipped_files
+    ]
+
+
+def problems(dataset: Dataset) -> list[Any]:
+    """The skipped files that should have been readable."""
+    return [s for s in dataset.skipped_files if s.problem]
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+# --------------------------------------------------------------------------- text of values
+
+
+def fmt_int(v: Any) -> str:
+    return (
+        "—"
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+        else f"{int(v):,}"
+    )
+
+
+def fmt_pct(v: Any, signed: bool = False) -> str:
+    if v is None or v is pd.NA or not math.isfinite(float(v)):
+        return "—"
+    return f"{float(v):+.1f}%" if signed else f"{float(v):.1f}%"
+
+
+def fmt_duration(seconds: Any) -> str:
+    if seconds is None or seconds is pd.NA or not math.isfinite(float(seconds)):
+        return "—"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    if s < 86400:
+        return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+    return f"{s / 86400:.1f}d"
+
+
+#: the numbers line of a run: (header, width, record key or formatter)
+NUMBER_COLUMNS: Final = (
+    ("stop", 9),
+    ("best", 9),
+    ("of", 9),
+    ("waste", 6),
+    ("saved", 7),
+    ("forgone", 7),
+)
+
+
+def number_cells(rec: dict[str, Any], has_cost: bool) -> list[str]:
+    saved = fmt_duration(rec["wall_saved_s"])
+    if has_cost and rec["cost_saved"] is not None:
+        saved = f"${rec['cost_saved']:,.2f}"
+    return [
+        fmt_int(rec["stop_step"]),
+        fmt_int(rec["best_step"]),
+        fmt_int(rec["last_step"]),
+        fmt_pct(rec["waste_pct"]),
+        saved,
+        fmt_pct(rec["forgone_pct"]),
+    ]
+
+
+#: first characters that make a spreadsheet read a cell as a formula
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: formula-leading text gets a leading quote."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
