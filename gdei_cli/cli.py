@@ -15,49 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from gdei_cli import __version__
-from gdei_cli.cli_options import (
-    DEFAULTS,
-    AnalyzeFormat,
-    ConfigOpt,
-    ExportOutput,
-    ExportTo,
-    GpuHourCost,
-    Gpus,
-    InputFormat,
-    InspectFormat,
-    Jobs,
-    Kind,
-    LinePattern,
-    MaxFileSize,
-    MaxWaste,
-    MergeFolders,
-    Metric,
-    ModeOpt,
-    Objective,
-    OutputFormat,
-    Paths,
-    PictureKind,
-    Plot,
-    PlotOutput,
-    Points,
-    Quiet,
-    ReportOutput,
-    RuleOpt,
-    SecondsPerStep,
-    ShowConfigFile,
-    Smoothing,
-    Strict,
-    Threshold,
-    Tolerance,
-    Warmup,
-    Width,
-    Window,
-    config_from,
-    costs_from,
-    fail,
-    file_size_bytes,
-    waste_pct,
-)
+from gdei_cli import cli_options as opt
 from gdei_cli.config import Config, Mode
 from gdei_cli.safe_text import printable
 
@@ -111,11 +69,11 @@ def _run_library(fn: object) -> None:
     try:
         fn()  # type: ignore[operator]
     except GdeiError as exc:
-        fail(str(exc))
+        opt.fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        opt.fail("interrupted", 130)
     except MemoryError:
-        fail("out of memory")
+        opt.fail("out of memory")
     except BrokenPipeError:
         sys.stderr.close()
         raise typer.Exit(0) from None
@@ -145,7 +103,7 @@ def _analyse(
             jobs=jobs,
             merge_folders=merge_folders,
             line_pattern=line_pattern,
-            max_bytes=file_size_bytes(max_file_size),
+            max_bytes=opt.file_size_bytes(max_file_size),
             progress=progress,
         )
     require_runs(dataset, paths)
@@ -183,7 +141,7 @@ def _warn_skipped(dataset: Dataset, strict: bool, quiet: bool = False) -> None:
             f"gdei: warning: skipped {printable(s.where())}: {printable(s.reason)}", err=True
         )
     if strict and bad:
-        fail(f"{len(bad)} file(s) could not be read (--strict)")
+        opt.fail(f"{len(bad)} file(s) could not be read (--strict)")
 
 
 def _warn_missing(analysis: Analysis) -> None:
@@ -199,32 +157,32 @@ def _warn_missing(analysis: Analysis) -> None:
 
 @app.command()
 def analyze(
-    paths: Paths,
-    _config_file: ConfigOpt = None,
-    metric: Metric = None,
-    objective: Objective = None,
-    output_format: AnalyzeFormat = OutputFormat.table,
-    export_to: ExportTo = None,
-    mode: ModeOpt = DEFAULTS.mode,
-    rule: RuleOpt = DEFAULTS.rule,
-    tolerance: Tolerance = DEFAULTS.tolerance,
-    smoothing: Smoothing = "auto",
-    threshold: Threshold = DEFAULTS.threshold,
-    window: Window = str(DEFAULTS.window),
-    warmup: Warmup = str(DEFAULTS.warmup),
-    seconds_per_step: SecondsPerStep = None,
-    gpus: Gpus = 1.0,
-    gpu_hour_cost: GpuHourCost = None,
-    max_waste: MaxWaste = None,
-    input_format: InputFormat = None,
-    merge_folders: MergeFolders = False,
-    line_pattern: LinePattern = None,
-    jobs: Jobs = None,
-    strict: Strict = False,
-    max_file_size: MaxFileSize = "2G",
-    width: Width = None,
-    quiet: Quiet = False,
-    plot: Plot = False,
+    paths: opt.Paths,
+    _config_file: opt.ConfigOpt = None,
+    metric: opt.Metric = None,
+    objective: opt.Objective = None,
+    output_format: opt.AnalyzeFormat = opt.OutputFormat.table,
+    export_to: opt.ExportTo = None,
+    mode: opt.ModeOpt = opt.DEFAULTS.mode,
+    rule: opt.RuleOpt = opt.DEFAULTS.rule,
+    tolerance: opt.Tolerance = opt.DEFAULTS.tolerance,
+    smoothing: opt.Smoothing = "auto",
+    threshold: opt.Threshold = opt.DEFAULTS.threshold,
+    window: opt.Window = str(opt.DEFAULTS.window),
+    warmup: opt.Warmup = str(opt.DEFAULTS.warmup),
+    seconds_per_step: opt.SecondsPerStep = None,
+    gpus: opt.Gpus = 1.0,
+    gpu_hour_cost: opt.GpuHourCost = None,
+    max_waste: opt.MaxWaste = None,
+    input_format: opt.InputFormat = None,
+    merge_folders: opt.MergeFolders = False,
+    line_pattern: opt.LinePattern = None,
+    jobs: opt.Jobs = None,
+    strict: opt.Strict = False,
+    max_file_size: opt.MaxFileSize = "2G",
+    width: opt.Width = None,
+    quiet: opt.Quiet = False,
+    plot: opt.Plot = False,
 ) -> None:
     """Say where each run should have stopped, why, and what that would have saved.
 
@@ -236,9 +194,9 @@ def analyze(
         from gdei_cli import report
         from gdei_cli.engine import over_limit
 
-        limit = waste_pct(max_waste) if max_waste is not None else None
-        config = config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
-        costs = costs_from(gpus, gpu_hour_cost, seconds_per_step)
+        limit = opt.waste_pct(max_waste) if max_waste is not None else None
+        config = opt.config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size, quiet,
@@ -248,7 +206,7 @@ def analyze(
             _warn_missing(analysis)
         if export_to is not None:
             report.export_summary(analysis, dataset, export_to)
-        if output_format is OutputFormat.json:
+        if output_format is opt.OutputFormat.json:
             doc = report.analysis_document(analysis, dataset)
             _to_stdout(lambda: typer.echo(report.dumps(doc)))
         else:
@@ -256,7 +214,7 @@ def analyze(
             _to_stdout(lambda: report.render_analysis(analysis, dataset, console, quiet=quiet))
             if plot:
                 _to_stdout(lambda: report.render_charts(analysis, console))
-        if output_format is OutputFormat.github:
+        if output_format is opt.OutputFormat.github:
             notes = report.github_annotations(analysis, dataset, over)
             _to_stdout(lambda: typer.echo("\n".join(notes)))
             summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -285,29 +243,29 @@ def _show_progress(quiet: bool) -> bool:
 
 @app.command()
 def export(
-    paths: Paths,
-    output: ExportOutput,
-    _config_file: ConfigOpt = None,
-    points: Points = False,
-    metric: Metric = None,
-    objective: Objective = None,
-    mode: ModeOpt = DEFAULTS.mode,
-    rule: RuleOpt = DEFAULTS.rule,
-    tolerance: Tolerance = DEFAULTS.tolerance,
-    smoothing: Smoothing = "auto",
-    threshold: Threshold = DEFAULTS.threshold,
-    window: Window = str(DEFAULTS.window),
-    warmup: Warmup = str(DEFAULTS.warmup),
-    seconds_per_step: SecondsPerStep = None,
-    gpus: Gpus = 1.0,
-    gpu_hour_cost: GpuHourCost = None,
-    input_format: InputFormat = None,
-    merge_folders: MergeFolders = False,
-    line_pattern: LinePattern = None,
-    jobs: Jobs = None,
-    strict: Strict = False,
-    max_file_size: MaxFileSize = "2G",
-    quiet: Quiet = False,
+    paths: opt.Paths,
+    output: opt.ExportOutput,
+    _config_file: opt.ConfigOpt = None,
+    points: opt.Points = False,
+    metric: opt.Metric = None,
+    objective: opt.Objective = None,
+    mode: opt.ModeOpt = opt.DEFAULTS.mode,
+    rule: opt.RuleOpt = opt.DEFAULTS.rule,
+    tolerance: opt.Tolerance = opt.DEFAULTS.tolerance,
+    smoothing: opt.Smoothing = "auto",
+    threshold: opt.Threshold = opt.DEFAULTS.threshold,
+    window: opt.Window = str(opt.DEFAULTS.window),
+    warmup: opt.Warmup = str(opt.DEFAULTS.warmup),
+    seconds_per_step: opt.SecondsPerStep = None,
+    gpus: opt.Gpus = 1.0,
+    gpu_hour_cost: opt.GpuHourCost = None,
+    input_format: opt.InputFormat = None,
+    merge_folders: opt.MergeFolders = False,
+    line_pattern: opt.LinePattern = None,
+    jobs: opt.Jobs = None,
+    strict: opt.Strict = False,
+    max_file_size: opt.MaxFileSize = "2G",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Write the per-run summary table (or, with --points, every point) to a file.
 
@@ -317,8 +275,8 @@ def export(
     def work() -> None:
         from gdei_cli import report
 
-        config = config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
-        costs = costs_from(gpus, gpu_hour_cost, seconds_per_step)
+        config = opt.config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
+        costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
             line_pattern, max_file_size, quiet,
@@ -338,17 +296,17 @@ def export(
 
 @app.command()
 def inspect(
-    paths: Paths,
-    _config_file: ConfigOpt = None,
-    output_format: InspectFormat = OutputFormat.table,
-    input_format: InputFormat = None,
-    merge_folders: MergeFolders = False,
-    line_pattern: LinePattern = None,
-    jobs: Jobs = None,
-    strict: Strict = False,
-    max_file_size: MaxFileSize = "2G",
-    width: Width = None,
-    quiet: Quiet = False,
+    paths: opt.Paths,
+    _config_file: opt.ConfigOpt = None,
+    output_format: opt.InspectFormat = opt.OutputFormat.table,
+    input_format: opt.InputFormat = None,
+    merge_folders: opt.MergeFolders = False,
+    line_pattern: opt.LinePattern = None,
+    jobs: opt.Jobs = None,
+    strict: opt.Strict = False,
+    max_file_size: opt.MaxFileSize = "2G",
+    width: opt.Width = None,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Show what gdei sees in each run: format, sources, metrics, restarts, skipped lines.
 
@@ -367,12 +325,12 @@ def inspect(
                 jobs=jobs,
                 merge_folders=merge_folders,
                 line_pattern=line_pattern,
-                max_bytes=file_size_bytes(max_file_size),
+                max_bytes=opt.file_size_bytes(max_file_size),
                 progress=progress,
             )
         if not dataset.runs and not dataset.skipped_files:
             raise InputError("no files found in " + ", ".join(printable(p) for p in paths))
-        if output_format is OutputFormat.json:
+        if output_format is opt.OutputFormat.json:
             _to_stdout(lambda: typer.echo(report.dumps(report.inspect_document(dataset))))
         else:
             console = report.make_console(width=width)
@@ -384,18 +342,18 @@ def inspect(
 
 @app.command()
 def plot(
-    paths: Paths,
-    output: PlotOutput,
-    _config_file: ConfigOpt = None,
-    kind: Kind = PictureKind.both,
-    metric: Metric = None,
-    objective: Objective = None,
-    mode: ModeOpt = DEFAULTS.mode,
-    tolerance: Tolerance = DEFAULTS.tolerance,
-    input_format: InputFormat = None,
-    jobs: Jobs = None,
-    max_file_size: MaxFileSize = "2G",
-    quiet: Quiet = False,
+    paths: opt.Paths,
+    output: opt.PlotOutput,
+    _config_file: opt.ConfigOpt = None,
+    kind: opt.Kind = opt.PictureKind.both,
+    metric: opt.Metric = None,
+    objective: opt.Objective = None,
+    mode: opt.ModeOpt = opt.DEFAULTS.mode,
+    tolerance: opt.Tolerance = opt.DEFAULTS.tolerance,
+    input_format: opt.InputFormat = None,
+    jobs: opt.Jobs = None,
+    max_file_size: opt.MaxFileSize = "2G",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Write a chart of each run (PNG and/or SVG): objective raw and smoothed, the index,
     the stop, the wasted steps shaded. Needs matplotlib (pip install 'gdei-cli[plot]').
@@ -409,7 +367,7 @@ def plot(
         dataset, analysis = _picture_analysis(
             paths, metric, objective, mode, tolerance, input_format, jobs, max_file_size, quiet
         )
-        kinds = ["png", "svg"] if kind is PictureKind.both else [kind.value]
+        kinds = ["png", "svg"] if kind is opt.PictureKind.both else [kind.value]
         written = report.write_plots(analysis, output, kinds, dataset)
         if not quiet:
             typer.echo(f"wrote {len(written)} file(s) in {printable(output)}", err=True)
@@ -420,17 +378,17 @@ def plot(
 
 @app.command("report")
 def html_report(
-    paths: Paths,
-    output: ReportOutput,
-    _config_file: ConfigOpt = None,
-    metric: Metric = None,
-    objective: Objective = None,
-    mode: ModeOpt = DEFAULTS.mode,
-    tolerance: Tolerance = DEFAULTS.tolerance,
-    input_format: InputFormat = None,
-    jobs: Jobs = None,
-    max_file_size: MaxFileSize = "2G",
-    quiet: Quiet = False,
+    paths: opt.Paths,
+    output: opt.ReportOutput,
+    _config_file: opt.ConfigOpt = None,
+    metric: opt.Metric = None,
+    objective: opt.Objective = None,
+    mode: opt.ModeOpt = opt.DEFAULTS.mode,
+    tolerance: opt.Tolerance = opt.DEFAULTS.tolerance,
+    input_format: opt.InputFormat = None,
+    jobs: opt.Jobs = None,
+    max_file_size: opt.MaxFileSize = "2G",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Write one self-contained HTML page: the summary table and every run's chart
     (no network needed to view it). Needs matplotlib (pip install 'gdei-cli[plot]').
@@ -463,19 +421,20 @@ def _picture_analysis(
     max_file_size: str,
     quiet: bool,
 ) -> tuple[Dataset, Analysis]:
-    config = config_from(
-        "auto", DEFAULTS.rule, tolerance, mode, DEFAULTS.threshold,
-        str(DEFAULTS.window), str(DEFAULTS.warmup),
+    config = opt.config_from(
+        "auto", opt.DEFAULTS.rule, tolerance, mode, opt.DEFAULTS.threshold,
+        str(opt.DEFAULTS.window), str(opt.DEFAULTS.warmup),
     )  # fmt: skip
+    costs = opt.costs_from(1.0, None, None)
     return _analyse(
-        paths, input_format, metric, objective, config, costs_from(1.0, None, None), jobs, False,
-        None, max_file_size, quiet,
+        paths, input_format, metric, objective, config, costs, jobs, False, None, max_file_size,
+        quiet,
     )  # fmt: skip
 
 
 @app.command("config")
 def show_config(
-    config_file: ShowConfigFile = None,
+    config_file: opt.ShowConfigFile = None,
 ) -> None:
     """Print the effective settings of analyze/export and where each comes from."""
 
