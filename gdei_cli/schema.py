@@ -206,8 +206,6 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     work); runs are stacked in name order, each run's parts freed as it is
     copied.
     """
-    from gdei_cli._memory import release
-
     order = sorted(range(len(parts)), key=lambda i: parts[i].run)
     all_metrics = sorted({str(m) for p in parts for m in p.metric_names})
     position = {m: i for i, m in enumerate(all_metrics)}
@@ -219,7 +217,7 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     wall = np.empty(total, dtype=np.float64)
     mcode = np.empty(total, dtype=np.int32)
     rcode = np.empty(total, dtype=np.int32)
-    at = copied = 0
+    at = 0
     for i in order:
         p = parts[i]
         k = p.step.size
@@ -231,12 +229,7 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
             mcode[at : at + k] = lookup[p.metric]
             rcode[at : at + k] = run_pos[p.run]
         at += k
-        copied += k
         parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
-        if copied > 1 << 18:  # every ~256k points: give the freed runs' pages back
-            release()
-            copied = 0
-    release()
     return pd.DataFrame(
         {
             RUN: categorical(rcode, all_runs),

@@ -2,7 +2,7 @@
 user-facing library is imported in one place.
 
 Layers, bottom to top (a module may import its own layer or lower ones):
-columns/errors/safe_text/_memory -> schema/config/settings -> readers ->
+columns/errors/safe_text -> schema/config/settings -> readers ->
 discovery/assembly -> loader -> engine -> report -> cli_options -> cli.
 """
 
@@ -19,7 +19,6 @@ LAYERS: dict[str, int] = {
     "gdei_cli.columns": 0,
     "gdei_cli.errors": 0,
     "gdei_cli.safe_text": 0,
-    "gdei_cli._memory": 0,
     "gdei_cli.schema": 1,
     "gdei_cli.config": 1,
     "gdei_cli.settings": 1,

@@ -365,8 +365,6 @@ def _read_file(path: Path, fh: Any, size: int) -> RawLog:
 
 
 def _finish(path: Path, reader: _Reader) -> RawLog:
-    from gdei_cli._memory import release
-
     tags = reader.tags
     names = sorted(tags.codes)
     # a tag holding only tensor values is a scalar only with the scalars plugin
@@ -394,7 +392,6 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
                 at += part.size
                 del part
         columns.append(col)
-        release()  # the pieces of this column are free: hand their pages back
     reader.pieces.clear()
     del pieces
     step, value, wall = columns
