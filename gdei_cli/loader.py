@@ -80,7 +80,9 @@ def load(
         bad = next((s for s in skipped + unreadable if s.problem), None)
         if bad is not None:
             raise InputError(bad.reason, path=bad.path, line=bad.line)
-    return assemble(join_runs(runs), skipped + unreadable)
+    joined = join_runs(runs)
+    del runs  # assemble frees each run's raw points as it goes: hold no other reference
+    return assemble(joined, skipped + unreadable)
 
 
 def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:

@@ -212,6 +212,19 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     all_runs = sorted({p.run for p in parts if p.step.size})
     run_pos = {r: i for i, r in enumerate(all_runs)}
     total = sum(p.step.size for p in parts)
+    if len(parts) == 1 and total:  # one run: its columns are the frame's, no copy
+        (only,) = parts
+        parts[0] = RunColumns(only.run, only.metric_names, *(np.zeros(0),) * 4)
+        lookup = np.array([position[str(m)] for m in only.metric_names], dtype=np.int32)
+        return _frame(
+            np.zeros(total, dtype=np.int32),
+            lookup[only.metric],
+            np.asarray(only.step, dtype=np.int64),
+            np.asarray(only.value, dtype=np.float64),
+            np.asarray(only.wall_time, dtype=np.float64),
+            all_runs,
+            all_metrics,
+        )
     step = np.empty(total, dtype=np.int64)
     value = np.empty(total, dtype=np.float64)
     wall = np.empty(total, dtype=np.float64)
@@ -230,10 +243,23 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
             rcode[at : at + k] = run_pos[p.run]
         at += k
         parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
+        del p  # the run's points are copied: free them now, not after the last run
+    return _frame(rcode, mcode, step, value, wall, all_runs, all_metrics)
+
+
+def _frame(
+    rcode: np.ndarray,
+    mcode: np.ndarray,
+    step: np.ndarray,
+    value: np.ndarray,
+    wall: np.ndarray,
+    runs: list[str],
+    metrics: list[str],
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            RUN: categorical(rcode, all_runs),
-            METRIC: categorical(mcode, all_metrics),
+            RUN: categorical(rcode, runs),
+            METRIC: categorical(mcode, metrics),
             STEP: step,
             VALUE: value,
             WALL_TIME: wall,
