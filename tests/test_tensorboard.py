@@ -103,6 +103,29 @@ def test_torch_summarywriter_file_matches_tensorboard(tmp_path):
     assert set(log.frame.metric.astype(str)) == {"loss", "acc"}
 
 
+@pytest.mark.parametrize(("every", "tags"), [(97, 1), (50, 2), (1000, 3), (3, 1)])
+def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, every, tags):
+    """The usual layout (a val loss every N steps beside per-step tags) breaks the
+    predicted cycle of record lengths once per N steps: every record is still framed
+    where it is, and the points are TensorBoard's."""
+    from gdei_cli.readers.tensorboard.framing import Framer
+
+    w = tensorboardX.SummaryWriter(str(tmp_path))
+    for s in range(3000):
+        for t in range(tags):
+            w.add_scalar(f"train/t{t}", 1.0 / (1 + s + t), s, walltime=1.7e9 + s)
+        if s % every == 0:
+            w.add_scalar("val/loss", 2.0 / (1 + s), s, walltime=1.7e9 + s)
+    w.close()
+    path = event_file(tmp_path)
+    assert_same(path, tb.read(path))
+    data = path.read_bytes()
+    starts, lengths, _, status = Framer(np.frombuffer(data, dtype=np.uint8)).walk(0, len(data))
+    assert status == "eof"
+    ends = np.concatenate(starts) + 16 + np.concatenate(lengths)
+    assert ends.tolist() == record_ends(data)
+
+
 scalars = st.lists(
     st.tuples(
         st.sampled_from(["loss", "lr", "val/loss", "ü-tag"]),

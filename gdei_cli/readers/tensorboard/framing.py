@@ -105,21 +105,42 @@ class Framer:
         starts: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         limit = min(self.size, pos + budget)
+        cycle: list[int] = []  # the repeating lengths last predicted, if any
         while pos < limit:
+            if cycle:
+                # a prediction stopped at an odd record (a tag logged every N steps
+                # beside per-step ones): frame it alone, then resume the cycle at
+                # whichever phase fits, instead of probing record by record again
+                length, status = self._one(pos)
+                if status:
+                    return starts, lengths, pos, status
+                starts.append(np.array([pos], dtype=np.int64))
+                lengths.append(np.array([length], dtype=np.int64))
+                pos += 16 + length
+                if pos >= self.size:
+                    return starts, lengths, pos, self._at_end()
+                resumed = pos
+                if pos + 12 <= self.size:
+                    head = self.u64(pos)
+                    for r in range(len(cycle)):
+                        if cycle[r] == head:
+                            turned = cycle[r:] + cycle[:r]
+                            resumed = self._extrapolate(pos, turned, limit, starts, lengths)
+                            if resumed > pos:
+                                cycle = turned
+                                break
+                if resumed > pos:
+                    pos = resumed
+                    continue
+                cycle = []
+                continue
             seq_pos: list[int] = []
             seq_len: list[int] = []
             p = pos
             status = ""
             while len(seq_pos) < _SEQ_PROBE and p < self.size:
-                if p + 12 > self.size:
-                    status = self._past(p + 12)
-                    break
-                length = self.u64(p)
-                if self.u32(p + 8) != self.header_crc(length) or length >= MAX_RECORD:
-                    status = "damaged"
-                    break
-                if p + 16 + length > self.size:
-                    status = self._past(p + 16 + length)
+                length, status = self._one(p)
+                if status:
                     break
                 seq_pos.append(p)
                 seq_len.append(length)
@@ -134,8 +155,20 @@ class Framer:
                 return starts, lengths, pos, self._at_end()
             period_ = period(seq_len)
             if period_:
-                pos = self._extrapolate(pos, seq_len[-period_:], limit, starts, lengths)
+                cycle = seq_len[-period_:]
+                pos = self._extrapolate(pos, cycle, limit, starts, lengths)
         return starts, lengths, pos, "budget" if pos < self.size else self._at_end()
+
+    def _one(self, p: int) -> tuple[int, str]:
+        """The length of the record at *p*, or why it cannot be framed here."""
+        if p + 12 > self.size:
+            return 0, self._past(p + 12)
+        length = self.u64(p)
+        if self.u32(p + 8) != self.header_crc(length) or length >= MAX_RECORD:
+            return 0, "damaged"
+        if p + 16 + length > self.size:
+            return 0, self._past(p + 16 + length)
+        return length, ""
 
     def _at_end(self) -> str:
         return "eof" if self.base + self.size >= self.file_size else "window"
@@ -151,8 +184,27 @@ class Framer:
         """Accept whole repetitions of *cycle* from *pos* whose lengths check out."""
         stride = sum(cycle) + 16 * len(cycle)
         reps = min((self.size - pos) // stride, (limit - pos) // stride + 1)
-        if reps <= 0:
-            return pos
+        # checked in growing chunks, so a cycle broken after a few repetitions
+        # costs what it accepted, not a scan to the end of the window
+        chunk = 64
+        while reps > 0:
+            n = min(chunk, reps)
+            end = self._accept(pos, cycle, stride, n, starts, lengths)
+            if end - pos < n * stride:
+                return end
+            pos, reps, chunk = end, reps - n, chunk * 4
+        return pos
+
+    def _accept(
+        self,
+        pos: int,
+        cycle: list[int],
+        stride: int,
+        reps: int,
+        starts: list[np.ndarray],
+        lengths: list[np.ndarray],
+    ) -> int:
+        """Accept up to *reps* repetitions of *cycle* from *pos*; the position after them."""
         offsets = np.cumsum([0] + [c + 16 for c in cycle[:-1]])
         ok = reps
         for off, length in zip(offsets, cycle, strict=True):
