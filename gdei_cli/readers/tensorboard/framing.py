@@ -8,8 +8,10 @@ masked CRC32C of the payload.
 :meth:`Framer.walk` frames a few records one by one; when their lengths repeat
 with a short period (a training loop logs the same tags in the same order, so
 records have the same lengths), the next thousands of boundaries are
-predicted at once and confirmed with one vectorized comparison of the length
-fields.  Irregular stretches fall back to one record at a time.
+predicted at once and confirmed with vectorized comparisons of the length
+fields (in growing chunks).  A record that breaks the cycle (a tag logged
+every N steps beside per-step ones) is framed alone and the cycle resumed at
+whichever phase fits; irregular stretches fall back to one record at a time.
 
 After a damaged record, :class:`Resync` finds the next valid one: every
 offset of a block is a candidate, its length checked for plausibility and its

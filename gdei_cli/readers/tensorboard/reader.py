@@ -16,8 +16,9 @@ instead:
 1. **Framing** (:mod:`.framing`): a few records are framed one by one; when their
    lengths repeat with a short period (a training loop logs the same tags in
    the same order, so records have the same lengths), the next thousands of
-   record boundaries are predicted at once and confirmed with one vectorized
-   comparison of the length fields.  Irregular stretches fall back to one
+   record boundaries are predicted at once and confirmed with vectorized
+   comparisons of the length fields.  A record that breaks the cycle is
+   framed alone and the cycle resumed; irregular stretches fall back to one
    record at a time.
 2. **CRC32C** with google-crc32c (hardware CRC) in bulk: CRC32C is affine, so
    for *k* payloads of one length, ``xor(crc(p_i)) == crc(xor(p_i))`` (xor
