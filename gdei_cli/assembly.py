@@ -268,14 +268,23 @@ def assemble_run(
     value = _cat(parts_value, np.float64)
     wall = _cat(parts_wall, np.float64)
     keep = purged_mask(code, step, names, purges)
+    order: np.ndarray | None = None
     if not _strictly_sorted(code, step):
-        keep &= superseded_mask(code, step)
+        # metrics interleaved row by row (the usual layout): grouped by metric in
+        # file order, steps that only rise mean no restart, and that grouping is
+        # already the sort the frame needs
+        order = np.argsort(code, kind="stable")
+        if not _strictly_sorted(code[order], step[order]):
+            keep &= superseded_mask(code, step)
+            order = None
     superseded = np.bincount(code[~keep], minlength=len(names))
     if not keep.all():
         idx = np.flatnonzero(keep)
         code, step, value, wall = code[idx], step[idx], value[idx], wall[idx]
-    if not _strictly_sorted(code, step):
+        order = None
+    if order is None and not _strictly_sorted(code, step):
         order = np.lexsort((step, code))
+    if order is not None:
         code, step, value, wall = code[order], step[order], value[order], wall[order]
     kinds = [log.wall_clock for log in logs]
     preference: tuple[WallClock, ...] = ("logged", "relative", "derived")

@@ -281,6 +281,27 @@ def test_superseded_mask_matches_a_simulation(rows):
     assert superseded_mask(codes, steps).tolist() == _reference_keep(codes, steps).tolist()
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40)), min_size=1, max_size=60),
+)
+def test_a_long_csv_run_is_its_restart_survivors_sorted(tmp_path_factory, rows):
+    """Through the whole loader (interleaved metrics take a faster path when no
+    step goes back): the frame is the simulation's survivors, by metric then step."""
+    path = tmp_path_factory.mktemp("r") / "run.csv"
+    path.write_text(
+        "metric,step,value\n" + "".join(f"{m},{s},{i}\n" for i, (m, s) in enumerate(rows))
+    )
+    names = sorted({m for m, _ in rows})
+    codes = np.array([names.index(m) for m, _ in rows], dtype=np.int64)
+    steps = np.array([s for _, s in rows], dtype=np.int64)
+    keep = _reference_keep(codes, steps)
+    want = sorted((rows[i][0], rows[i][1], float(i)) for i in np.flatnonzero(keep))
+    frame = load([path]).frame
+    got = list(zip(frame.metric.astype(str), frame.step.tolist(), frame.value.tolist(), strict=True))
+    assert got == want
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
