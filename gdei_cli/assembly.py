@@ -3,7 +3,8 @@
 This is the one place that
 
 * reads a run's files (each by its format's reader; many large files with a
-  process pool, order kept) and applies the formats' ``join`` hooks;
+  process pool, order kept), assembles each run as soon as it is read unless
+  its format's ``join`` hook may merge it with another, and applies the hooks;
 * resolves restarts, with one rule for every format (as TensorBoard's
   rustboard does in ``reservoir.rs``): a logged point preempts every point of
   its metric logged *before* it at a step >= its own (the job went back to a
@@ -22,7 +23,7 @@ import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -109,44 +110,72 @@ def read_all(
     jobs: int | None,
     options: ReadOptions | None = None,
     progress: Progress | None = None,
-) -> tuple[list[ReadRun], list[SkippedFile]]:
+) -> tuple[list[ReadRun], list[Assembled], list[SkippedFile]]:
     """Read every source; many large files use a process pool (order is kept).
 
-    Returns the runs with at least one readable file, and the files skipped.
+    A run that no format hook can join to another is assembled as soon as it
+    is read (in the worker, with a pool), so its raw logs are freed at once
+    and memory holds the runs' columns, not every file's raw points.  Returns
+    the runs still to join, the runs assembled, and the files skipped.
     *progress* is told the total bytes once, then the bytes of each source as
     it is done (the library prints nothing itself).
     """
-    read = functools.partial(read_source, options=options)
+    read = functools.partial(read_and_settle, options=options)
     n_files = sum(len(s.paths) for s in sources)
     sizes = [sum(_size(p) for p in s.paths) for s in sources]
     if progress is not None:
         progress(0, sum(sizes))
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    runs: list[ReadRun] = []
+    done: list[Assembled] = []
+    skipped: list[SkippedFile] = []
 
-    def tick(results: Iterable[tuple[list[RawLog], list[SkippedFile]]]) -> list[Any]:
-        out = []
-        for size, got in zip(sizes, results, strict=True):
-            out.append(got)
+    def take(results: Iterable[tuple[ReadRun | None, list[Assembled], list[SkippedFile]]]) -> None:
+        for size, (pending, settled, bad) in zip(sizes, results, strict=True):
+            skipped.extend(bad)
+            done.extend(settled)
+            if pending is not None:
+                runs.append(pending)
             if progress is not None:
                 progress(size, None)
-        return out
 
     if workers <= 1 or n_files < 2 or sum(sizes) < POOL_MIN_BYTES:
-        logs = tick(read(s) for s in sources)  # a pool costs more than it saves
+        take(read(s) for s in sources)  # a pool costs more than it saves
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         chunk = max(1, len(sources) // (4 * workers))
         with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
-            logs = tick(pool.map(read, sources, chunksize=chunk))
-    runs: list[ReadRun] = []
-    skipped: list[SkippedFile] = []
-    for source, (got, bad) in zip(sources, logs, strict=True):
-        skipped.extend(bad)
-        if got:
-            kept = tuple(log.path for log in got)
-            runs.append(ReadRun(Source(source.run, source.format, kept, source.where), got))
-    return runs, skipped
+            take(pool.map(read, sources, chunksize=chunk))
+    return runs, done, skipped
+
+
+@dataclass
+class Assembled:
+    """One run's columns and bookkeeping, ready to stack."""
+
+    columns: schema.RunColumns
+    info: RunInfo
+
+
+def read_and_settle(
+    source: Source, options: ReadOptions | None = None
+) -> tuple[ReadRun | None, list[Assembled], list[SkippedFile]]:
+    """Read a source; assemble its runs now unless its format's hook may join them."""
+    logs, skipped = read_source(source, options)
+    if not logs:
+        return None, [], skipped
+    kept = tuple(log.path for log in logs)
+    run = ReadRun(Source(source.run, source.format, kept, source.where), logs)
+    if "+" not in source.format and get(source.format).join is not None:
+        return run, [], skipped
+    return None, [_assembled(r) for r in _split(run)], skipped
+
+
+def _assembled(run: ReadRun) -> Assembled:
+    src = run.source
+    names, code, step, value, wall, info = assemble_run(src.run, src.format, run.logs)
+    return Assembled(schema.RunColumns(src.run, names, code, step, value, wall), info)
 
 
 #: a progress callback: (bytes just done, total bytes or None when only advancing)
@@ -169,15 +198,18 @@ def join_runs(runs: list[ReadRun]) -> list[ReadRun]:
     for name, members in by_format.items():
         hook = get(name).join if "+" not in name else None
         out.extend(hook(members) if hook is not None else members)
-    split: list[ReadRun] = []
-    for run in out:
-        if len(run.logs) == 1 and run.logs[0].subruns is not None:
-            for sub, log in run.logs[0].subruns.items():
-                s = run.source
-                split.append(ReadRun(Source(f"{s.run}/{sub}", s.format, s.paths, s.where), [log]))
-        else:
-            split.append(run)
-    return sorted(split, key=lambda r: r.source.run)
+    return sorted((part for run in out for part in _split(run)), key=lambda r: r.source.run)
+
+
+def _split(run: ReadRun) -> list[ReadRun]:
+    """A run whose one file holds several runs (a W&B export, a ``run`` column): those runs."""
+    if len(run.logs) == 1 and run.logs[0].subruns is not None:
+        s = run.source
+        return [
+            ReadRun(Source(f"{s.run}/{sub}", s.format, s.paths, s.where), [log])
+            for sub, log in run.logs[0].subruns.items()
+        ]
+    return [run]
 
 
 # --------------------------------------------------------------------------- restarts
@@ -331,15 +363,18 @@ def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 16) 
     return True
 
 
-def assemble(runs: list[ReadRun], skipped: list[SkippedFile]) -> Dataset:
-    """Every run's points through the restart rule into one canonical frame."""
-    infos: dict[str, RunInfo] = {}
-    parts: list[schema.RunColumns] = []
+def assemble(
+    runs: list[ReadRun], skipped: list[SkippedFile], done: list[Assembled] | None = None
+) -> Dataset:
+    """Every run's points through the restart rule into one canonical frame
+    (*done*: runs already assembled as they were read)."""
+    settled = done if done is not None else []
     for i, read_run in enumerate(runs):
-        src = read_run.source
-        names, code, step, value, wall, info = assemble_run(src.run, src.format, read_run.logs)
-        runs[i] = ReadRun(src, [])  # let each run's raw points go once assembled
-        infos[src.run] = info
-        parts.append(schema.RunColumns(src.run, names, code, step, value, wall))
+        settled.append(_assembled(read_run))
+        runs[i] = ReadRun(read_run.source, [])  # let each run's raw points go once assembled
+    settled.sort(key=lambda a: a.info.run)
+    infos = {a.info.run: a.info for a in settled}
+    parts = [a.columns for a in settled]
+    settled.clear()  # stack_runs frees each run's columns as it copies them
     frame = schema.stack_runs(parts)
     return Dataset(frame=frame, runs=infos, skipped_files=skipped)

@@ -75,14 +75,14 @@ def load(
                 progress=progress,
             )
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
-    runs, unreadable = read_all(sources, jobs, options, progress)
+    runs, done, unreadable = read_all(sources, jobs, options, progress)
     if strict:
         bad = next((s for s in skipped + unreadable if s.problem), None)
         if bad is not None:
             raise InputError(bad.reason, path=bad.path, line=bad.line)
     joined = join_runs(runs)
     del runs  # assemble frees each run's raw points as it goes: hold no other reference
-    return assemble(joined, skipped + unreadable)
+    return assemble(joined, skipped + unreadable, done)
 
 
 def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:
