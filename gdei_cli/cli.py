@@ -91,6 +91,7 @@ def _analyse(
     line_pattern: str | None,
     max_file_size: str,
     quiet: bool = False,
+    keep_points: bool = True,
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli import report
     from gdei_cli.engine import analyze as run_engine
@@ -115,6 +116,7 @@ def _analyse(
         costs=costs,
         attrs={name: info.attrs for name, info in dataset.runs.items()},
         formats={name: info.format for name, info in dataset.runs.items()},
+        keep_points=keep_points,
     )
     return dataset, analysis
 
@@ -199,7 +201,7 @@ def analyze(
         costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size, quiet,
+            line_pattern, max_file_size, quiet, keep_points=plot,
         )  # fmt: skip
         over = over_limit(analysis.summary, limit) if limit is not None else []
         if not quiet:
@@ -279,7 +281,7 @@ def export(
         costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size, quiet,
+            line_pattern, max_file_size, quiet, keep_points=points,
         )  # fmt: skip
         if not quiet:
             _warn_missing(analysis)

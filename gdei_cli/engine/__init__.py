@@ -14,7 +14,7 @@ The steps, one module each:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -55,6 +55,10 @@ NO_METRIC: Final = Verdict.NO_METRIC.value
 POINT_COLUMNS: Final = columns.POINT_COLUMNS
 
 
+#: points judged at a time by :func:`analyze` (a bound on its working memory)
+BATCH_POINTS: Final = 1 << 21
+
+
 @dataclass
 class Analysis:
     """Per-point frame (``smoothed``, ``index``, ``role``) and per-run summary."""
@@ -74,12 +78,18 @@ def analyze(
     costs: Costs | None = None,
     attrs: Mapping[str, Mapping[str, str]] | None = None,
     formats: Mapping[str, str] | None = None,
+    batch_points: int = BATCH_POINTS,
+    keep_points: bool = True,
 ) -> Analysis:
     """Index every run of a canonical frame and judge where each should have stopped.
 
     *metric* / *objective* name (or glob) the training loss and the
     objective; *attrs* / *formats* are each run's attributes and format as
-    the loader records them (the framework's evidence), by run name.
+    the loader records them (the framework's evidence), by run name.  Runs
+    are judged in batches of about *batch_points* points, which bounds the
+    working memory; the result does not depend on it.  With *keep_points*
+    false, ``points`` is left empty (the summary is the same): the per-point
+    frame is as large as the input and only pictures and ``--points`` need it.
     """
     config = config or Config()
     costs = costs or Costs()
@@ -88,6 +98,86 @@ def analyze(
     frame = schema.as_canonical(frame)
     f = Frame.of(frame)
     p = plan(f, metric=metric, objective=objective, mode=config.mode, attrs=attrs)
+    summaries: list[pd.DataFrame] = []
+    loss_parts: list[pd.DataFrame] = []
+    obj_parts: list[pd.DataFrame] = []
+    for sub_f, sub_p in _batches(f, p, batch_points):
+        got = _judge(sub_f, sub_p, config, costs, attrs, formats, keep_points)
+        summaries.append(got[0])
+        if got[1] is not None and got[2] is not None:
+            loss_parts.append(got[1])
+            obj_parts.append(got[2])
+    if len(summaries) == 1:
+        summary = summaries[0]
+    else:
+        summary = pd.concat(summaries, ignore_index=True)
+    if p.missing:
+        extra = pd.DataFrame(
+            {
+                "run": list(p.missing),
+                "points": [0] * len(p.missing),
+                "verdict": [NO_METRIC] * len(p.missing),
+                "reason": [
+                    p.why.get(r) or f"no training loss among: {select.name_list(m)}"
+                    for r, m in p.missing.items()
+                ],
+                "note": [f"metrics: {select.name_list(m)}" for m in p.missing.values()],
+            }
+        )
+        summary = pd.concat([summary, extra], ignore_index=True)
+        summary = summary.sort_values("run", kind="stable").reset_index(drop=True)
+        for col in STEP_COLUMNS:
+            summary[col] = summary[col].astype("Int64")
+    summary["framework"] = summary["framework"].astype("str")  # None or a name: one dtype
+    summary = summary[list(SUMMARY_COLUMNS)]
+    points = _stack(loss_parts + obj_parts) if loss_parts else _no_points()
+    return Analysis(points=points, summary=summary, config=config, costs=costs)
+
+
+def _batches(f: Frame, p: Plan, batch_points: int) -> Iterator[tuple[Frame, Plan]]:
+    """The planned runs in consecutive groups of about *batch_points* frame rows, each
+    with its slice of the frame (runs are contiguous in a canonical frame): the
+    per-run work's temporaries are a batch's size, not the whole frame's."""
+    if not p.runs:
+        yield f, p
+        return
+    code_of = {name: i for i, name in enumerate(f.run_names)}
+    codes = np.array([code_of[r] for r in p.runs], dtype=np.int64)
+    lo = np.searchsorted(f.run_code, codes, side="left")
+    hi = np.searchsorted(f.run_code, codes, side="right")
+    start = 0
+    while start < len(codes):
+        end = start + 1
+        while end < len(codes) and hi[end] - lo[start] <= batch_points:
+            end += 1
+        if start == 0 and end == len(codes):
+            yield f, p
+            return
+        a, b = int(lo[start]), int(hi[end - 1])
+        sub_f = Frame(
+            run_code=f.run_code[a:b],
+            metric_code=f.metric_code[a:b],
+            run_names=f.run_names,
+            metric_names=f.metric_names,
+            step=f.step[a:b],
+            value=f.value[a:b],
+            wall=f.wall[a:b],
+        )
+        sub_p = Plan(runs=p.runs[start:end], picks=p.picks[start:end], lr=p.lr[start:end])
+        yield sub_f, sub_p
+        start = end
+
+
+def _judge(
+    f: Frame,
+    p: Plan,
+    config: Config,
+    costs: Costs,
+    attrs: Mapping[str, Mapping[str, str]],
+    formats: Mapping[str, str],
+    keep_points: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """Index and judge the planned runs: their summary rows, loss points, objective points."""
     n = len(p.runs)
     with np.errstate(all="ignore"):
         raw_loss = extract(f, p, "loss")
@@ -122,26 +212,9 @@ def analyze(
             p.runs, raw_loss.names, raw_obj.names, obj_max, loss, obj, ceiling, j, evidence,
             cut_reasons, [pk.note for pk in p.picks], weights, config, costs,
         )  # fmt: skip
-    if p.missing:
-        extra = pd.DataFrame(
-            {
-                "run": list(p.missing),
-                "points": [0] * len(p.missing),
-                "verdict": [NO_METRIC] * len(p.missing),
-                "reason": [
-                    p.why.get(r) or f"no training loss among: {select.name_list(m)}"
-                    for r, m in p.missing.items()
-                ],
-                "note": [f"metrics: {select.name_list(m)}" for m in p.missing.values()],
-            }
-        )
-        summary = pd.concat([summary, extra], ignore_index=True)
-        summary = summary.sort_values("run", kind="stable").reset_index(drop=True)
-        for col in STEP_COLUMNS:
-            summary[col] = summary[col].astype("Int64")
-    summary = summary[list(SUMMARY_COLUMNS)]
-    points = _points(p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names)
-    return Analysis(points=points, summary=summary, config=config, costs=costs)
+    if not keep_points:
+        return summary, None, None
+    return (summary, *_points(p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names))
 
 
 def _modes(raw: Raw, p: Plan, n: int, *, objective_role: bool) -> np.ndarray:
@@ -214,8 +287,8 @@ def _points(
     obj: Series,
     obj_is_loss: np.ndarray,
     obj_names: list[str],
-) -> pd.DataFrame:
-    """Every analysed point: the loss rows (with the paper's index), then objective rows."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every analysed point: the loss rows (with the paper's index), and the objective rows."""
     parts = []
     for s, idx, names, role, keep in (
         (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
@@ -244,9 +317,35 @@ def _points(
                 }
             )
         )
-    metrics = sorted(set(loss_names) | set(obj_names))
-    for part in parts:  # one category set for the concatenation
-        part[schema.METRIC] = part[schema.METRIC].cat.set_categories(schema.str_index(metrics))
+    return parts[0], parts[1]
+
+
+def _no_points() -> pd.DataFrame:
+    """The per-point frame with no rows (its columns and dtypes)."""
+    none = np.zeros(0, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            schema.RUN: schema.categorical(none, []),
+            schema.METRIC: schema.categorical(none, []),
+            schema.STEP: none,
+            schema.VALUE: np.zeros(0),
+            schema.WALL_TIME: np.zeros(0),
+            schema.SMOOTHED: np.zeros(0),
+            schema.INDEX: np.zeros(0),
+            "role": schema.categorical(none, list(ROLES)),
+        }
+    )
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The batches' point frames as one, with one category set per categorical column."""
+    if len(parts) == 1:
+        return parts[0]
+    for col in (schema.RUN, schema.METRIC):
+        cats = sorted({str(c) for part in parts for c in part[col].cat.categories})
+        index = schema.str_index(cats)
+        for part in parts:
+            part[col] = part[col].cat.set_categories(index)
     return pd.concat(parts, ignore_index=True)
 
 
