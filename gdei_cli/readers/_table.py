@@ -213,12 +213,13 @@ def split_runs(
     """One RawLog per run: *codes* gives each row of *frame* its run in *names*."""
     order = np.argsort(codes, kind="stable")  # keeps file order within each run
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    ordered = frame.take(order)  # one gather; each run is then a slice of it
     out: dict[str, RawLog] = {}
     for i, name in enumerate(names):
-        rows = order[bounds[i] : bounds[i + 1]]
-        if rows.size == 0:
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        if a == b:
             continue
-        sub = frame.take(rows).reset_index(drop=True)
+        sub = ordered.iloc[a:b].reset_index(drop=True)
         key = name or "(no name)"
         if key in out:  # two spellings of one name (" a" and "a"): one run
             sub = pd.concat([out[key].frame, sub], ignore_index=True)
