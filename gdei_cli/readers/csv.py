@@ -18,6 +18,7 @@ from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
 if TYPE_CHECKING:
+    from gdei_cli.readers._table import Column
     from gdei_cli.readers.base import RawLog
 
 NAME: Final = "csv"
@@ -36,7 +37,7 @@ def read(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from gdei_cli.readers._table import Column, classify_codes, table_to_raw
+    from gdei_cli.readers._table import table_to_raw
 
     options = options or ReadOptions()
     warnings: list[str] = []
@@ -100,6 +101,27 @@ def read(
     n = table.num_rows
     # rows are 1:1 with data lines for logs (no embedded newlines); line 1 is the header
     row_lines = np.arange(2, n + 2, dtype=np.int64)
+    columns = _arrow_columns(table, n)
+    del table, data  # Arrow's buffers and the file's bytes go before the frame is built
+    return table_to_raw(
+        columns,
+        n,
+        path=path,
+        fmt=NAME,
+        row_lines=row_lines,
+        skipped=skipped,
+        warnings=warnings,
+        step_names=step_names,
+    )
+
+
+def _arrow_columns(table: Any, n: int) -> list[Column]:
+    """Each column of an Arrow table as a :class:`Column` (numbers, or text as codes)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from gdei_cli.readers._table import Column, classify_codes
+
     columns: list[Column] = []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
         arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
@@ -136,16 +158,7 @@ def read(
             vals = np.where(present, np.asarray(ticks, dtype=np.float64) / per_s, np.nan)
             columns.append(Column(name=name, values=vals, present=present))
         # booleans, dates and other types are not metrics
-    return table_to_raw(
-        columns,
-        n,
-        path=path,
-        fmt=NAME,
-        row_lines=row_lines,
-        skipped=skipped,
-        warnings=warnings,
-        step_names=step_names,
-    )
+    return columns
 
 
 #: a field of an unterminated last line that can only be a number cut short
