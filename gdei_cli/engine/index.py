@@ -43,7 +43,8 @@ def smooth(values: np.ndarray, groups: np.ndarray, weight: np.ndarray) -> np.nda
     if out.size == 0:
         return out
     w_point = weight[groups]
-    for w in np.unique(weight[np.unique(groups)]):
+    present = groups[np.r_[True, groups[1:] != groups[:-1]]]  # rows of a group are contiguous
+    for w in np.unique(weight[present]):
         if w == 0.0:
             continue
         sel = w_point == w
