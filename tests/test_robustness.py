@@ -323,6 +323,16 @@ def test_mlflow_cut_last_line_is_dropped_with_a_warning(write, tmp_path):
     assert any("cut short" in w for w in info.warnings)
 
 
+
+def test_mlflow_bad_line_mid_file_is_an_error_naming_it(write, tmp_path):
+    lines = [f"{1700000000000 + s} {1 / (1 + s)} {s}\n" for s in range(6)]
+    lines[3] = "1700000000003 0.25 3 extra\n"
+    write("mlruns/0/r/meta.yaml", "status: 3\n")
+    write("mlruns/0/r/metrics/loss", "".join(lines))
+    with pytest.raises(InputError, match="expected 3 fields, got 4") as err:
+        load([tmp_path / "mlruns"], strict=True)
+    assert err.value.line == 4
+
 def _masked_crc(data: bytes) -> int:
     from gdei_cli.readers.tensorboard.framing import crc, mask
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from gdei_cli.errors import InputError
+from gdei_cli.readers._io import line_of
 from gdei_cli.readers.base import RawLog, SkippedLine, WallClock, raw_frame
 from gdei_cli.schema import categorical
 
@@ -290,3 +291,54 @@ def classify_codes(
         codes=codes,
         uniques=uniques,
     )
+
+
+def settle_invalid_rows(
+    data: bytes,
+    invalid: list[Any],
+    path: Path,
+    warnings: list[str],
+    skipped: list[SkippedLine],
+    *,
+    line_ends: bytes,
+    number_offset: int | None,
+) -> None:
+    """Rows pyarrow's CSV parser rejected (``invalid_row_handler``): one last line
+    cut short (no line end after it) is dropped with a warning; anything else is
+    an error naming its line.  *line_ends* are the bytes that end a line;
+    *number_offset* turns pyarrow's row number into a file line when a row's
+    text cannot be found (``None``: the line is then unknown, and not dropped).
+    """
+    if not invalid:
+        return
+    first = invalid[0]
+    last_line = line_of(data, len(data.rstrip(line_ends)))
+    line = invalid_line(data, first, number_offset)
+    ends_cleanly = data.endswith(tuple(bytes([c]) for c in line_ends))
+    unknown_ok = line is None and number_offset is not None
+    if len(invalid) == 1 and not ends_cleanly and (line == last_line or unknown_ok):
+        msg = (
+            f"last line is cut short (got {first.actual_columns} of "
+            f"{first.expected_columns} fields); dropped"
+        )
+        warnings.append(f"line {last_line}: {msg}")
+        skipped.append(SkippedLine(last_line, msg))
+        return
+    raise InputError(
+        f"expected {first.expected_columns} fields, got {first.actual_columns}",
+        path=path,
+        line=line,
+    )
+
+
+def invalid_line(data: bytes, row: Any, number_offset: int | None) -> int | None:
+    """The 1-based file line of a pyarrow ``InvalidRow`` (located by its text at a line start)."""
+    text = getattr(row, "text", None)
+    if text:
+        pos = data.find(text.encode())
+        while pos > 0 and data[pos - 1 : pos] not in (b"\n", b"\r"):
+            pos = data.find(text.encode(), pos + 1)
+        if pos >= 0:
+            return line_of(data, pos)
+    number = getattr(row, "number", None)
+    return None if number is None or number_offset is None else int(number) + number_offset

@@ -37,7 +37,7 @@ def read(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from gdei_cli.readers._table import table_to_raw
+    from gdei_cli.readers._table import settle_invalid_rows, table_to_raw
 
     options = options or ReadOptions()
     warnings: list[str] = []
@@ -79,25 +79,8 @@ def read(
     except pa.ArrowInvalid as exc:
         raise InputError(f"not a readable CSV file: {exc}", path=path) from None
 
-    ends_cleanly = data.endswith((b"\n", b"\r"))
-    if invalid:
-        last_line = line_of(data, len(data.rstrip(b"\r\n")))
-        first = invalid[0]
-        line = _invalid_line(data, first)
-        if len(invalid) == 1 and not ends_cleanly and (line is None or line == last_line):
-            msg = (
-                f"last line is cut short (got {first.actual_columns} of "
-                f"{first.expected_columns} fields); dropped"
-            )
-            warnings.append(f"line {last_line}: {msg}")
-            skipped.append(SkippedLine(last_line, msg))
-        else:
-            raise InputError(
-                f"expected {first.expected_columns} fields, got {first.actual_columns}",
-                path=path,
-                line=line,
-            )
-
+    # row numbers count data rows: the header is line 1
+    settle_invalid_rows(data, invalid, path, warnings, skipped, line_ends=b"\r\n", number_offset=1)
     n = table.num_rows
     # rows are 1:1 with data lines for logs (no embedded newlines); line 1 is the header
     row_lines = np.arange(2, n + 2, dtype=np.int64)
@@ -190,19 +173,6 @@ def _drop_cut_last_line(data: bytes, warnings: list[str], skipped: list[SkippedL
     warnings.append(f"line {line}: {msg}")
     skipped.append(SkippedLine(line, msg))
     return data[:cut]
-
-
-def _invalid_line(data: bytes, row: Any) -> int | None:
-    """The 1-based file line of a pyarrow ``InvalidRow`` (located by its text)."""
-    text = getattr(row, "text", None)
-    if text:
-        pos = data.find(text.encode())
-        while pos > 0 and data[pos - 1 : pos] not in (b"\n", b"\r"):
-            pos = data.find(text.encode(), pos + 1)
-        if pos >= 0:
-            return line_of(data, pos)
-    number = getattr(row, "number", None)
-    return None if number is None else int(number) + 1
 
 
 FORMAT: Final = Format(

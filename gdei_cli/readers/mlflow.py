@@ -49,6 +49,8 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from gdei_cli.readers._table import settle_invalid_rows
+
     options = options or ReadOptions()
     folder = run_folder(path)
     key = path.relative_to(folder / "metrics").as_posix()
@@ -83,24 +85,7 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
         )
     except pa.ArrowInvalid as exc:
         raise InputError(f"not an MLflow metric file: {_first_line(exc)}", path=path) from None
-    if invalid:
-        row = invalid[0]
-        line = data.count(b"\n", 0, len(data.rstrip(b"\n"))) + 1
-        ends_cleanly = data.endswith(b"\n")
-        if len(invalid) == 1 and not ends_cleanly and row.text and data.endswith(row.text.encode()):
-            msg = (
-                f"last line is cut short (got {row.actual_columns} of "
-                f"{row.expected_columns} fields); dropped"
-            )
-            warnings.append(f"line {line}: {msg}")
-            skipped.append(SkippedLine(line, msg))
-        else:
-            at = data.find(row.text.encode()) if row.text else -1
-            raise InputError(
-                f"expected {row.expected_columns} fields, got {row.actual_columns}",
-                path=path,
-                line=data.count(b"\n", 0, at) + 1 if at >= 0 else None,
-            )
+    settle_invalid_rows(data, invalid, path, warnings, skipped, line_ends=b"\n", number_offset=None)
     n = table.num_rows
     ts = table.column(0).to_numpy(zero_copy_only=False) / 1000.0
     value = table.column(1).to_numpy(zero_copy_only=False)
