@@ -304,37 +304,46 @@ def _points(
         metric_names = sorted(set(names))
         metric_code = np.array([metric_names.index(n) for n in names], dtype=np.int64)
         parts.append(
-            pd.DataFrame(
-                {
-                    schema.RUN: schema.categorical(codes, runs),
-                    schema.METRIC: schema.categorical(metric_code[codes], metric_names),
-                    schema.STEP: np.floor(s.step[rows]).astype(np.int64),
-                    schema.VALUE: s.value[rows],
-                    schema.WALL_TIME: s.wall[rows],
-                    schema.SMOOTHED: s.smoothed[rows],
-                    schema.INDEX: idx[rows],
-                    "role": schema.categorical(role_codes, list(ROLES)),
-                }
+            _point_frame(
+                schema.categorical(codes, runs),
+                schema.categorical(metric_code[codes], metric_names),
+                np.floor(s.step[rows]).astype(np.int64),
+                (s.value[rows], s.wall[rows], s.smoothed[rows], idx[rows]),
+                role_codes,
             )
         )
     return parts[0], parts[1]
 
 
+def _point_frame(
+    run: pd.Categorical,
+    metric: pd.Categorical,
+    step: np.ndarray,
+    floats: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    role_codes: np.ndarray,
+) -> pd.DataFrame:
+    """The per-point frame's columns, in order: *floats* are value, wall time,
+    smoothed value and index."""
+    value, wall, smoothed, index = floats
+    return pd.DataFrame(
+        {
+            schema.RUN: run,
+            schema.METRIC: metric,
+            schema.STEP: step,
+            schema.VALUE: value,
+            schema.WALL_TIME: wall,
+            schema.SMOOTHED: smoothed,
+            schema.INDEX: index,
+            "role": schema.categorical(role_codes, list(ROLES)),
+        }
+    )
+
+
 def _no_points() -> pd.DataFrame:
     """The per-point frame with no rows (its columns and dtypes)."""
     none = np.zeros(0, dtype=np.int64)
-    return pd.DataFrame(
-        {
-            schema.RUN: schema.categorical(none, []),
-            schema.METRIC: schema.categorical(none, []),
-            schema.STEP: none,
-            schema.VALUE: np.zeros(0),
-            schema.WALL_TIME: np.zeros(0),
-            schema.SMOOTHED: np.zeros(0),
-            schema.INDEX: np.zeros(0),
-            "role": schema.categorical(none, list(ROLES)),
-        }
-    )
+    empty = schema.categorical(none, [])
+    return _point_frame(empty, empty, none, (np.zeros(0),) * 4, none)
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
