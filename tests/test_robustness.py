@@ -417,6 +417,16 @@ def test_exports_escape_formulas_and_markdown(write, tmp_path):
     assert any("a\\|b c.jsonl" in line for line in md)
 
 
+
+def test_job_summary_escapes_markdown_like_the_export(write, tmp_path):
+    from gdei_cli.engine import analyze
+    from gdei_cli.report import step_summary
+
+    write("=cmd|x\\y.csv", "step,loss\n0,1\n1,0.5\n")
+    ds = load([tmp_path])
+    table = [line for line in step_summary(analyze(ds.frame), ds).splitlines() if "cmd" in line]
+    assert table and table[0].startswith("| '=cmd\\|x\\\\y.csv |")
+
 def test_export_never_overwrites_an_input(write, tmp_path):
     log = write("log.csv", "step,loss\n0,1\n1,0.5\n")
     before = log.read_bytes()

@@ -220,3 +220,9 @@ _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 def safe_cell(text: str) -> str:
     """A text cell a spreadsheet will not run: formula-leading text gets a leading quote."""
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def markdown_cell(text: str) -> str:
+    """A Markdown table cell: safe for spreadsheets, ``\\`` and ``|`` escaped, on one line."""
+    escaped = safe_cell(text).replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(escaped.splitlines())

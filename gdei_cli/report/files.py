@@ -19,7 +19,7 @@ import pandas as pd
 from gdei_cli.engine import POINT_COLUMNS, SUMMARY_COLUMNS, Analysis
 from gdei_cli.errors import UsageError
 from gdei_cli.loader import Dataset
-from gdei_cli.report.documents import _clean, analysis_document, dumps, safe_cell
+from gdei_cli.report.documents import _clean, analysis_document, dumps, markdown_cell, safe_cell
 
 if TYPE_CHECKING:
     pass
@@ -210,8 +210,7 @@ def _markdown(frame: pd.DataFrame) -> str:
             return ""
         if isinstance(v, float):
             return f"{v:.6g}"
-        text = safe_cell(str(v)).replace("\\", "\\\\").replace("|", "\\|")
-        return " ".join(text.splitlines())
+        return markdown_cell(str(v))
 
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, Final
 from gdei_cli.engine import Analysis, totals
 from gdei_cli.errors import UsageError
 from gdei_cli.loader import Dataset
-from gdei_cli.report.documents import fmt_pct, number_cells, problems, safe_cell, summary_records
+from gdei_cli.report.documents import (
+    fmt_pct,
+    markdown_cell,
+    number_cells,
+    problems,
+    summary_records,
+)
 
 if TYPE_CHECKING:
     pass
@@ -91,7 +97,7 @@ def step_summary(analysis: Analysis, dataset: Dataset, limit: int = STEP_SUMMARY
     ]
 
     def cell(text: Any) -> str:
-        return " ".join(safe_cell(str(text)).replace("\\", "\\\\").replace("|", "\\|").split())
+        return " ".join(markdown_cell(str(text)).split())
 
     has_cost = bool(analysis.summary["cost_saved"].notna().any())
     body = []
