@@ -55,12 +55,23 @@ class RunInfo:
 
 
 @dataclass
+class WorkerTally:
+    """What one worker of a cluster did (``--engine dask``)."""
+
+    tasks: int = 0
+    runs: int = 0
+    skipped: int = 0
+
+
+@dataclass
 class Dataset:
     """Every run read from the inputs: the canonical frame plus bookkeeping."""
 
     frame: pd.DataFrame
     runs: dict[str, RunInfo]
     skipped_files: list[SkippedFile] = field(default_factory=list)
+    #: by worker address, when the runs were read on a cluster
+    workers: dict[str, WorkerTally] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- reading

@@ -80,7 +80,7 @@ def _run_library(fn: object) -> None:
 
 
 def _analyse(
-    paths: list[Path],
+    paths: list[str],
     input_format: str | None,
     metric: str | None,
     objective: str | None,
@@ -92,33 +92,31 @@ def _analyse(
     max_file_size: str,
     quiet: bool = False,
     keep_points: bool = True,
+    engine: opt.EngineName = opt.EngineName.local,
+    scheduler: str | None = None,
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli import report
-    from gdei_cli.engine import analyze as run_engine
-    from gdei_cli.loader import load, require_runs
+    from gdei_cli.pipeline import analyze_paths
 
+    if scheduler is not None and engine is not opt.EngineName.dask:
+        opt.fail("--scheduler needs --engine dask")
     with report.progress_bar(_show_progress(quiet)) as progress:
-        dataset = load(
+        return analyze_paths(
             paths,
             fmt=input_format,
             jobs=jobs,
             merge_folders=merge_folders,
             line_pattern=line_pattern,
             max_bytes=opt.file_size_bytes(max_file_size),
+            metric=metric,
+            objective=objective,
+            config=config,
+            costs=costs,
+            keep_points=keep_points,
             progress=progress,
+            engine=engine.value,
+            scheduler=scheduler,
         )
-    require_runs(dataset, paths)
-    analysis = run_engine(
-        dataset.frame,
-        metric=metric,
-        objective=objective,
-        config=config,
-        costs=costs,
-        attrs={name: info.attrs for name, info in dataset.runs.items()},
-        formats={name: info.format for name, info in dataset.runs.items()},
-        keep_points=keep_points,
-    )
-    return dataset, analysis
 
 
 def _to_stdout(emit: Callable[[], None]) -> None:
@@ -146,6 +144,18 @@ def _warn_skipped(dataset: Dataset, strict: bool, quiet: bool = False) -> None:
         opt.fail(f"{len(bad)} file(s) could not be read (--strict)")
 
 
+def _say_workers(dataset: Dataset, quiet: bool) -> None:
+    """With --engine dask: on stderr, what each worker did and how many files it skipped."""
+    if quiet:
+        return
+    for address, t in dataset.workers.items():
+        typer.echo(
+            f"gdei: worker {printable(address)}: {t.tasks:,} task(s), {t.runs:,} run(s), "
+            f"{t.skipped:,} unreadable file(s)",
+            err=True,
+        )
+
+
 def _warn_missing(analysis: Analysis) -> None:
     from gdei_cli.engine import NO_METRIC
 
@@ -159,7 +169,7 @@ def _warn_missing(analysis: Analysis) -> None:
 
 @app.command()
 def analyze(
-    paths: opt.Paths,
+    paths: opt.Inputs,
     _config_file: opt.ConfigOpt = None,
     metric: opt.Metric = None,
     objective: opt.Objective = None,
@@ -185,6 +195,8 @@ def analyze(
     width: opt.Width = None,
     quiet: opt.Quiet = False,
     plot: opt.Plot = False,
+    engine: opt.EngineOpt = opt.EngineName.local,
+    scheduler: opt.Scheduler = None,
 ) -> None:
     """Say where each run should have stopped, why, and what that would have saved.
 
@@ -201,7 +213,8 @@ def analyze(
         costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size, quiet, keep_points=plot,
+            line_pattern, max_file_size, quiet, keep_points=plot, engine=engine,
+            scheduler=scheduler,
         )  # fmt: skip
         over = over_limit(analysis.summary, limit) if limit is not None else []
         if not quiet:
@@ -226,6 +239,7 @@ def analyze(
                 )
         if export_to is not None and not quiet:
             typer.echo(f"wrote {printable(export_to)}", err=True)
+        _say_workers(dataset, quiet)
         _warn_skipped(dataset, strict, quiet)
         if over:
             typer.echo(
@@ -245,7 +259,7 @@ def _show_progress(quiet: bool) -> bool:
 
 @app.command()
 def export(
-    paths: opt.Paths,
+    paths: opt.Inputs,
     output: opt.ExportOutput,
     _config_file: opt.ConfigOpt = None,
     points: opt.Points = False,
@@ -268,6 +282,8 @@ def export(
     strict: opt.Strict = False,
     max_file_size: opt.MaxFileSize = "2G",
     quiet: opt.Quiet = False,
+    engine: opt.EngineOpt = opt.EngineName.local,
+    scheduler: opt.Scheduler = None,
 ) -> None:
     """Write the per-run summary table (or, with --points, every point) to a file.
 
@@ -281,7 +297,8 @@ def export(
         costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size, quiet, keep_points=points,
+            line_pattern, max_file_size, quiet, keep_points=points, engine=engine,
+            scheduler=scheduler,
         )  # fmt: skip
         if not quiet:
             _warn_missing(analysis)
@@ -291,6 +308,7 @@ def export(
             report.export_summary(analysis, dataset, output)
         if not quiet:
             typer.echo(f"wrote {printable(output)}", err=True)
+        _say_workers(dataset, quiet)
         _warn_skipped(dataset, strict, quiet)
 
     _run_library(work)
@@ -344,7 +362,7 @@ def inspect(
 
 @app.command()
 def plot(
-    paths: opt.Paths,
+    paths: opt.Inputs,
     output: opt.PlotOutput,
     _config_file: opt.ConfigOpt = None,
     kind: opt.Kind = opt.PictureKind.both,
@@ -380,7 +398,7 @@ def plot(
 
 @app.command("report")
 def html_report(
-    paths: opt.Paths,
+    paths: opt.Inputs,
     output: opt.ReportOutput,
     _config_file: opt.ConfigOpt = None,
     metric: opt.Metric = None,
@@ -413,7 +431,7 @@ def html_report(
 
 
 def _picture_analysis(
-    paths: list[Path],
+    paths: list[str],
     metric: str | None,
     objective: str | None,
     mode: Mode,

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 DEFAULTS = Config()
 
 
+class EngineName(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
@@ -66,6 +71,17 @@ Paths = Annotated[
     list[Path],
     typer.Argument(
         help="Log files or run folders (walked recursively).", show_default=False, metavar="PATH"
+    ),
+]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help=(
+            "Log files or run folders (walked recursively), or URLs of them "
+            "(s3://, gs://, az://, hf://, memory://... through fsspec)."
+        ),
+        show_default=False,
+        metavar="PATH",
     ),
 ]
 Width = Annotated[
@@ -179,6 +195,29 @@ GpuHourCost = Annotated[
 ]
 Jobs = Annotated[
     int | None, typer.Option(min=1, help="Processes for reading many large files (default: cores).")
+]
+
+
+EngineOpt = Annotated[
+    EngineName,
+    typer.Option(
+        "--engine",
+        help=(
+            "Where the runs are judged: local (this machine; batches over a process pool "
+            "when large) or dask (tasks on a Dask cluster; pip install 'gdei-cli[dask]')."
+        ),
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help=(
+            "With --engine dask: the scheduler of an existing cluster "
+            "(tcp://host:8786); default: a local cluster sized to this machine."
+        ),
+    ),
 ]
 
 

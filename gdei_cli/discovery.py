@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -66,6 +66,7 @@ def discover(
     *,
     merge_folders: bool = False,
     options: ReadOptions | None = None,
+    opener: Callable[[Path], bytes] | None = None,
 ) -> tuple[list[Source], list[SkippedFile]]:
     """Turn input paths into runs to read, and the files passed over (with why).
 
@@ -99,7 +100,7 @@ def discover(
             continue
         for file in files:
             try:
-                got, reason = (forced, "") if forced else detect(file, options)
+                got, reason = (forced, "") if forced else detect(file, options, opener)
             except Exception as exc:  # a bug in a format check: skip this file only
                 name = type(exc).__name__
                 skipped.append(

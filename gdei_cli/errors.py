@@ -29,6 +29,10 @@ class GdeiError(Exception):
         self.offset = offset
         self.hint = hint
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Picklable with its keywords (a worker process or a Dask task sends it back)."""
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
@@ -58,3 +62,10 @@ class MetricNotFoundError(GdeiError):
 
 class SchemaError(InputError):
     """A frame handed to the library is not (and cannot be made) a canonical frame."""
+
+
+def _rebuild(cls: type[GdeiError], message: str, state: dict[str, object]) -> GdeiError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err

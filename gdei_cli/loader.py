@@ -7,8 +7,9 @@ restarts and builds the canonical frame.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gdei_cli.assembly import (
@@ -62,8 +63,7 @@ def load(
     """
     options = ReadOptions(line_pattern=line_pattern, max_bytes=max_bytes)
     if any(str(p) == "-" for p in paths):
-        with tempfile.TemporaryDirectory(prefix="gdei-stdin-") as tmp:
-            staged = [_stdin_to(Path(tmp), fmt, max_bytes) if str(p) == "-" else p for p in paths]
+        with stdin_staged(paths, fmt, max_bytes) as staged:
             return load(
                 staged,
                 fmt=fmt,
@@ -91,7 +91,7 @@ def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:
     if dataset.runs:
         return
     skipped = dataset.skipped_files
-    if len(paths) == 1 and not Path(paths[0]).is_dir() and len(skipped) == 1:
+    if len(paths) == 1 and not _is_folder(paths[0]) and len(skipped) == 1:
         only = skipped[0]
         raise InputError(only.reason, path=only.path, line=only.line)
     bad = [s for s in skipped if s.problem]
@@ -100,6 +100,22 @@ def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:
         "no training logs found in " + ", ".join(str(p) for p in paths),
         hint=f"{len(skipped)} file(s) skipped, {why}; see gdei inspect",
     )
+
+
+@contextlib.contextmanager
+def stdin_staged(
+    paths: Sequence[str | Path], fmt: str | None, max_bytes: int
+) -> Iterator[list[str | Path]]:
+    """*paths* with ``-`` replaced by a temporary copy of standard input (the readers
+    take files), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="gdei-stdin-") as tmp:
+        yield [_stdin_to(Path(tmp), fmt, max_bytes) if str(p) == "-" else p for p in paths]
+
+
+def _is_folder(path: str | Path) -> bool:
+    from gdei_cli import remote
+
+    return remote.is_folder(str(path)) if remote.is_url(str(path)) else Path(path).is_dir()
 
 
 def _stdin_to(folder: Path, fmt: str | None, max_bytes: int) -> Path:

@@ -3,7 +3,8 @@ user-facing library is imported in one place.
 
 Layers, bottom to top (a module may import its own layer or lower ones):
 columns/errors/safe_text -> schema/config/settings -> readers ->
-discovery/assembly -> loader -> engine -> report -> cli_options -> cli.
+discovery/assembly -> loader/batching/remote -> engine -> pipeline/dask_engine ->
+report -> cli_options -> cli.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ LAYERS: dict[str, int] = {
     "gdei_cli.discovery": 3,
     "gdei_cli.assembly": 3,
     "gdei_cli.loader": 4,
+    "gdei_cli.batching": 4,
+    "gdei_cli.remote": 4,
     "gdei_cli.engine": 5,
-    "gdei_cli.report": 6,
-    "gdei_cli.cli_options": 7,
-    "gdei_cli.cli": 8,
-    "gdei_cli.__main__": 9,
+    "gdei_cli.pipeline": 6,
+    "gdei_cli.dask_engine": 6,
+    "gdei_cli.report": 7,
+    "gdei_cli.cli_options": 8,
+    "gdei_cli.cli": 9,
+    "gdei_cli.__main__": 10,
 }
 
 #: third-party libraries each allowed in one part of the package only
@@ -38,6 +43,9 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "rich": ("gdei_cli.report.terminal",),
     "typer": ("gdei_cli.cli", "gdei_cli.cli_options"),
     "matplotlib": ("gdei_cli.report.plots",),
+    "fsspec": ("gdei_cli.remote",),
+    "dask": ("gdei_cli.dask_engine",),
+    "distributed": ("gdei_cli.dask_engine",),
 }
 
 

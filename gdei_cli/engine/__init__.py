@@ -14,7 +14,7 @@ The steps, one module each:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -29,7 +29,7 @@ from gdei_cli.engine import select
 from gdei_cli.engine.index import auto_smoothing, gdei
 from gdei_cli.engine.rule import Series, judge, lr_unfinished, map_axes
 from gdei_cli.engine.select import DEFAULT_LOSS_NAMES
-from gdei_cli.engine.series import Frame, Plan, Raw, extract, plan, prepare
+from gdei_cli.engine.series import Frame, Plan, Raw, extract, no_metric_error, plan, prepare
 from gdei_cli.engine.summary import STEP_COLUMNS, assemble
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Analysis",
     "Config",
+    "Judged",
     "Costs",
     "Mode",
     "Rule",
@@ -46,6 +47,8 @@ __all__ = [
     "Verdict",
     "analyze",
     "auto_smoothing",
+    "combine",
+    "judge_frame",
     "over_limit",
     "totals",
 ]
@@ -93,35 +96,91 @@ def analyze(
     """
     config = config or Config()
     costs = costs or Costs()
+    part = judge_frame(
+        frame, metric=metric, objective=objective, config=config, costs=costs, attrs=attrs,
+        formats=formats, batch_points=batch_points, keep_points=keep_points,
+    )  # fmt: skip
+    return combine([part], config=config, costs=costs, metric=metric)
+
+
+@dataclass
+class Judged:
+    """One frame's runs judged, before :func:`combine` makes them an :class:`Analysis`
+    (the batched pipeline judges a folder's runs frame by frame)."""
+
+    summaries: list[pd.DataFrame]
+    loss_points: list[pd.DataFrame]
+    objective_points: list[pd.DataFrame]
+    missing: dict[str, list[str]]
+    why: dict[str, str]
+
+
+def judge_frame(
+    frame: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    objective: str | None = None,
+    config: Config | None = None,
+    costs: Costs | None = None,
+    attrs: Mapping[str, Mapping[str, str]] | None = None,
+    formats: Mapping[str, str] | None = None,
+    batch_points: int = BATCH_POINTS,
+    keep_points: bool = True,
+) -> Judged:
+    """Judge every run of *frame* (as :func:`analyze`); a frame where no run has the
+    training loss is not an error here: :func:`combine` decides over all frames."""
+    config = config or Config()
+    costs = costs or Costs()
     attrs = attrs or {}
     formats = formats or {}
     frame = schema.as_canonical(frame)
     f = Frame.of(frame)
-    p = plan(f, metric=metric, objective=objective, mode=config.mode, attrs=attrs)
-    summaries: list[pd.DataFrame] = []
-    loss_parts: list[pd.DataFrame] = []
-    obj_parts: list[pd.DataFrame] = []
+    p = plan(
+        f, metric=metric, objective=objective, mode=config.mode, attrs=attrs, require_metric=False
+    )
+    out = Judged([], [], [], dict(p.missing), dict(p.why))
+    if not p.runs:
+        return out
     for sub_f, sub_p in _batches(f, p, batch_points):
         got = _judge(sub_f, sub_p, config, costs, attrs, formats, keep_points)
-        summaries.append(got[0])
+        out.summaries.append(got[0])
         if got[1] is not None and got[2] is not None:
-            loss_parts.append(got[1])
-            obj_parts.append(got[2])
-    if len(summaries) == 1:
-        summary = summaries[0]
-    else:
-        summary = pd.concat(summaries, ignore_index=True)
-    if p.missing:
+            out.loss_points.append(got[1])
+            out.objective_points.append(got[2])
+    return out
+
+
+def combine(
+    parts: Sequence[Judged],
+    *,
+    config: Config | None = None,
+    costs: Costs | None = None,
+    metric: str | None = None,
+) -> Analysis:
+    """The :class:`Analysis` of frames judged apart: one summary row per run, in run
+    name order (as one frame judged at once gives), and every point kept.  No run
+    with a training loss in any part raises :class:`~gdei_cli.errors.MetricNotFoundError`."""
+    config = config or Config()
+    costs = costs or Costs()
+    summaries = [s for part in parts for s in part.summaries]
+    missing = {r: m for part in parts for r, m in part.missing.items()}
+    if not summaries:
+        raise no_metric_error(metric, missing)
+    why = {r: w for part in parts for r, w in part.why.items()}
+    summary = summaries[0] if len(summaries) == 1 else pd.concat(summaries, ignore_index=True)
+    if len(parts) > 1:  # each part is in run order; together they may not be
+        summary = summary.sort_values("run", kind="stable").reset_index(drop=True)
+    if missing:
         extra = pd.DataFrame(
             {
-                "run": list(p.missing),
-                "points": [0] * len(p.missing),
-                "verdict": [NO_METRIC] * len(p.missing),
+                "run": list(missing),
+                "points": [0] * len(missing),
+                "verdict": [NO_METRIC] * len(missing),
                 "reason": [
-                    p.why.get(r) or f"no training loss among: {select.name_list(m)}"
-                    for r, m in p.missing.items()
+                    why.get(r) or f"no training loss among: {select.name_list(m)}"
+                    for r, m in missing.items()
                 ],
-                "note": [f"metrics: {select.name_list(m)}" for m in p.missing.values()],
+                "note": [f"metrics: {select.name_list(m)}" for m in missing.values()],
             }
         )
         summary = pd.concat([summary, extra], ignore_index=True)
@@ -130,6 +189,8 @@ def analyze(
             summary[col] = summary[col].astype("Int64")
     summary["framework"] = summary["framework"].astype("str")  # None or a name: one dtype
     summary = summary[list(SUMMARY_COLUMNS)]
+    loss_parts = [x for part in parts for x in part.loss_points]
+    obj_parts = [x for part in parts for x in part.objective_points]
     points = _stack(loss_parts + obj_parts) if loss_parts else _no_points()
     return Analysis(points=points, summary=summary, config=config, costs=costs)
 

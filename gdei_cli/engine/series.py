@@ -113,7 +113,10 @@ def plan(
     objective: str | None,
     mode: Mode,
     attrs: Mapping[str, Mapping[str, str]],
+    require_metric: bool = True,
 ) -> Plan:
+    """What each run is judged on; with *require_metric*, no run with a loss is an error
+    (without it, the caller decides, as the batched pipeline does over all its batches)."""
     run_codes, metric_codes = f.pairs()
     per_run: dict[int, list[str]] = {}
     for r, m in zip(run_codes.tolist(), metric_codes.tolist(), strict=True):
@@ -138,17 +141,22 @@ def plan(
         out.runs.append(run)
         out.picks.append(got)
         out.lr.append(next((n for n in select.LR_NAMES if n in names), None))
-    if not out.runs:
-        what = f"metric {metric!r}" if metric else "training-loss metric"
-        missing = sorted(out.missing.items())
-        listing = "; ".join(f"{r}: {select.name_list(m)}" for r, m in missing[:5])
-        if len(missing) > 5:
-            listing += f"; and {len(missing) - 5:,} more run(s)"
-        raise MetricNotFoundError(
-            f"no {what} in any run (metrics found: {listing or 'none'})",
-            hint="pass --metric NAME",
-        )
+    if not out.runs and require_metric:
+        raise no_metric_error(metric, out.missing)
     return out
+
+
+def no_metric_error(metric: str | None, missing: Mapping[str, list[str]]) -> MetricNotFoundError:
+    """The error for inputs where no run has the training loss (or *metric*)."""
+    what = f"metric {metric!r}" if metric else "training-loss metric"
+    ordered = sorted(missing.items())
+    listing = "; ".join(f"{r}: {select.name_list(m)}" for r, m in ordered[:5])
+    if len(ordered) > 5:
+        listing += f"; and {len(ordered) - 5:,} more run(s)"
+    return MetricNotFoundError(
+        f"no {what} in any run (metrics found: {listing or 'none'})",
+        hint="pass --metric NAME",
+    )
 
 
 def _share_a_step(f: Frame, run: int, d: select.Derived) -> bool:

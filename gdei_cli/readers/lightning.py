@@ -35,6 +35,7 @@ FORMAT: Final = Format(
     order=13,
     generic_names=frozenset({"metrics"}),
     skip_names=frozenset({"hparams.yaml"}),
+    side_files=lambda path: [path.parent / "hparams.yaml"],
     run_doc="the `version_N` folder",
     metric_doc="`train_loss`, `train_loss_step`",
 )

@@ -140,6 +140,15 @@ def run_attrs(folder: Path, warnings: list[str] | None = None) -> dict[str, str]
     return {k: str(v) for k, v in attrs.items()}
 
 
+def _side_files(metric_file: Path) -> list[Path]:
+    """What :func:`run_attrs` opens for the run of *metric_file*."""
+    folder = run_folder(metric_file)
+    params = folder / "params"
+    listed = regular_files(params)[:MAX_PARAMS] if params.is_dir() else []
+    side = [folder / "meta.yaml", folder / "tags" / "mlflow.runName", folder.parent / "meta.yaml"]
+    return side + listed
+
+
 def _scalar(v: Any) -> bool:
     return type(v) in (str, int, float, bool)
 
@@ -165,6 +174,7 @@ FORMAT: Final = Format(
     run_folder=run_folder,
     walk=_walk,
     skip_names=frozenset({"meta.yaml"}),
+    side_files=_side_files,
     run_doc="the run folder",
     metric_doc="`loss`",
 )

@@ -50,10 +50,13 @@ class ReadOptions:
 class Sniff:
     """What detection may look at in a file: its name and first bytes, read once."""
 
-    def __init__(self, path: Path, options: ReadOptions) -> None:
+    def __init__(
+        self, path: Path, options: ReadOptions, opener: Callable[[Path], bytes] | None = None
+    ) -> None:
         self.path = path
         self.options = options
         self.name = path.name.lower()
+        self._opener = opener
 
     @functools.cached_property
     def suffix(self) -> str:
@@ -67,6 +70,8 @@ class Sniff:
         """The first 64 KB (decompressed for gzip); empty when unreadable."""
         from gdei_cli.errors import InputError
 
+        if self._opener is not None:  # a file elsewhere (a URL): its first bytes
+            return _head_of(self._opener(self.path))
         try:
             fd = open_regular(self.path)  # never blocks on a FIFO swapped in
         except InputError:
@@ -125,6 +130,16 @@ class Sniff:
         return self.suffix in (".txt", ".log")
 
 
+def _head_of(raw: bytes) -> bytes:
+    """The first 64 KB of a file's first bytes, decompressed if they are gzip."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw[:SNIFF_BYTES]
+    try:
+        return zlib.decompressobj(wbits=31).decompress(raw, SNIFF_BYTES)
+    except zlib.error:
+        return b""
+
+
 @dataclass(frozen=True)
 class Source:
     """One run to read: its name, format, files, and the file or folder it is."""
@@ -160,6 +175,9 @@ class Format:
       (TensorBoard's ``add_scalars``/``add_hparams`` sub-folders).
     * ``generic_names``: file stems this format writes under a fixed name, so
       the run is named by its folder.
+    * ``side_files(path)``: the files besides the log itself that ``read``
+      may open (``hparams.yaml``, an MLflow run's params): a run read from a
+      URL is copied with them.
     """
 
     name: str
@@ -175,6 +193,7 @@ class Format:
     run_doc: str = "the file"
     metric_doc: str = "a training loss"
     skip_names: frozenset[str] = field(default_factory=frozenset)
+    side_files: Callable[[Path], Sequence[Path]] | None = None
 
     def folder_of(self, path: Path) -> Path:
         """The folder a file of a folder-grouped format belongs to."""
@@ -211,11 +230,14 @@ def get(name: str) -> Format:
     raise KeyError(name)
 
 
-def detect(path: Path, options: ReadOptions | None = None) -> tuple[Format | None, str]:
-    """The format of *path* (by name, header and first bytes), or ``None`` and why not."""
+def detect(
+    path: Path, options: ReadOptions | None = None, opener: Callable[[Path], bytes] | None = None
+) -> tuple[Format | None, str]:
+    """The format of *path* (by name, header and first bytes), or ``None`` and why not
+    (*opener*: where the first bytes come from when not from *path* itself)."""
     from gdei_cli.columns import export_kind
 
-    sniff = Sniff(path, options or ReadOptions())
+    sniff = Sniff(path, options or ReadOptions(), opener)
     if sniff.is_csv and (kind := export_kind(sniff.header)) is not None:
         return None, f"a gdei {kind} export, not a log"
     for fmt in formats():

@@ -41,6 +41,7 @@ FORMAT: Final = Format(
     order=12,
     generic_names=frozenset({"results"}),
     skip_names=frozenset({"args.yaml"}),
+    side_files=lambda path: [path.parent / "args.yaml"],
     run_doc="its folder",
     metric_doc="sum of `train/*_loss` (objective: fitness)",
 )

@@ -1,0 +1,248 @@
+"""Analysing a whole folder (or a fleet) batch by batch: memory bounded by the batch.
+
+:func:`analyze_paths` is what ``gdei analyze`` and ``gdei export`` call:
+discovery once, then the runs in batches (a few hundred runs or a few tens of
+megabytes of logs each), each batch read, assembled, indexed and judged on its
+own (:func:`run_batch`), keeping only its summary rows, its runs' bookkeeping
+and, when asked, its points.  The batches run one after another, over a
+process pool when the input is large enough for one to pay, or as tasks on a
+Dask cluster (:mod:`gdei_cli.dask_engine`); the answer is the same, row for
+row, as loading everything and judging it at once (``load`` + ``analyze``).
+
+Runs a format's ``join`` hook may merge (TensorBoard ``add_scalars``
+sub-folders) stay in one batch.  Inputs given as URLs (``s3://``,
+``memory://``...) are listed and sniffed through fsspec
+(:mod:`gdei_cli.remote`); each batch copies its runs' files to a temporary
+folder of its own, reads them with the same readers, and deletes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from gdei_cli.assembly import (
+    POOL_MIN_BYTES,
+    Progress,
+    RunInfo,
+    WorkerTally,
+    assemble,
+    join_runs,
+    read_all,
+)
+from gdei_cli.batching import BATCH_BYTES, BATCH_RUNS, Batch, Job, cut, local_size
+from gdei_cli.discovery import SkippedFile
+from gdei_cli.errors import InputError
+from gdei_cli.readers._io import DEFAULT_MAX_BYTES
+from gdei_cli.readers.registry import ReadOptions
+
+if TYPE_CHECKING:
+    from gdei_cli.config import Config, Costs
+    from gdei_cli.engine import Analysis, Judged
+    from gdei_cli.loader import Dataset
+
+Engine = Literal["local", "dask"]
+
+
+@dataclass
+class BatchResult:
+    """A batch judged: its runs' verdicts, bookkeeping and unreadable files."""
+
+    judged: Judged
+    runs: dict[str, RunInfo]
+    skipped: list[SkippedFile]
+    worker: str = ""  # the cluster worker that judged it (--engine dask)
+
+
+def analyze_paths(
+    paths: Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    jobs: int | None = None,
+    merge_folders: bool = False,
+    line_pattern: str | None = None,
+    strict: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    metric: str | None = None,
+    objective: str | None = None,
+    config: Config | None = None,
+    costs: Costs | None = None,
+    keep_points: bool = False,
+    progress: Progress | None = None,
+    engine: Engine = "local",
+    scheduler: str | None = None,
+    batch_runs: int = BATCH_RUNS,
+    batch_bytes: int = BATCH_BYTES,
+) -> tuple[Dataset, Analysis]:
+    """Find, read and judge every run under *paths* (local paths or URLs), batch by batch.
+
+    Takes :func:`gdei_cli.load`'s reading options and
+    :func:`gdei_cli.analyze`'s judging options, and returns what those two
+    give, except that the dataset's ``frame`` is left empty: the points are
+    not kept past their batch (only in ``Analysis.points``, with
+    *keep_points*).  *engine* ``"dask"`` runs the batches on the Dask
+    cluster at *scheduler* (an address; ``None`` starts a local cluster).
+    """
+    from gdei_cli import remote, schema
+    from gdei_cli.engine import combine
+    from gdei_cli.loader import Dataset, require_runs, stdin_staged
+
+    paths = remote.local_paths(paths)
+    if any(str(p) == "-" for p in paths):
+        with stdin_staged(paths, fmt, max_bytes) as staged:
+            return analyze_paths(
+                staged, fmt=fmt, jobs=jobs, merge_folders=merge_folders,
+                line_pattern=line_pattern, strict=strict, max_bytes=max_bytes, metric=metric,
+                objective=objective, config=config, costs=costs, keep_points=keep_points,
+                progress=progress, engine=engine, scheduler=scheduler, batch_runs=batch_runs,
+                batch_bytes=batch_bytes,
+            )  # fmt: skip
+    job = Job(ReadOptions(line_pattern, max_bytes), metric, objective, config, costs, keep_points)
+    batches, skipped = find_batches(
+        paths, fmt=fmt, merge_folders=merge_folders, options=job.options,
+        batch_runs=batch_runs, batch_bytes=batch_bytes,
+    )  # fmt: skip
+    if strict:
+        _raise_first_problem(skipped)
+    if progress is not None:
+        progress(0, sum(b.size for b in batches))
+    if engine == "dask":
+        from gdei_cli.dask_engine import run_batches
+
+        results: Iterator[BatchResult] = run_batches(batches, job, scheduler, progress)
+    else:
+        results = run_local(batches, job, jobs, progress)
+    parts: list[Judged] = []
+    runs: dict[str, RunInfo] = {}
+    workers: dict[str, WorkerTally] = {}
+    for result in results:
+        if strict:
+            _raise_first_problem(result.skipped)
+        parts.append(result.judged)
+        runs.update(result.runs)
+        skipped.extend(result.skipped)
+        if result.worker:
+            tally = workers.setdefault(result.worker, WorkerTally())
+            tally.tasks += 1
+            tally.runs += len(result.runs)
+            tally.skipped += sum(s.problem for s in result.skipped)
+    dataset = Dataset(
+        schema.stack_runs([]), dict(sorted(runs.items())), skipped, dict(sorted(workers.items()))
+    )
+    require_runs(dataset, paths)
+    return dataset, combine(parts, config=config, costs=costs, metric=metric)
+
+
+def find_batches(
+    paths: Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    merge_folders: bool = False,
+    options: ReadOptions | None = None,
+    batch_runs: int = BATCH_RUNS,
+    batch_bytes: int = BATCH_BYTES,
+) -> tuple[list[Batch], list[SkippedFile]]:
+    """Discover the runs under *paths* and cut them into batches (URLs through fsspec)."""
+    from gdei_cli import remote
+    from gdei_cli.discovery import discover
+
+    options = options or ReadOptions()
+    paths = remote.local_paths(paths)
+    if remote.any_url(paths):
+        return remote.find_batches(
+            paths, fmt=fmt, merge_folders=merge_folders, options=options,
+            batch_runs=batch_runs, batch_bytes=batch_bytes,
+        )  # fmt: skip
+    sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
+    batches = [
+        Batch(tuple(group), size)
+        for group, size in cut(sources, local_size, batch_runs=batch_runs, batch_bytes=batch_bytes)
+    ]
+    return batches, skipped
+
+
+def run_local(
+    batches: list[Batch], job: Job, jobs: int | None, progress: Progress | None
+) -> Iterator[BatchResult]:
+    """The batches in order: in this process, or over a process pool for large inputs
+    on several cores (one batch: its files over the pool, as :func:`gdei_cli.load`)."""
+    advance = _advance_only(progress)
+    if len(batches) == 1:
+        yield run_batch(batches[0], job, jobs=jobs, progress=advance)
+        return
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or sum(b.size for b in batches) < POOL_MIN_BYTES:
+        for batch in batches:
+            yield run_batch(batch, job, jobs=1, progress=advance)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+        results = pool.map(_run_batch_alone, batches, [job] * len(batches))
+        for batch, result in zip(batches, results, strict=True):
+            if progress is not None:
+                progress(batch.size, None)
+            yield result
+
+
+def _run_batch_alone(batch: Batch, job: Job) -> BatchResult:
+    return run_batch(batch, job, jobs=1)
+
+
+def _advance_only(progress: Progress | None) -> Progress | None:
+    """*progress* without the per-batch totals (the total is announced once)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(done, None) if total is None else None
+
+
+def run_batch(
+    batch: Batch, job: Job, *, jobs: int | None = 1, progress: Progress | None = None
+) -> BatchResult:
+    """Read, assemble and judge one batch of runs (copying URL inputs in first)."""
+    if batch.staging is not None:
+        from gdei_cli import remote
+
+        with remote.staged(batch, job.options.max_bytes) as (local, url_of):
+            return _renamed(run_batch(local, job, jobs=jobs, progress=progress), url_of)
+    from gdei_cli.engine import Judged, judge_frame
+
+    runs, done, unreadable = read_all(list(batch.sources), jobs, job.options, progress)
+    joined = join_runs(runs)
+    del runs  # assemble frees each run's raw points as it goes
+    dataset = assemble(joined, unreadable, done)
+    if not len(dataset.frame):
+        return BatchResult(Judged([], [], [], {}, {}), dataset.runs, dataset.skipped_files)
+    judged = judge_frame(
+        dataset.frame,
+        metric=job.metric,
+        objective=job.objective,
+        config=job.config,
+        costs=job.costs,
+        attrs={name: info.attrs for name, info in dataset.runs.items()},
+        formats={name: info.format for name, info in dataset.runs.items()},
+        keep_points=job.keep_points,
+    )
+    return BatchResult(judged, dataset.runs, dataset.skipped_files)
+
+
+def _renamed(result: BatchResult, url_of: Callable[[str], str]) -> BatchResult:
+    """*result* with the paths of a batch's copied files replaced by their URLs."""
+    from dataclasses import replace
+
+    for info in result.runs.values():
+        info.sources = [url_of(p) for p in info.sources]
+        info.warnings = [url_of(w) for w in info.warnings]
+    result.skipped = [
+        replace(s, path=url_of(s.path), reason=url_of(s.reason)) for s in result.skipped
+    ]
+    return result
+
+
+def _raise_first_problem(skipped: list[SkippedFile]) -> None:
+    bad = next((s for s in skipped if s.problem), None)
+    if bad is not None:
+        raise InputError(bad.reason, path=bad.path, line=bad.line)

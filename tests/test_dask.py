@@ -1,0 +1,162 @@
+"""``--engine dask`` gives the local engine's answer, row for row and value for value,
+on a real Dask ``LocalCluster`` of two worker processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gdei_cli.cli import app
+from tests import fleet
+from tests.conftest import SAMPLES, shared_logs
+
+distributed = pytest.importorskip("dask.distributed")
+
+runner = CliRunner()
+FLEET = 2000
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield cluster.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def fleet_files():
+    return list(fleet.files(FLEET))
+
+
+def _json(args: list[str]) -> tuple[dict, str]:
+    got = runner.invoke(app, [*args, "--format", "json"])
+    assert got.exit_code in (0, 1), got.output
+    return json.loads(got.stdout), got.stderr
+
+
+def _same(local: dict, far: dict) -> None:
+    assert far["runs"] == local["runs"]
+    assert far["totals"] == local["totals"]
+    assert far["skipped"] == local["skipped"]
+
+
+@pytest.mark.parametrize("which", ["samples", "real_logs"])
+def test_dask_equals_local_on_the_bundled_and_the_real_logs(cluster, which):
+    address, _ = cluster
+    tree = str(SAMPLES if which == "samples" else shared_logs())
+    local, _ = _json(["analyze", tree, "--engine", "local"])
+    far, err = _json(["analyze", tree, "--engine", "dask", "--scheduler", address])
+    _same(local, far)
+    assert "gdei: worker tcp://" in err
+
+
+def test_dask_equals_local_on_a_fleet_on_disk(cluster, fleet_files, tmp_path):
+    address, _ = cluster
+    for rel, data in fleet_files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    local, _ = _json(["analyze", str(tmp_path)])
+    far, err = _json(["analyze", str(tmp_path), "--engine", "dask", "--scheduler", address])
+    _same(local, far)
+    assert len(far["runs"]) == FLEET  # the broken files' runs skipped, the sweeps' doubled
+    # both workers took tasks: each says how many, and the unreadable files it met
+    lines = [x for x in err.splitlines() if x.startswith("gdei: worker tcp://")]
+    assert len(lines) == 2
+    assert sum(int(x.split(", ")[2].split()[0]) for x in lines) == FLEET // fleet.KINDS
+
+
+def _fill_memory(files: list[tuple[str, bytes]]) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for rel, data in files:
+        fs.pipe(f"/dask-fleet/{rel}", data)
+
+
+def test_dask_equals_local_on_a_fleet_in_memory_urls(cluster, fleet_files):
+    """memory:// is per process: the client and each worker get the same files."""
+    address, client = cluster
+    _fill_memory(fleet_files)
+    client.run(_fill_memory, fleet_files)
+    local, _ = _json(["analyze", "memory://dask-fleet"])
+    far, _ = _json(["analyze", "memory://dask-fleet", "--engine", "dask", "--scheduler", address])
+    _same(local, far)
+    assert all(s["path"].startswith("memory://dask-fleet/") for s in far["skipped"])
+
+
+def test_export_through_dask_writes_the_local_table(cluster, tmp_path):
+    address, _ = cluster
+    a, b = tmp_path / "local.csv", tmp_path / "dask.csv"
+    assert runner.invoke(app, ["export", str(SAMPLES), "-o", str(a)]).exit_code == 0
+    got = runner.invoke(
+        app, ["export", str(SAMPLES), "-o", str(b), "--engine", "dask", "--scheduler", address]
+    )
+    assert got.exit_code == 0, got.output
+    assert b.read_bytes() == a.read_bytes()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2():
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        got = runner.invoke(
+            app,
+            ["analyze", str(SAMPLES), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+        )
+    assert got.exit_code == 2
+    assert got.stderr.startswith(
+        "gdei: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
+    )
+    assert got.stderr.count("\n") == 1
+
+
+def test_a_scheduler_without_the_dask_engine_is_a_usage_error():
+    got = runner.invoke(app, ["analyze", str(SAMPLES), "--scheduler", "tcp://127.0.0.1:9"])
+    assert got.exit_code == 2
+    assert "--scheduler needs --engine dask" in got.stderr
+
+
+def test_a_usage_error_inside_a_task_comes_back_as_itself(cluster, tmp_path):
+    """An ambiguous --metric glob is raised in the task and reported like the local one."""
+    address, _ = cluster
+    (tmp_path / "r.csv").write_text("step,loss_a,loss_b\n1,2,3\n2,1,2\n")
+    local = runner.invoke(app, ["analyze", str(tmp_path), "--metric", "loss_*"])
+    far = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(tmp_path),
+            "--metric",
+            "loss_*",
+            "--engine",
+            "dask",
+            "--scheduler",
+            address,
+        ],
+    )
+    assert local.exit_code == far.exit_code == 2
+    assert far.stderr == local.stderr
+    assert "matches 2 metrics" in far.stderr
+
+
+def test_dask_without_a_scheduler_starts_a_local_cluster(tmp_path):
+    got = runner.invoke(app, ["analyze", str(SAMPLES), "--engine", "dask", "--format", "json"])
+    assert got.exit_code == 0, got.output
+    local, _ = _json(["analyze", str(SAMPLES)])
+    assert json.loads(got.stdout)["runs"] == local["runs"]
+
+
+def test_the_fleet_fixture_is_what_the_tests_think(fleet_files):
+    kinds = {Path(rel).name for rel, _ in fleet_files}
+    assert {"results.csv", "args.yaml", "broken.jsonl", "sweep.csv"} <= kinds

@@ -1,0 +1,136 @@
+"""Inputs as URLs through fsspec: memory:// end to end, file://, and the errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import fsspec
+import pytest
+from typer.testing import CliRunner
+
+from gdei_cli import remote
+from gdei_cli.cli import app
+from tests import fleet
+from tests.conftest import SAMPLES, shared_logs
+
+runner = CliRunner()
+
+
+def _mirror(tree: Path, prefix: str) -> str:
+    """Copy *tree* into the memory filesystem under *prefix*; its memory:// URL."""
+    fs = fsspec.filesystem("memory")
+    for path in sorted(tree.rglob("*")):
+        if path.is_file():
+            fs.pipe(f"/{prefix}/{path.relative_to(tree).as_posix()}", path.read_bytes())
+    return f"memory://{prefix}"
+
+
+def _json(args: list[str]) -> dict:
+    got = runner.invoke(app, [*args, "--format", "json", "--quiet"])
+    assert got.exit_code in (0, 1), got.output
+    return json.loads(got.stdout)
+
+
+@pytest.fixture(autouse=True)
+def _clean_memory():
+    yield
+    fs = fsspec.filesystem("memory")
+    fs.store.clear()
+    fs.pseudo_dirs.clear()
+    fs.pseudo_dirs.append("")
+
+
+@pytest.mark.parametrize("which", ["samples", "real_logs"])
+def test_a_memory_url_gives_what_the_same_folder_on_disk_gives(which):
+    tree = SAMPLES if which == "samples" else shared_logs()
+    url = _mirror(tree, f"bucket/{which}")
+    local = _json(["analyze", str(tree)])
+    far = _json(["analyze", url])
+    assert far["runs"] == local["runs"]
+    assert far["totals"] == local["totals"]
+    # skipped files are named by their URLs, the same files with the same reasons
+    assert [s["path"] for s in far["skipped"]] == [
+        s["path"].replace(str(tree), url, 1) for s in local["skipped"]
+    ]
+    assert [s["reason"] for s in far["skipped"]] == [s["reason"] for s in local["skipped"]]
+
+
+def test_a_generated_fleet_in_memory_with_side_files_and_broken_files(tmp_path):
+    fs = fsspec.filesystem("memory")
+    for rel, data in fleet.files(80):
+        fs.pipe(f"/fleet/{rel}", data)
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    local = _json(["analyze", str(tmp_path)])
+    far = _json(["analyze", "memory://fleet"])
+    assert far["runs"] == local["runs"]
+    yolo = [r for r in far["runs"] if r["framework"] == "Ultralytics"]
+    assert len(yolo) == 10  # read with their args.yaml, copied beside them: the plan is known
+    assert all(r["cut_short"] for r in yolo)
+    bad = [s for s in far["skipped"] if s["problem"]]
+    assert bad and all(s["path"].startswith("memory://fleet/") for s in bad)
+    assert all("gdei-batch-" not in s["reason"] for s in bad)
+
+
+def test_export_from_a_url_and_one_file_url(tmp_path):
+    url = _mirror(SAMPLES, "s")
+    out = tmp_path / "summary.csv"
+    got = runner.invoke(app, ["export", url, "-o", str(out), "--quiet"])
+    assert got.exit_code == 0, got.output
+    assert out.read_text().count("\n") == 8  # header + 7 runs
+    one = _json(["analyze", f"{url}/converges_early.csv"])
+    assert [r["run"] for r in one["runs"]] == ["converges_early.csv"]
+
+
+def test_a_file_url_is_the_local_path(tmp_path):
+    assert (
+        _json(["analyze", SAMPLES.resolve().as_uri()])["runs"]
+        == _json(["analyze", str(SAMPLES)])["runs"]
+    )
+
+
+def test_a_file_over_the_size_limit_is_skipped_by_its_url():
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/big/a.csv", b"step,loss\n" + b"".join(b"%d,1.0\n" % i for i in range(5000)))
+    fs.pipe("/big/b.csv", b"step,loss\n1,2.0\n2,1.0\n")
+    got = runner.invoke(app, ["analyze", "memory://big", "--max-file-size", "10k"])
+    assert got.exit_code == 0, got.output
+    assert "skipped memory://big/a.csv" in got.stderr
+    assert "limit" in got.stderr
+
+
+def test_an_unknown_protocol_is_one_line_and_exit_2():
+    got = runner.invoke(app, ["analyze", "nosuchproto://bucket/runs"])
+    assert got.exit_code == 2
+    assert got.stderr.count("\n") == 1
+    assert "unknown protocol nosuchproto://" in got.stderr
+
+
+def test_a_missing_backend_names_the_extra_to_install():
+    missing = [
+        p
+        for p, extra in remote.EXTRAS.items()
+        if importlib.util.find_spec(
+            {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs"}.get(extra, "huggingface_hub")
+        )
+        is None
+    ]
+    if not missing:
+        pytest.skip("every fsspec backend gdei names is installed here")
+    proto = missing[0]
+    got = runner.invoke(app, ["analyze", f"{proto}://bucket/runs"])
+    assert got.exit_code == 2
+    assert got.stderr.count("\n") == 1
+    assert f"pip install 'gdei-cli[{remote.EXTRAS[proto]}]'" in got.stderr
+
+
+def test_a_missing_url_and_a_mix_of_urls_and_paths_are_errors():
+    got = runner.invoke(app, ["analyze", "memory://nothing/here"])
+    assert got.exit_code == 2
+    assert "memory://nothing/here: no such file or folder" in got.stderr
+    _mirror(SAMPLES, "s")
+    got = runner.invoke(app, ["analyze", "memory://s", str(SAMPLES)])
+    assert got.exit_code == 2
+    assert "not both" in got.stderr
