@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_tensorboard.py
 	$(BIN)/python benchmarks/bench_readers.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 eval: $(STAMP)
 	$(BIN)/python -m tests.eval_corpus

@@ -11,8 +11,7 @@ times, interleaved round by round (median of ``--rounds``):
 * 200 long CSV files of 5,000 points: ``load`` against pyarrow reading each;
 * the engine: ``gdei_cli.analyze`` over 10^7 points (1,000 runs x 10,000)
   against one vectorized numpy pass of the paper's index over the same values;
-* ``gdei analyze`` as a command over 10,000 CSV runs of 1,000 points (its wall
-  time and peak RSS) against pyarrow reading the same files one by one.
+* (``bench_scale.py`` times ``gdei analyze`` over many small runs.)
 
 Each ratio is gdei's time over the reference's, measured in the same run (the
 machines are shared and noisy).  Peak memory of ``load`` on each 1M-point file
@@ -203,20 +202,10 @@ def memory_rows(paths: dict[str, Path]) -> list[str]:
     return rows
 
 
-_WHOLE = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-took = time.perf_counter() - t
-print(took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-"""
-
-
-def many_runs_row(runs: int) -> str:
-    """``gdei analyze`` as a command over *runs* CSV files of 1,000 points, against
-    pyarrow reading the same files (in this process), with the command's peak RSS."""
+def runs_folder(runs: int) -> Path:
+    """A folder of *runs* CSV runs of 1,000 points (``r00000/metrics.csv``...), written
+    once; the first runs of a larger folder are the runs of a smaller one."""
     import numpy as np
-    import pyarrow.csv as pacsv
 
     folder = DATA / f"runs{runs}"
     if not folder.exists():
@@ -228,30 +217,13 @@ def many_runs_row(runs: int) -> str:
             (folder / f"r{i:05d}").mkdir()
             body = "\n".join(f"{a},{b:.6f}" for a, b in zip(t, v, strict=True))
             (folder / f"r{i:05d}" / "metrics.csv").write_text("step,loss\n" + body + "\n")
-    files = sorted(folder.glob("*/metrics.csv"))
-    start = time.perf_counter()
-    for f in files:
-        pacsv.read_csv(f)
-    ref = time.perf_counter() - start
-    gdei = Path(sys.executable).with_name("gdei")
-    out = subprocess.run(
-        [sys.executable, "-c", _WHOLE, str(gdei), "analyze", str(folder), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    took, peak = (float(x) for x in out.stdout.split())
-    return (
-        f"| `gdei analyze`, {runs:,} runs x 1,000 points (whole process) | {ref:.2f} | - | - | "
-        f"{took:.2f} ({peak:,.0f} MB peak) | {took / ref:.1f}x |"
-    )
+    return folder
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--engine-runs", type=int, default=1000)
-    ap.add_argument("--many-runs", type=int, default=10_000, help="0 leaves this row out")
     args = ap.parse_args()
     paths = write_data()
     print(
@@ -261,8 +233,6 @@ def main() -> None:
     for row in reader_rows(paths, args.rounds):
         print(row, flush=True)
     print(engine_row(args.engine_runs, max(3, args.rounds // 2)), flush=True)
-    if args.many_runs:
-        print(many_runs_row(args.many_runs), flush=True)
     print()
     print("| file | frame MB | peak RSS growth MB | growth / frame |")
     print("|---|---|---|---|")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 BATCH_RUNS: Final = 256
 #: ... and at most this many bytes of logs (a larger run is a batch of its own)
 BATCH_BYTES: Final = 64 * 1024 * 1024
+#: spread over several processes, batches shrink to give each about four, down to this
+MIN_SPREAD_RUNS: Final = 32
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,15 @@ def cut(
     *,
     batch_runs: int = BATCH_RUNS,
     batch_bytes: int = BATCH_BYTES,
+    spread: int = 1,
 ) -> Iterator[tuple[list[Source], int]]:
     """Consecutive batches of at most *batch_runs* runs and *batch_bytes* bytes; runs a
-    format's ``join`` hook may merge (a run folder and its sub-folders) never part."""
+    format's ``join`` hook may merge (a run folder and its sub-folders) never part.
+    With *spread* processes to keep busy, a batch is small enough that each gets
+    about four (but not below :data:`MIN_SPREAD_RUNS` runs)."""
+    if spread > 1:
+        share = -(-len(sources) // (4 * spread))
+        batch_runs = min(batch_runs, max(MIN_SPREAD_RUNS, share))
     here: list[Source] = []
     here_bytes = 0
     for family in _families(sources):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gdei_cli.assembly import (
-    POOL_MIN_BYTES,
     Progress,
     RunInfo,
     WorkerTally,
@@ -101,9 +100,10 @@ def analyze_paths(
                 batch_bytes=batch_bytes,
             )  # fmt: skip
     job = Job(ReadOptions(line_pattern, max_bytes), metric, objective, config, costs, keep_points)
+    spread = 1 if engine == "dask" else _workers(jobs)
     batches, skipped = find_batches(
         paths, fmt=fmt, merge_folders=merge_folders, options=job.options,
-        batch_runs=batch_runs, batch_bytes=batch_bytes,
+        batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
     )  # fmt: skip
     if strict:
         _raise_first_problem(skipped)
@@ -144,8 +144,10 @@ def find_batches(
     options: ReadOptions | None = None,
     batch_runs: int = BATCH_RUNS,
     batch_bytes: int = BATCH_BYTES,
+    spread: int = 1,
 ) -> tuple[list[Batch], list[SkippedFile]]:
-    """Discover the runs under *paths* and cut them into batches (URLs through fsspec)."""
+    """Discover the runs under *paths* and cut them into batches (URLs through fsspec;
+    *spread*: the processes the batches will be shared among, see :func:`cut`)."""
     from gdei_cli import remote
     from gdei_cli.discovery import discover
 
@@ -154,12 +156,14 @@ def find_batches(
     if remote.any_url(paths):
         return remote.find_batches(
             paths, fmt=fmt, merge_folders=merge_folders, options=options,
-            batch_runs=batch_runs, batch_bytes=batch_bytes,
+            batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
         )  # fmt: skip
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
     batches = [
         Batch(tuple(group), size)
-        for group, size in cut(sources, local_size, batch_runs=batch_runs, batch_bytes=batch_bytes)
+        for group, size in cut(
+            sources, local_size, batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread
+        )
     ]
     return batches, skipped
 
@@ -167,14 +171,15 @@ def find_batches(
 def run_local(
     batches: list[Batch], job: Job, jobs: int | None, progress: Progress | None
 ) -> Iterator[BatchResult]:
-    """The batches in order: in this process, or over a process pool for large inputs
-    on several cores (one batch: its files over the pool, as :func:`gdei_cli.load`)."""
+    """The batches in order: in this process, or over a process pool when there are
+    several and several cores (one batch: its large files over the pool, as
+    :func:`gdei_cli.load` reads them)."""
     advance = _advance_only(progress)
-    if len(batches) == 1:
-        yield run_batch(batches[0], job, jobs=jobs, progress=advance)
+    if len(batches) <= 1:
+        yield from (run_batch(b, job, jobs=jobs, progress=advance) for b in batches)
         return
-    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1 or sum(b.size for b in batches) < POOL_MIN_BYTES:
+    workers = _workers(jobs)
+    if workers <= 1:  # else a pool: a batch's work (a few hundred runs) dwarfs a fork
         for batch in batches:
             yield run_batch(batch, job, jobs=1, progress=advance)
         return
@@ -186,6 +191,11 @@ def run_local(
             if progress is not None:
                 progress(batch.size, None)
             yield result
+
+
+def _workers(jobs: int | None) -> int:
+    """Processes to judge batches in: *jobs*, else one per core (at most 8)."""
+    return jobs if jobs is not None else min(os.cpu_count() or 1, 8)
 
 
 def _run_batch_alone(batch: Batch, job: Job) -> BatchResult:

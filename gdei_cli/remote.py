@@ -136,6 +136,7 @@ def find_batches(
     options: ReadOptions,
     batch_runs: int,
     batch_bytes: int,
+    spread: int = 1,
 ) -> tuple[list[Batch], list[SkippedFile]]:
     """Discover the runs under URL inputs and cut them into batches that copy their files."""
     from gdei_cli.batching import Batch, Staging, cut
@@ -181,6 +182,7 @@ def find_batches(
             lambda p: roots_size(where, p),
             batch_runs=batch_runs,
             batch_bytes=batch_bytes,
+            spread=spread,
         ):
             files: dict[str, tuple[str, str, str]] = {}
             for s in group:

@@ -57,10 +57,9 @@ def test_real_logs_and_samples_in_batches_of_one(tmp_path):
         pd.testing.assert_frame_equal(got.summary, whole)
 
 
-def test_batches_by_bytes_and_over_a_process_pool(fleet_dir, monkeypatch):
-    """Tiny byte budgets make one batch per run; the pool is forced on to run them."""
+def test_batches_by_bytes_and_over_a_process_pool(fleet_dir):
+    """Tiny byte budgets make one batch per run, judged over a pool of two processes."""
     whole = _at_once([fleet_dir])
-    monkeypatch.setattr(pipeline, "POOL_MIN_BYTES", 0)
     _, got = pipeline.analyze_paths([fleet_dir], jobs=2, batch_bytes=20_000)
     pd.testing.assert_frame_equal(got.summary, whole)
 

@@ -1,0 +1,134 @@
+"""Benchmark ``gdei analyze`` over many small runs: local engine and Dask, time and memory.
+
+``make bench`` runs it last.  Over folders of 200, 2,000 and 10,000 CSV runs
+of 1,000 points (written once by ``bench_readers.runs_folder``, cached in
+``benchmarks/data/text/``), it runs ``gdei analyze FOLDER --format json`` as a
+command and measures, in the same run:
+
+* the reference: pyarrow's C++ CSV reader reading the same files one by one
+  in this process (gdei's time is stated as a ratio to it);
+* ``--engine local --jobs 1`` and ``--jobs 2`` (wall time, runs/s, peak RSS
+  of the largest process);
+* ``--engine dask`` against a ``LocalCluster`` of 2 single-threaded worker
+  processes started beforehand (a fresh one per folder, so each worker's peak
+  is this command's): wall time of the client, runs/s, peak RSS of the client
+  and of each worker (``ru_maxrss`` asked of every worker).
+
+The JSON each command prints is checked equal (runs and totals) to the local
+one's.  Prints a Markdown table for ``benchmarks/README.md``.
+
+Usage: python benchmarks/bench_scale.py [--sizes 200,2000,10000] [--no-dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_readers import runs_folder
+
+#: the command, its wall time and the peak RSS of its largest process (MB)
+_WHOLE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+out = subprocess.run(sys.argv[1:], check=True, capture_output=True)
+took = time.perf_counter() - t
+sys.stdout.buffer.write(out.stdout)
+sys.stderr.write(f"{took} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}")
+"""
+
+
+def _timed(args: list[str]) -> tuple[dict, float, float]:
+    gdei = Path(sys.executable).with_name("gdei")
+    done = subprocess.run(
+        [sys.executable, "-c", _WHOLE, str(gdei), *args], capture_output=True, check=True
+    )
+    took, peak = (float(x) for x in done.stderr.decode().split()[-2:])
+    return json.loads(done.stdout), took, peak
+
+
+def _reference(folder: Path) -> float:
+    import pyarrow.csv as pacsv
+
+    files = sorted(folder.glob("*/metrics.csv"))
+    start = time.perf_counter()
+    for f in files:
+        pacsv.read_csv(f)
+    return time.perf_counter() - start
+
+
+def _worker_peak() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _same(a: dict, b: dict) -> None:
+    if a["runs"] != b["runs"] or a["totals"] != b["totals"]:
+        raise SystemExit("the engines disagree: not a benchmark of the same work")
+
+
+def rows(sizes: list[int], dask: bool) -> list[str]:
+    out = []
+    for n in sizes:
+        folder = runs_folder(n)
+        ref = _reference(folder)
+        base = ["analyze", str(folder), "--format", "json", "--quiet"]
+        local, t1, p1 = _timed([*base, "--jobs", "1"])
+        out.append(_row(n, "local, 1 process", t1, ref, f"{p1:,.0f}", "-"))
+        got, t2, p2 = _timed([*base, "--jobs", "2"])
+        _same(local, got)
+        out.append(_row(n, "local, 2 processes", t2, ref, f"{p2:,.0f} (largest)", "-"))
+        if dask:
+            from dask.distributed import Client, LocalCluster
+
+            with (
+                LocalCluster(
+                    n_workers=2,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=40,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                got, t3, p3 = _timed(
+                    [*base, "--engine", "dask", "--scheduler", cluster.scheduler_address]
+                )
+                peaks = sorted(client.run(_worker_peak).values())
+            _same(local, got)
+            workers = " / ".join(f"{p:,.0f}" for p in peaks)
+            out.append(_row(n, "dask LocalCluster, 2 workers", t3, ref, f"{p3:,.0f}", workers))
+    return out
+
+
+def _row(n: int, how: str, took: float, ref: float, client: str, workers: str) -> str:
+    return (
+        f"| {n:,} | {how} | {ref:.2f} | {took:.2f} | {took / ref:.1f}x | {n / took:,.0f} | "
+        f"{client} | {workers} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--sizes", default="200,2000,10000")
+    ap.add_argument("--no-dask", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    print(
+        "| runs x 1,000 points | engine | pyarrow reads s | gdei analyze s | ratio | runs/s | "
+        "client peak MB | worker peaks MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows(sizes, not args.no_dask):
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
