@@ -11,9 +11,11 @@ fsspec backend and credentials of the storage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import UsageError
@@ -27,27 +29,58 @@ if TYPE_CHECKING:
 RETRIES: Final = 2
 
 
-def run_batches(
-    batches: list[Batch], job: Job, scheduler: str | None, progress: Progress | None
-) -> Iterator[BatchResult]:
-    """Every batch's result, in batch order, computed on the cluster at *scheduler*
-    (``None``: a local cluster of one single-threaded worker process per core)."""
+@dataclass
+class Session:
+    """A connected Dask client: how many threads its workers have, and running batches."""
+
+    client: Any
+
+    @property
+    def threads(self) -> int:
+        """The cluster's worker threads now (at least 1: an autoscaling cluster may have none)."""
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
+
+    def run(
+        self, batches: list[Batch], job: Job, progress: Progress | None
+    ) -> Iterator[BatchResult]:
+        """Every batch's result, in batch order, whatever order the tasks finish in."""
+        yield from _on(self.client, batches, job, progress)
+
+
+@contextlib.contextmanager
+def session(scheduler: object) -> Iterator[Session]:
+    """The cluster at *scheduler*: an address, a connected ``distributed.Client`` (left
+    open), or ``None`` (a local cluster of one single-threaded worker process per core,
+    closed afterwards)."""
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield Session(scheduler)
+        return
     client, cluster = _connect(scheduler)
     try:
-        token = uuid.uuid4().hex[:12]
-        futures = client.map(
-            _task,
-            batches,
-            job=job,
-            key=[f"gdei-batch-{token}-{i}" for i in range(len(batches))],
-            retries=RETRIES,
-            pure=False,
-        )
-        yield from _in_order(futures, batches, progress)
+        yield Session(client)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _on(
+    client: Any, batches: list[Batch], job: Job, progress: Progress | None
+) -> Iterator[BatchResult]:
+    token = uuid.uuid4().hex[:12]
+    futures = client.map(
+        _task,
+        batches,
+        job=job,
+        key=[f"gdei-batch-{token}-{i}" for i in range(len(batches))],
+        retries=RETRIES,
+        pure=False,
+    )
+    try:
+        yield from _in_order(futures, batches, progress)
+    finally:
+        client.cancel(futures)
 
 
 def _connect(scheduler: str | None) -> tuple[Any, Any]:

@@ -18,6 +18,7 @@ folder of its own, reads them with the same readers, and deletes them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,15 @@ from gdei_cli.assembly import (
     join_runs,
     read_all,
 )
-from gdei_cli.batching import BATCH_BYTES, BATCH_RUNS, Batch, Job, cut, local_size
+from gdei_cli.batching import (
+    BATCH_BYTES,
+    BATCH_RUNS,
+    Batch,
+    Job,
+    cut,
+    local_size,
+    worth_a_pool,
+)
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import DEFAULT_MAX_BYTES
@@ -72,7 +81,7 @@ def analyze_paths(
     keep_points: bool = False,
     progress: Progress | None = None,
     engine: Engine = "local",
-    scheduler: str | None = None,
+    scheduler: object = None,
     batch_runs: int = BATCH_RUNS,
     batch_bytes: int = BATCH_BYTES,
 ) -> tuple[Dataset, Analysis]:
@@ -83,7 +92,8 @@ def analyze_paths(
     give, except that the dataset's ``frame`` is left empty: the points are
     not kept past their batch (only in ``Analysis.points``, with
     *keep_points*).  *engine* ``"dask"`` runs the batches on the Dask
-    cluster at *scheduler* (an address; ``None`` starts a local cluster).
+    cluster at *scheduler*: an address, a connected ``distributed.Client``
+    (a managed cluster's), or ``None`` (a local cluster, started and stopped).
     """
     from gdei_cli import remote, schema
     from gdei_cli.engine import combine
@@ -100,35 +110,44 @@ def analyze_paths(
                 batch_bytes=batch_bytes,
             )  # fmt: skip
     job = Job(ReadOptions(line_pattern, max_bytes), metric, objective, config, costs, keep_points)
-    spread = 1 if engine == "dask" else _workers(jobs)
-    batches, skipped = find_batches(
-        paths, fmt=fmt, merge_folders=merge_folders, options=job.options,
-        batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
-    )  # fmt: skip
-    if strict:
-        _raise_first_problem(skipped)
-    if progress is not None:
-        progress(0, sum(b.size for b in batches))
-    if engine == "dask":
-        from gdei_cli.dask_engine import run_batches
+    with contextlib.ExitStack() as stack:
+        if engine == "dask":  # connect first: an unreachable cluster fails before listing
+            from gdei_cli.dask_engine import session
 
-        results: Iterator[BatchResult] = run_batches(batches, job, scheduler, progress)
-    else:
-        results = run_local(batches, job, jobs, progress)
-    parts: list[Judged] = []
-    runs: dict[str, RunInfo] = {}
-    workers: dict[str, WorkerTally] = {}
-    for result in results:
+            cluster = stack.enter_context(session(scheduler))
+            spread = cluster.threads
+
+            def run(batches: list[Batch]) -> Iterator[BatchResult]:
+                return cluster.run(batches, job, progress)
+        else:
+            spread = _workers(jobs)
+
+            def run(batches: list[Batch]) -> Iterator[BatchResult]:
+                return run_local(batches, job, jobs, progress)
+
+        batches, skipped = find_batches(
+            paths, fmt=fmt, merge_folders=merge_folders, options=job.options,
+            batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
+            spread_if_worth=engine != "dask",
+        )  # fmt: skip
         if strict:
-            _raise_first_problem(result.skipped)
-        parts.append(result.judged)
-        runs.update(result.runs)
-        skipped.extend(result.skipped)
-        if result.worker:
-            tally = workers.setdefault(result.worker, WorkerTally())
-            tally.tasks += 1
-            tally.runs += len(result.runs)
-            tally.skipped += sum(s.problem for s in result.skipped)
+            _raise_first_problem(skipped)
+        if progress is not None:
+            progress(0, sum(b.size for b in batches))
+        parts: list[Judged] = []
+        runs: dict[str, RunInfo] = {}
+        workers: dict[str, WorkerTally] = {}
+        for result in run(batches):
+            if strict:
+                _raise_first_problem(result.skipped)
+            parts.append(result.judged)
+            runs.update(result.runs)
+            skipped.extend(result.skipped)
+            if result.worker:
+                tally = workers.setdefault(result.worker, WorkerTally())
+                tally.tasks += 1
+                tally.runs += len(result.runs)
+                tally.skipped += sum(s.problem for s in result.skipped)
     dataset = Dataset(
         schema.stack_runs([]), dict(sorted(runs.items())), skipped, dict(sorted(workers.items()))
     )
@@ -145,9 +164,10 @@ def find_batches(
     batch_runs: int = BATCH_RUNS,
     batch_bytes: int = BATCH_BYTES,
     spread: int = 1,
+    spread_if_worth: bool = False,
 ) -> tuple[list[Batch], list[SkippedFile]]:
     """Discover the runs under *paths* and cut them into batches (URLs through fsspec;
-    *spread*: the processes the batches will be shared among, see :func:`cut`)."""
+    *spread*: the processes the batches may be shared among, see :func:`cut`)."""
     from gdei_cli import remote
     from gdei_cli.discovery import discover
 
@@ -157,13 +177,19 @@ def find_batches(
         return remote.find_batches(
             paths, fmt=fmt, merge_folders=merge_folders, options=options,
             batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
+            spread_if_worth=spread_if_worth,
         )  # fmt: skip
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
     batches = [
         Batch(tuple(group), size)
         for group, size in cut(
-            sources, local_size, batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread
-        )
+            sources,
+            local_size,
+            batch_runs=batch_runs,
+            batch_bytes=batch_bytes,
+            spread=spread,
+            spread_if_worth=spread_if_worth,
+        )  # fmt: skip
     ]
     return batches, skipped
 
@@ -172,14 +198,15 @@ def run_local(
     batches: list[Batch], job: Job, jobs: int | None, progress: Progress | None
 ) -> Iterator[BatchResult]:
     """The batches in order: in this process, or over a process pool when there are
-    several and several cores (one batch: its large files over the pool, as
-    :func:`gdei_cli.load` reads them)."""
+    several, several cores, and work enough to pay for it (one batch: its large files
+    over the pool, as :func:`gdei_cli.load` reads them)."""
     advance = _advance_only(progress)
     if len(batches) <= 1:
         yield from (run_batch(b, job, jobs=jobs, progress=advance) for b in batches)
         return
     workers = _workers(jobs)
-    if workers <= 1:  # else a pool: a batch's work (a few hundred runs) dwarfs a fork
+    runs = sum(len(b.sources) for b in batches)
+    if workers <= 1 or not worth_a_pool(runs, sum(b.size for b in batches)):
         for batch in batches:
             yield run_batch(batch, job, jobs=1, progress=advance)
         return

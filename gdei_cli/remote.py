@@ -137,6 +137,7 @@ def find_batches(
     batch_runs: int,
     batch_bytes: int,
     spread: int = 1,
+    spread_if_worth: bool = False,
 ) -> tuple[list[Batch], list[SkippedFile]]:
     """Discover the runs under URL inputs and cut them into batches that copy their files."""
     from gdei_cli.batching import Batch, Staging, cut
@@ -183,6 +184,7 @@ def find_batches(
             batch_runs=batch_runs,
             batch_bytes=batch_bytes,
             spread=spread,
+            spread_if_worth=spread_if_worth,
         ):
             files: dict[str, tuple[str, str, str]] = {}
             for s in group:

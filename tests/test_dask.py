@@ -160,3 +160,15 @@ def test_dask_without_a_scheduler_starts_a_local_cluster(tmp_path):
 def test_the_fleet_fixture_is_what_the_tests_think(fleet_files):
     kinds = {Path(rel).name for rel, _ in fleet_files}
     assert {"results.csv", "args.yaml", "broken.jsonl", "sweep.csv"} <= kinds
+
+
+def test_the_library_takes_a_connected_client_and_leaves_it_open(cluster):
+    import pandas as pd
+
+    from gdei_cli import pipeline
+
+    _, client = cluster
+    _, local = pipeline.analyze_paths([SAMPLES])
+    _, far = pipeline.analyze_paths([SAMPLES], engine="dask", scheduler=client)
+    pd.testing.assert_frame_equal(far.summary, local.summary)
+    assert client.status == "running"

@@ -57,11 +57,32 @@ def test_real_logs_and_samples_in_batches_of_one(tmp_path):
         pd.testing.assert_frame_equal(got.summary, whole)
 
 
-def test_batches_by_bytes_and_over_a_process_pool(fleet_dir):
-    """Tiny byte budgets make one batch per run, judged over a pool of two processes."""
+def test_batches_by_bytes_and_over_a_process_pool(fleet_dir, monkeypatch):
+    """Tiny byte budgets make one batch per run, judged over a pool of two processes
+    (240 small runs are below the pool's threshold: it is lowered for the test)."""
+    import concurrent.futures
+
+    pools = []
+
+    class Counted(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *a, **kw):
+            pools.append(kw.get("max_workers"))
+            super().__init__(*a, **kw)
+
     whole = _at_once([fleet_dir])
+    monkeypatch.setattr(pipeline, "worth_a_pool", lambda runs, size: True)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Counted)
     _, got = pipeline.analyze_paths([fleet_dir], jobs=2, batch_bytes=20_000)
     pd.testing.assert_frame_equal(got.summary, whole)
+    assert pools == [2]
+
+
+def test_small_work_stays_in_one_process_and_large_work_is_spread():
+    from gdei_cli import batching
+
+    assert not batching.worth_a_pool(200, 3_000_000)
+    assert batching.worth_a_pool(800, 3_000_000)
+    assert batching.worth_a_pool(2, 64 << 20)
 
 
 def test_points_kept_per_batch_equal_the_points_judged_at_once(tmp_path):
