@@ -180,10 +180,11 @@ def read_and_settle(
     run = ReadRun(Source(source.run, source.format, kept, source.where), logs)
     if "+" not in source.format and get(source.format).join is not None:
         return run, [], skipped
-    return None, [_assembled(r) for r in _split(run)], skipped
+    return None, [assembled(r) for r in _split(run)], skipped
 
 
-def _assembled(run: ReadRun) -> Assembled:
+def assembled(run: ReadRun) -> Assembled:
+    """One read run's columns and bookkeeping (restarts resolved, sorted)."""
     src = run.source
     names, code, step, value, wall, info = assemble_run(src.run, src.format, run.logs)
     return Assembled(schema.RunColumns(src.run, names, code, step, value, wall), info)
@@ -285,17 +286,16 @@ def assemble_run(
     Returns the run's metric names (sorted), metric codes, steps, values,
     wall times, and its :class:`RunInfo`.
     """
-    names = sorted({str(m) for log in logs for m in _metric_names(log)})
+    metrics = [_metric_codes(log) for log in logs]
+    names = sorted({m for log_names, _ in metrics for m in log_names})
     position = {m: i for i, m in enumerate(names)}
     parts_code, parts_step, parts_value, parts_wall = [], [], [], []
     purges: list[Purge] = []
     seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
-    for log in logs:
+    for log, (log_names, log_codes) in zip(logs, metrics, strict=True):
         frame = log.frame
-        metric = frame[schema.METRIC]
-        cat = metric.astype("category") if not hasattr(metric, "cat") else metric
-        lookup = np.array([position[str(c)] for c in cat.cat.categories], dtype=np.int64)
-        codes = lookup[cat.cat.codes.to_numpy()] if len(frame) else np.zeros(0, np.int64)
+        lookup = np.array([position[c] for c in log_names], dtype=np.int64)
+        codes = lookup[log_codes] if len(frame) else np.zeros(0, np.int64)
         for pstep, before in log.purges:
             # the marker also preempts every point of the run's earlier files
             counts = {m: int(seen[i]) + before.get(m, 0) for m, i in position.items()}
@@ -344,11 +344,15 @@ def assemble_run(
     return names, code, step, value, wall, info
 
 
-def _metric_names(log: RawLog) -> list[str]:
+def _metric_codes(log: RawLog) -> tuple[list[str], np.ndarray]:
+    """A log's metric names and each point's code into them (one pass over the column)."""
+    import pandas as pd
+
     metric = log.frame[schema.METRIC]
-    if hasattr(metric, "cat"):
-        return [str(c) for c in metric.cat.categories]
-    return [str(m) for m in np.unique(metric.to_numpy(dtype=object).astype(str))]
+    cat = metric.array
+    if not isinstance(cat, pd.Categorical):
+        cat = pd.Categorical(metric.to_numpy(dtype=object).astype(str))
+    return [str(c) for c in cat.categories], np.asarray(cat.codes)
 
 
 def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -381,7 +385,7 @@ def assemble(
     (*done*: runs already assembled as they were read)."""
     settled = done if done is not None else []
     for i, read_run in enumerate(runs):
-        settled.append(_assembled(read_run))
+        settled.append(assembled(read_run))
         runs[i] = ReadRun(read_run.source, [])  # let each run's raw points go once assembled
     settled.sort(key=lambda a: a.info.run)
     infos = {a.info.run: a.info for a in settled}

@@ -316,7 +316,7 @@ def export(
 
 @app.command()
 def inspect(
-    paths: opt.Paths,
+    paths: opt.Inputs,
     _config_file: opt.ConfigOpt = None,
     output_format: opt.InspectFormat = opt.OutputFormat.table,
     input_format: opt.InputFormat = None,

@@ -17,6 +17,7 @@ from gdei_cli.assembly import (
     Progress,
     RunInfo,
     assemble,
+    assembled,
     join_runs,
     read_all,
     superseded_mask,
@@ -74,6 +75,11 @@ def load(
                 max_bytes=max_bytes,
                 progress=progress,
             )
+    from gdei_cli import remote
+
+    paths = remote.local_paths(paths)
+    if remote.any_url(paths):
+        return _load_urls(paths, fmt, jobs, merge_folders, strict, options, progress)
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
     runs, done, unreadable = read_all(sources, jobs, options, progress)
     if strict:
@@ -83,6 +89,48 @@ def load(
     joined = join_runs(runs)
     del runs  # assemble frees each run's raw points as it goes: hold no other reference
     return assemble(joined, skipped + unreadable, done)
+
+
+def _load_urls(
+    paths: Sequence[str | Path],
+    fmt: str | None,
+    jobs: int | None,
+    merge_folders: bool,
+    strict: bool,
+    options: ReadOptions,
+    progress: Progress | None,
+) -> Dataset:
+    """:func:`load` of URL inputs: batch by batch, each copied in, read, and deleted
+    (see :mod:`gdei_cli.remote`); files are named by their URLs."""
+    from gdei_cli import remote
+    from gdei_cli.batching import BATCH_BYTES, BATCH_RUNS
+
+    batches, skipped = remote.find_batches(
+        paths, fmt=fmt, merge_folders=merge_folders, options=options,
+        batch_runs=BATCH_RUNS, batch_bytes=BATCH_BYTES,
+    )  # fmt: skip
+    if progress is not None:
+        progress(0, sum(b.size for b in batches))
+    advance = advance_only(progress)
+    settled = []
+    for batch in batches:
+        with remote.staged(batch, options.max_bytes) as (local, url_of):
+            runs, done, unreadable = read_all(list(local.sources), jobs, options, advance)
+            done.extend(assembled(run) for run in join_runs(runs))
+            skipped.extend(remote.by_url([a.info for a in done], unreadable, url_of))
+            settled.extend(done)
+    if strict:
+        bad = next((s for s in skipped if s.problem), None)
+        if bad is not None:
+            raise InputError(bad.reason, path=bad.path, line=bad.line)
+    return assemble([], skipped, settled)
+
+
+def advance_only(progress: Progress | None) -> Progress | None:
+    """*progress* without the totals its callers announce (the total is said once)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(done, None) if total is None else None
 
 
 def require_runs(dataset: Dataset, paths: Sequence[str | Path]) -> None:

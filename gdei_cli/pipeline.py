@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -44,6 +44,7 @@ from gdei_cli.batching import (
 )
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.errors import InputError
+from gdei_cli.loader import advance_only
 from gdei_cli.readers._io import DEFAULT_MAX_BYTES
 from gdei_cli.readers.registry import ReadOptions
 
@@ -200,7 +201,7 @@ def run_local(
     """The batches in order: in this process, or over a process pool when there are
     several, several cores, and work enough to pay for it (one batch: its large files
     over the pool, as :func:`gdei_cli.load` reads them)."""
-    advance = _advance_only(progress)
+    advance = advance_only(progress)
     if len(batches) <= 1:
         yield from (run_batch(b, job, jobs=jobs, progress=advance) for b in batches)
         return
@@ -229,13 +230,6 @@ def _run_batch_alone(batch: Batch, job: Job) -> BatchResult:
     return run_batch(batch, job, jobs=1)
 
 
-def _advance_only(progress: Progress | None) -> Progress | None:
-    """*progress* without the per-batch totals (the total is announced once)."""
-    if progress is None:
-        return None
-    return lambda done, total: progress(done, None) if total is None else None
-
-
 def run_batch(
     batch: Batch, job: Job, *, jobs: int | None = 1, progress: Progress | None = None
 ) -> BatchResult:
@@ -244,7 +238,9 @@ def run_batch(
         from gdei_cli import remote
 
         with remote.staged(batch, job.options.max_bytes) as (local, url_of):
-            return _renamed(run_batch(local, job, jobs=jobs, progress=progress), url_of)
+            result = run_batch(local, job, jobs=jobs, progress=progress)
+            result.skipped = remote.by_url(result.runs.values(), result.skipped, url_of)
+            return result
     from gdei_cli.engine import Judged, judge_frame
 
     runs, done, unreadable = read_all(list(batch.sources), jobs, job.options, progress)
@@ -264,19 +260,6 @@ def run_batch(
         keep_points=job.keep_points,
     )
     return BatchResult(judged, dataset.runs, dataset.skipped_files)
-
-
-def _renamed(result: BatchResult, url_of: Callable[[str], str]) -> BatchResult:
-    """*result* with the paths of a batch's copied files replaced by their URLs."""
-    from dataclasses import replace
-
-    for info in result.runs.values():
-        info.sources = [url_of(p) for p in info.sources]
-        info.warnings = [url_of(w) for w in info.warnings]
-    result.skipped = [
-        replace(s, path=url_of(s.path), reason=url_of(s.reason)) for s in result.skipped
-    ]
-    return result
 
 
 def _raise_first_problem(skipped: list[SkippedFile]) -> None:

@@ -22,7 +22,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -31,6 +31,7 @@ from gdei_cli.errors import InputError, UsageError
 from gdei_cli.readers.registry import SNIFF_BYTES, ReadOptions, Source, get
 
 if TYPE_CHECKING:
+    from gdei_cli.assembly import RunInfo
     from gdei_cli.batching import Batch
     from gdei_cli.discovery import SkippedFile
 
@@ -311,6 +312,17 @@ def staged(batch: Batch, max_bytes: int) -> Iterator[tuple[Batch, Callable[[str]
             return text.replace(tmp, "")
 
         yield local, url_of
+
+
+def by_url(
+    infos: Iterable[RunInfo], skipped: Iterable[SkippedFile], url_of: Callable[[str], str]
+) -> list[SkippedFile]:
+    """Name the files of a copied batch by their URLs: each run's sources and warnings
+    (in place), and the skipped files (returned)."""
+    for info in infos:
+        info.sources = [url_of(p) for p in info.sources]
+        info.warnings = [url_of(w) for w in info.warnings]
+    return [replace(s, path=url_of(s.path), reason=url_of(s.reason)) for s in skipped]
 
 
 def _copy(fs: Any, fs_path: str, target: Path, limit: int) -> None:

@@ -134,3 +134,14 @@ def test_a_missing_url_and_a_mix_of_urls_and_paths_are_errors():
     got = runner.invoke(app, ["analyze", "memory://s", str(SAMPLES)])
     assert got.exit_code == 2
     assert "not both" in got.stderr
+
+
+def test_inspect_of_a_url_is_inspect_of_the_folder_with_sources_named_by_url():
+    tree = shared_logs()
+    url = _mirror(tree, "inspect/real_logs")
+    local = _json(["inspect", str(tree)])
+    far = _json(["inspect", url])
+    for a, b in zip(local["runs"], far["runs"], strict=True):
+        assert [s.replace(str(tree), url, 1) for s in a.pop("sources")] == b.pop("sources")
+        assert a == b
+    assert len(far["runs"]) == 20
