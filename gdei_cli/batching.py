@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 from gdei_cli.readers.registry import ReadOptions, Source, get
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from gdei_cli.config import Config, Costs
 
 #: a batch holds at most this many runs ...
@@ -41,6 +43,10 @@ class Job:
     config: Config | None = None
     costs: Costs | None = None
     keep_points: bool = False
+    #: called with each batch's per-point frame and the batch's number, where the
+    #: batch is judged (a picklable callable: it may run in a worker); the points
+    #: are then not returned
+    points_sink: Callable[[pd.DataFrame, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Batch:
     sources: tuple[Source, ...]
     size: int
     staging: Staging | None = None
+    index: int = 0  # its place among the batches (names its Parquet part)
 
 
 @dataclass(frozen=True)

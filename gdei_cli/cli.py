@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gdei_cli.config import Costs
     from gdei_cli.engine import Analysis
     from gdei_cli.loader import Dataset
+    from gdei_cli.report import PointsParts
 
 EXIT_CODES: Final = (
     "Exit codes: 0 fine; 1 a run wastes more than --max-waste; 2 usage error, no run "
@@ -94,6 +95,7 @@ def _analyse(
     keep_points: bool = True,
     engine: opt.EngineName = opt.EngineName.local,
     scheduler: str | None = None,
+    points_sink: PointsParts | None = None,
 ) -> tuple[Dataset, Analysis]:
     from gdei_cli import report
     from gdei_cli.pipeline import analyze_paths
@@ -113,6 +115,7 @@ def _analyse(
             config=config,
             costs=costs,
             keep_points=keep_points,
+            points_sink=points_sink,
             progress=progress,
             engine=engine.value,
             scheduler=scheduler,
@@ -252,6 +255,20 @@ def analyze(
     _run_library(work)
 
 
+def _is_remote(output: str) -> bool:
+    from gdei_cli import remote
+
+    return remote.any_url([output])
+
+
+def _parts_folder(output: str) -> str | None:
+    """``export --points -o`` a folder or URL ending in ``/`` (or an existing folder):
+    one Parquet part per batch goes there; else ``None`` (one file)."""
+    if output.endswith("/") or _is_remote(output) or Path(output).is_dir():
+        return output
+    return None
+
+
 def _show_progress(quiet: bool) -> bool:
     """A progress bar only for a person watching: stderr a terminal, not --quiet."""
     return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
@@ -295,17 +312,22 @@ def export(
 
         config = opt.config_from(smoothing, rule, tolerance, mode, threshold, window, warmup)
         costs = opt.costs_from(gpus, gpu_hour_cost, seconds_per_step)
+        parts = _parts_folder(output) if points else None
+        if parts is None and _is_remote(output):
+            opt.fail("an export to a URL is --points into a folder URL ending in /")
+        sink = report.points_parts(parts) if parts is not None else None
         dataset, analysis = _analyse(
             paths, input_format, metric, objective, config, costs, jobs, merge_folders,
-            line_pattern, max_file_size, quiet, keep_points=points, engine=engine,
-            scheduler=scheduler,
+            line_pattern, max_file_size, quiet, keep_points=points and sink is None,
+            engine=engine, scheduler=scheduler, points_sink=sink,
         )  # fmt: skip
         if not quiet:
             _warn_missing(analysis)
-        if points:
-            report.export_points(analysis, output, dataset)
-        else:
-            report.export_summary(analysis, dataset, output)
+        if points and sink is None:
+            report.export_points(analysis, Path(output), dataset)
+        elif not points:
+            report.export_summary(analysis, dataset, Path(output))
+        # else: each batch wrote its Parquet part where it was judged
         if not quiet:
             typer.echo(f"wrote {printable(output)}", err=True)
         _say_workers(dataset, quiet)

@@ -335,12 +335,13 @@ Plot = Annotated[
     ),
 ]
 ExportOutput = Annotated[
-    Path,
+    str,
     typer.Option(
         "--output",
         "-o",
         help="Output file; its suffix picks the format: .csv .parquet .json .md "
-        "(with --points: .csv .parquet).",
+        "(with --points: .csv .parquet, or a folder or URL ending in / for one Parquet "
+        "part per batch, written where the batch is judged).",
         show_default=False,
     ),
 ]

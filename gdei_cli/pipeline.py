@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -49,6 +49,8 @@ from gdei_cli.readers._io import DEFAULT_MAX_BYTES
 from gdei_cli.readers.registry import ReadOptions
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from gdei_cli.config import Config, Costs
     from gdei_cli.engine import Analysis, Judged
     from gdei_cli.loader import Dataset
@@ -80,6 +82,7 @@ def analyze_paths(
     config: Config | None = None,
     costs: Costs | None = None,
     keep_points: bool = False,
+    points_sink: Callable[[pd.DataFrame, int], None] | None = None,
     progress: Progress | None = None,
     engine: Engine = "local",
     scheduler: object = None,
@@ -92,9 +95,12 @@ def analyze_paths(
     :func:`gdei_cli.analyze`'s judging options, and returns what those two
     give, except that the dataset's ``frame`` is left empty: the points are
     not kept past their batch (only in ``Analysis.points``, with
-    *keep_points*).  *engine* ``"dask"`` runs the batches on the Dask
-    cluster at *scheduler*: an address, a connected ``distributed.Client``
-    (a managed cluster's), or ``None`` (a local cluster, started and stopped).
+    *keep_points*), or handed batch by batch to *points_sink* (a picklable
+    callable taking a batch's per-point frame and its number, called where the
+    batch is judged, e.g. :class:`gdei_cli.report.PointsParts`).  *engine*
+    ``"dask"`` runs the batches on the Dask cluster at *scheduler*: an
+    address, a connected ``distributed.Client`` (a managed cluster's), or
+    ``None`` (a local cluster, started and stopped).
     """
     from gdei_cli import remote, schema
     from gdei_cli.engine import combine
@@ -107,10 +113,11 @@ def analyze_paths(
                 staged, fmt=fmt, jobs=jobs, merge_folders=merge_folders,
                 line_pattern=line_pattern, strict=strict, max_bytes=max_bytes, metric=metric,
                 objective=objective, config=config, costs=costs, keep_points=keep_points,
-                progress=progress, engine=engine, scheduler=scheduler, batch_runs=batch_runs,
-                batch_bytes=batch_bytes,
+                points_sink=points_sink, progress=progress, engine=engine, scheduler=scheduler,
+                batch_runs=batch_runs, batch_bytes=batch_bytes,
             )  # fmt: skip
-    job = Job(ReadOptions(line_pattern, max_bytes), metric, objective, config, costs, keep_points)
+    options = ReadOptions(line_pattern, max_bytes)
+    job = Job(options, metric, objective, config, costs, keep_points, points_sink)
     with contextlib.ExitStack() as stack:
         if engine == "dask":  # connect first: an unreachable cluster fails before listing
             from gdei_cli.dask_engine import session
@@ -181,17 +188,11 @@ def find_batches(
             spread_if_worth=spread_if_worth,
         )  # fmt: skip
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
-    batches = [
-        Batch(tuple(group), size)
-        for group, size in cut(
-            sources,
-            local_size,
-            batch_runs=batch_runs,
-            batch_bytes=batch_bytes,
-            spread=spread,
-            spread_if_worth=spread_if_worth,
-        )  # fmt: skip
-    ]
+    groups = cut(
+        sources, local_size, batch_runs=batch_runs, batch_bytes=batch_bytes, spread=spread,
+        spread_if_worth=spread_if_worth,
+    )  # fmt: skip
+    batches = [Batch(tuple(group), size, index=i) for i, (group, size) in enumerate(groups)]
     return batches, skipped
 
 
@@ -257,8 +258,13 @@ def run_batch(
         costs=job.costs,
         attrs={name: info.attrs for name, info in dataset.runs.items()},
         formats={name: info.format for name, info in dataset.runs.items()},
-        keep_points=job.keep_points,
+        keep_points=job.keep_points or job.points_sink is not None,
     )
+    if job.points_sink is not None and judged.loss_points:
+        from gdei_cli.engine import points_of
+
+        job.points_sink(points_of(judged), batch.index)
+        judged.loss_points, judged.objective_points = [], []
     return BatchResult(judged, dataset.runs, dataset.skipped_files)
 
 

@@ -178,7 +178,7 @@ def find_batches(
         )
         skipped = [replace(s, path=url_of(s.path)) for s in skipped]
         fs = roots[0].fs
-        batches = []
+        batches: list[Batch] = []
         for group, size in cut(
             sources,
             lambda p: roots_size(where, p),
@@ -203,7 +203,8 @@ def find_batches(
                 )
                 for s in group
             )
-            batches.append(Batch(rel_sources, size, Staging(fs, tuple(files.values()))))
+            staging = Staging(fs, tuple(files.values()))
+            batches.append(Batch(rel_sources, size, staging, index=len(batches)))
         return batches, skipped
 
 
@@ -299,6 +300,7 @@ def staged(batch: Batch, max_bytes: int) -> Iterator[tuple[Batch, Callable[[str]
                 for s in batch.sources
             ),
             batch.size,
+            index=batch.index,
         )
 
         def url_of(text: str) -> str:

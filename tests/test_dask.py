@@ -172,3 +172,39 @@ def test_the_library_takes_a_connected_client_and_leaves_it_open(cluster):
     _, far = pipeline.analyze_paths([SAMPLES], engine="dask", scheduler=client)
     pd.testing.assert_frame_equal(far.summary, local.summary)
     assert client.status == "running"
+
+
+def test_points_parts_are_written_by_the_workers(cluster, tmp_path):
+    import pandas as pd
+
+    address, _ = cluster
+    single = tmp_path / "points.parquet"
+    assert (
+        runner.invoke(app, ["export", str(SAMPLES), "--points", "-o", str(single)]).exit_code == 0
+    )
+    got = runner.invoke(
+        app,
+        [
+            "export",
+            str(SAMPLES),
+            "--points",
+            "-o",
+            f"{tmp_path}/parts/",
+            "--engine",
+            "dask",
+            "--scheduler",
+            address,
+        ],
+    )
+    assert got.exit_code == 0, got.output
+    parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    far = pd.concat(map(pd.read_parquet, parts), ignore_index=True)
+    key = ["run", "metric", "role", "step"]
+
+    def rows(f):
+        f = f.assign(
+            run=f["run"].astype(str), metric=f["metric"].astype(str), role=f["role"].astype(str)
+        )
+        return f.sort_values(key).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(far), rows(pd.read_parquet(single)))

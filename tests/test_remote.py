@@ -145,3 +145,54 @@ def test_inspect_of_a_url_is_inspect_of_the_folder_with_sources_named_by_url():
         assert [s.replace(str(tree), url, 1) for s in a.pop("sources")] == b.pop("sources")
         assert a == b
     assert len(far["runs"]) == 20
+
+
+def _rows(frame):
+    """Points in one order (parts hold each batch's loss then objective points)."""
+    text = {c: frame[c].astype(str) for c in ("run", "metric", "role")}
+    return (
+        frame.assign(**text).sort_values(["run", "metric", "role", "step"]).reset_index(drop=True)
+    )
+
+
+def test_points_as_parquet_parts_in_a_folder_and_a_url(tmp_path):
+    """export --points -o FOLDER/ (or URL/): one part per batch, the single file's rows."""
+    import pandas as pd
+
+    for rel, data in fleet.files(40):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / rel).write_bytes(data)
+    single = tmp_path / "points.parquet"
+    assert (
+        runner.invoke(
+            app, ["export", str(tmp_path / "in"), "--points", "-o", str(single)]
+        ).exit_code
+        == 0
+    )
+    got = runner.invoke(
+        app, ["export", str(tmp_path / "in"), "--points", "-o", f"{tmp_path}/parts/", "--jobs", "1"]
+    )
+    assert got.exit_code == 0, got.output
+    parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    assert parts
+    whole = _rows(pd.read_parquet(single))
+    pd.testing.assert_frame_equal(
+        _rows(pd.concat(map(pd.read_parquet, parts), ignore_index=True)), whole
+    )
+    # the same through fsspec, to a memory:// folder
+    got = runner.invoke(
+        app, ["export", str(tmp_path / "in"), "--points", "-o", "memory://out/points/"]
+    )
+    assert got.exit_code == 0, got.output
+    fs = fsspec.filesystem("memory")
+    names = sorted(fs.glob("/out/points/part-*.parquet"))
+    assert names
+    far = pd.concat([pd.read_parquet(fs.open(n, "rb")) for n in names], ignore_index=True)
+    pd.testing.assert_frame_equal(_rows(far), whole)
+    # a folder that already holds parts is refused; a summary to a URL is refused
+    again = runner.invoke(
+        app, ["export", str(tmp_path / "in"), "--points", "-o", f"{tmp_path}/parts/"]
+    )
+    assert again.exit_code == 2 and "already holds Parquet parts" in again.stderr
+    url = runner.invoke(app, ["export", str(tmp_path / "in"), "-o", "memory://out/summary.csv"])
+    assert url.exit_code == 2 and "--points into a folder URL" in url.stderr

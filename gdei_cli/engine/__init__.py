@@ -49,6 +49,7 @@ __all__ = [
     "auto_smoothing",
     "combine",
     "judge_frame",
+    "points_of",
     "over_limit",
     "totals",
 ]
@@ -148,6 +149,13 @@ def judge_frame(
             out.loss_points.append(got[1])
             out.objective_points.append(got[2])
     return out
+
+
+def points_of(part: Judged) -> pd.DataFrame:
+    """The per-point frame of one judged frame (loss points, then objective points)."""
+    if not part.loss_points:
+        return _no_points()
+    return _stack(part.loss_points + part.objective_points)
 
 
 def combine(

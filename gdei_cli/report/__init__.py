@@ -28,10 +28,12 @@ from gdei_cli.report.documents import (
 from gdei_cli.report.files import (
     POINTS_EXPORT_SUFFIXES,
     SUMMARY_EXPORT_SUFFIXES,
+    PointsParts,
     atomic_path,
     check_target,
     export_points,
     export_summary,
+    points_parts,
     write_html_report,
     write_plots,
 )
@@ -61,8 +63,10 @@ __all__ = [
     "atomic_path",
     "check_target",
     "dumps",
+    "PointsParts",
     "export_points",
     "export_summary",
+    "points_parts",
     "fmt_duration",
     "github_annotations",
     "inspect_document",

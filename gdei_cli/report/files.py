@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -244,6 +245,54 @@ def export_points(analysis: Analysis, output: Path, dataset: Dataset | None = No
         ".parquet": lambda p: _write_parquet(frame, p),
     }
     _write(output, writers, POINTS_EXPORT_SUFFIXES, _inputs(dataset))
+
+
+def points_parts(folder: str) -> PointsParts:
+    """Where ``export --points`` writes one Parquet part per batch: a folder (made if
+    missing) or a URL (``s3://bucket/points/``; written through fsspec, from wherever
+    the batch is judged: this process, a worker process, a Dask worker)."""
+    from gdei_cli import remote
+
+    if remote.any_url([folder]):
+        remote.filesystem(folder)  # an unknown protocol or a missing backend: said now
+        return PointsParts(folder.rstrip("/"))
+    local = Path(str(remote.local_paths([folder])[0]))
+    if local.exists() and not local.is_dir():
+        raise UsageError(f"{local} is a file; Parquet parts go in a folder")
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make {local}: {exc.strerror or exc}") from None
+    stale = sorted(local.glob("part-*.parquet"))
+    if stale:
+        raise UsageError(
+            f"{local} already holds Parquet parts ({stale[0].name}...); choose an empty folder"
+        )
+    return PointsParts(str(local))
+
+
+@dataclass(frozen=True)
+class PointsParts:
+    """Writes a batch's points as ``part-NNNNN.parquet`` (NNNNN: the batch's number) in
+    ``folder``: atomically on a local disk, in one upload on object storage."""
+
+    folder: str
+
+    def __call__(self, frame: pd.DataFrame, index: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from gdei_cli import remote
+
+        name = f"part-{index:05d}.parquet"
+        table = pa.Table.from_pandas(frame[list(POINT_COLUMNS)], preserve_index=False)
+        if remote.is_url(self.folder):
+            fs, path = remote.filesystem(f"{self.folder}/{name}")
+            with fs.open(path, "wb") as out:
+                pq.write_table(table, out)
+            return
+        with atomic_path(Path(self.folder) / name) as tmp:
+            pq.write_table(table, tmp)
 
 
 def _write(
