@@ -89,20 +89,23 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise UsageError(
             f"reading {protocol}:// URLs needs fsspec", hint="pip install 'gdei-cli'"
         ) from None
-    if protocol not in fsspec.available_protocols():
+    try:
+        fsspec.get_filesystem_class(protocol)  # known (built in, or registered), installed
+        fs, path = fsspec.core.url_to_fs(url)
+    except ValueError as exc:
+        if "not known" not in str(exc).lower():
+            raise UsageError(f"cannot open {url}: {_first_line(exc)}") from None
         raise UsageError(
             f"unknown protocol {protocol}:// in {url}",
             hint="use a local path or a URL fsspec knows (s3://, gs://, az://, hf://, ...)",
-        )
-    try:
-        fs, path = fsspec.core.url_to_fs(url)
+        ) from None
     except ImportError as exc:
         extra = EXTRAS.get(protocol)
         install = f"pip install 'gdei-cli[{extra}]'" if extra else _first_line(exc)
         raise UsageError(
             f"reading {protocol}:// URLs needs a package not installed", hint=install
         ) from None
-    except (ValueError, OSError) as exc:
+    except Exception as exc:  # a backend refusing its options: one line
         raise UsageError(f"cannot open {url}: {_first_line(exc)}") from None
     return fs, str(path)
 
@@ -246,13 +249,13 @@ def _list(url: str) -> _Root:
         info = fs.info(path)
     except FileNotFoundError:
         raise InputError("no such file or folder", path=url) from None
-    except OSError as exc:
+    except Exception as exc:  # a backend's own error (credentials, network): one line
         raise InputError(f"cannot read: {_first_line(exc)}", path=url) from None
     if info.get("type") != "directory":
         return _Root(url, fs, path, False, {path: int(info.get("size") or 0)})
     try:
         found = fs.find(path, detail=True, withdirs=False)
-    except OSError as exc:
+    except Exception as exc:  # a backend's own error (credentials, network): one line
         raise InputError(f"cannot list: {_first_line(exc)}", path=url) from None
     files = {}
     base = path.rstrip("/")
@@ -271,7 +274,7 @@ def _head(fs: Any, path: str, size: int) -> bytes:
         if first[:2] == b"\x1f\x8b" and size > SNIFF_BYTES:
             first = fs.cat_file(path, start=0, end=min(size, _GZIP_SNIFF))
         return first
-    except (OSError, ValueError):
+    except Exception:  # a backend's own error: sniffed as empty, the file is skipped
         return b""
 
 
@@ -292,8 +295,10 @@ def staged(batch: Batch, max_bytes: int) -> Iterator[tuple[Batch, Callable[[str]
             target = folder / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             names[str(target)] = url
-            with contextlib.suppress(OSError):  # a file gone since listing: the reader says so
+            try:
                 _copy(staging.fs if staging else None, fs_path, target, max_bytes + 1)
+            except Exception:  # gone since listing, or a backend's error: no file, no part
+                target.unlink(missing_ok=True)  # the reader then says it cannot read it
         local = Batch(
             tuple(
                 Source(s.run, s.format, tuple(folder / p for p in s.paths), folder / s.where)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from typer.testing import CliRunner
 
 from gdei_cli import remote
@@ -196,3 +197,44 @@ def test_points_as_parquet_parts_in_a_folder_and_a_url(tmp_path):
     assert again.exit_code == 2 and "already holds Parquet parts" in again.stderr
     url = runner.invoke(app, ["export", str(tmp_path / "in"), "-o", "memory://out/summary.csv"])
     assert url.exit_code == 2 and "--points into a folder URL" in url.stderr
+
+
+class _Flaky(MemoryFileSystem):
+    """A storage whose backend raises its own error type (as botocore's do)."""
+
+    protocol = "flakytest"
+    root_marker = "/"
+
+    class Refused(Exception):
+        pass
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(path.replace("flakytest://", "memory://", 1))
+
+    def info(self, path, **kw):
+        if "nocreds" in path:
+            raise self.Refused("Unable to locate credentials")
+        return super().info(path, **kw)
+
+    def _open(self, path, mode="rb", **kw):
+        if "gone" in path and "rb" in mode:
+            raise self.Refused("connection reset")
+        return super()._open(path, mode, **kw)
+
+
+def test_a_backends_own_errors_are_one_line_or_a_skipped_file():
+    fsspec.register_implementation("flakytest", _Flaky, clobber=True)
+    got = runner.invoke(app, ["analyze", "flakytest://nocreds/runs"])
+    assert got.exit_code == 2
+    assert (
+        got.stderr
+        == "gdei: error: flakytest://nocreds/runs: cannot read: Unable to locate credentials\n"
+    )
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/flaky/ok.csv", b"step,loss\n1,2.0\n2,1.5\n3,1.4\n")
+    fs.pipe("/flaky/gone.csv", b"step,loss\n1,2.0\n2,1.5\n3,1.4\n")
+    got = runner.invoke(app, ["analyze", "flakytest://flaky"])
+    assert got.exit_code == 0, got.output
+    assert "skipped flakytest://flaky/gone.csv" in got.stderr
+    assert "ok.csv" in got.stdout
