@@ -50,8 +50,11 @@ def test_batches_equal_the_whole_folder_judged_at_once(fleet_dir, batch_runs):
     assert [s.path for s in dataset.skipped_files if s.problem]  # the broken files, named
 
 
-def test_real_logs_and_samples_in_batches_of_one(tmp_path):
-    for paths in ([SAMPLES], [shared_logs()]):
+def test_real_logs_samples_and_the_eval_corpus_in_batches_of_one(tmp_path):
+    """make eval scores load + analyze; gdei analyze (the batched pipeline) says the same."""
+    from tests.eval_corpus import CORPUS
+
+    for paths in ([SAMPLES], [shared_logs()], [CORPUS]):
         whole = _at_once(paths)
         _, got = pipeline.analyze_paths(paths, batch_runs=1)
         pd.testing.assert_frame_equal(got.summary, whole)
