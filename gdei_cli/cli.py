@@ -102,7 +102,8 @@ def _analyse(
 
     if scheduler is not None and engine is not opt.EngineName.dask:
         opt.fail("--scheduler needs --engine dask")
-    with report.progress_bar(_show_progress(quiet)) as progress:
+    tasks = engine is opt.EngineName.dask
+    with report.progress_bar(_show_progress(quiet), tasks=tasks) as progress:
         return analyze_paths(
             paths,
             fmt=input_format,

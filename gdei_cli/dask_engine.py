@@ -78,7 +78,7 @@ def _on(
         pure=False,
     )
     try:
-        yield from _in_order(futures, batches, progress)
+        yield from _in_order(futures, progress)
     finally:
         client.cancel(futures)
 
@@ -107,10 +107,8 @@ def _connect(scheduler: str | None) -> tuple[Any, Any]:
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
 
 
-def _in_order(
-    futures: list[Any], batches: list[Batch], progress: Progress | None
-) -> Iterator[BatchResult]:
-    """Results as soon as every earlier batch's is in; progress as tasks finish."""
+def _in_order(futures: list[Any], progress: Progress | None) -> Iterator[BatchResult]:
+    """Results as soon as every earlier batch's is in; progress counts finished tasks."""
     from dask.distributed import as_completed
 
     position = {f.key: i for i, f in enumerate(futures)}
@@ -121,7 +119,7 @@ def _in_order(
         ready[i] = future.result()  # a task's own error (a usage error) is raised here
         future.release()
         if progress is not None:
-            progress(batches[i].size, None)
+            progress(1, None)  # one more task done
         while following in ready:
             yield ready.pop(following)
             following += 1

@@ -100,7 +100,9 @@ def analyze_paths(
     batch is judged, e.g. :class:`gdei_cli.report.PointsParts`).  *engine*
     ``"dask"`` runs the batches on the Dask cluster at *scheduler*: an
     address, a connected ``distributed.Client`` (a managed cluster's), or
-    ``None`` (a local cluster, started and stopped).
+    ``None`` (a local cluster, started and stopped).  *progress* is told the
+    bytes to read and each batch's bytes as it is done; with ``"dask"``, the
+    tasks and each task as it finishes.
     """
     from gdei_cli import remote, schema
     from gdei_cli.engine import combine
@@ -140,8 +142,8 @@ def analyze_paths(
         )  # fmt: skip
         if strict:
             _raise_first_problem(skipped)
-        if progress is not None:
-            progress(0, sum(b.size for b in batches))
+        if progress is not None:  # bytes to read; on a cluster, tasks to finish
+            progress(0, len(batches) if engine == "dask" else sum(b.size for b in batches))
         parts: list[Judged] = []
         runs: dict[str, RunInfo] = {}
         workers: dict[str, WorkerTally] = {}

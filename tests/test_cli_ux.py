@@ -273,3 +273,19 @@ def test_dash_reads_standard_input_with_an_input_format():
     assert only["run"] == "stdin" and only["verdict"] == "over-fitting"
     res = runner.invoke(app, ["analyze", "-"], input=data)
     assert res.exit_code == 2 and "needs --input-format" in res.stderr
+
+
+def test_progress_bar_by_tasks_draws_for_any_count():
+    import io
+
+    from rich.console import Console
+
+    from gdei_cli import report
+
+    out = io.StringIO()
+    with report.progress_bar(True, console=Console(file=out, force_terminal=True), tasks=True) as p:
+        assert p is not None
+        p(0, 3)
+        for _ in range(3):
+            p(1, None)
+    assert "tasks done" in out.getvalue()

@@ -208,3 +208,19 @@ def test_points_parts_are_written_by_the_workers(cluster, tmp_path):
         return f.sort_values(key).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(rows(far), rows(pd.read_parquet(single)))
+
+
+def test_progress_counts_tasks_on_the_cluster(cluster):
+    from gdei_cli import pipeline
+
+    _, client = cluster
+    seen: list[tuple[int, int | None]] = []
+    pipeline.analyze_paths(
+        [shared_logs()],
+        engine="dask",
+        scheduler=client,
+        progress=lambda d, t: seen.append((d, t)),
+        batch_runs=5,
+    )
+    assert seen[0] == (0, 4)  # 20 runs, 5 a task
+    assert seen[1:] == [(1, None)] * 4

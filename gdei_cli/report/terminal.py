@@ -230,29 +230,37 @@ PROGRESS_MIN_BYTES: Final = 32 << 20
 
 
 @contextmanager
-def progress_bar(enabled: bool, console: Console | None = None) -> Iterator[Progress | None]:
-    """A progress callback for :func:`gdei_cli.load` drawing a bar on stderr, or
-    ``None`` when *enabled* is false; the bar appears only for reads of 32 MB or
-    more and is removed when done."""
+def progress_bar(
+    enabled: bool, console: Console | None = None, *, tasks: bool = False
+) -> Iterator[Progress | None]:
+    """A progress callback for :func:`gdei_cli.load` and the batched pipeline drawing a
+    bar on stderr, or ``None`` when *enabled* is false; removed when done.  By bytes
+    read (shown only for reads of 32 MB or more), or with *tasks* (``--engine dask``),
+    by tasks done out of the total."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.progress import Progress as Bar
 
-    bar = Bar(
-        TextColumn("reading logs"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=console or make_console(stderr=True),
-        transient=True,
+    columns = (
+        (TextColumn("tasks done"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        if tasks
+        else (TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     )
+    bar = Bar(*columns, console=console or make_console(stderr=True), transient=True)
     task: list[Any] = []
 
     def update(done: int, total: int | None) -> None:
         if total is not None:
-            if total >= PROGRESS_MIN_BYTES:
+            if total >= (1 if tasks else PROGRESS_MIN_BYTES):
                 task.append(bar.add_task("read", total=total))
                 bar.start()
         elif task:
