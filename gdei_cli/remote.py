@@ -156,6 +156,8 @@ def find_batches(
         mirror = Path(tmp)
         where: dict[str, tuple[_Root, str]] = {}  # mirror path -> (root, path on fs)
         for root in roots:
+            if root.is_dir:  # a folder of hidden files only is still a folder
+                (mirror / root.path.lstrip("/")).mkdir(parents=True, exist_ok=True)
             for fs_path, size in root.files.items():
                 local = mirror / fs_path.lstrip("/")
                 local.parent.mkdir(parents=True, exist_ok=True)

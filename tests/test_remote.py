@@ -9,6 +9,8 @@ from pathlib import Path
 import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gdei_cli import remote
@@ -238,3 +240,61 @@ def test_a_backends_own_errors_are_one_line_or_a_skipped_file():
     assert got.exit_code == 0, got.output
     assert "skipped flakytest://flaky/gone.csv" in got.stderr
     assert "ok.csv" in got.stdout
+
+
+_NAMES = st.sampled_from(
+    ["metrics.csv", "log.jsonl", "results.csv", "args.yaml", "notes.txt", ".hidden.csv",
+     "train_log.csv", "history.csv", "events.json", "a b.csv", "x.csv.gz"]
+)  # fmt: skip
+_FOLDERS = st.sampled_from(["", "r1/", "r2/", "r1/sub/", ".cache/", "team/r3/"])
+
+
+def _content(name: str, seed: int) -> bytes:
+    import gzip
+
+    if name == "args.yaml":
+        return b"epochs: %d\n" % (50 + seed)
+    if name.endswith(".jsonl"):
+        return b"".join(b'{"step": %d, "loss": %f}\n' % (i, 1 / (i + 1 + seed)) for i in range(30))
+    if name.endswith(".txt"):
+        return b"just words\n"
+    if name == "results.csv":
+        rows = b"".join(
+            b"%d,%f,%f\n" % (i + 1, 1 / (i + 1), 0.5 - 0.4 / (i + 1)) for i in range(30)
+        )
+        return b"epoch,train/box_loss,metrics/mAP50(B)\n" + rows
+    body = b"step,loss\n" + b"".join(b"%d,%f\n" % (i, 2 / (i + 1 + seed)) for i in range(30))
+    return gzip.compress(body, mtime=0) if name.endswith(".gz") else body
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    files=st.lists(
+        st.tuples(_FOLDERS, _NAMES, st.integers(0, 5)),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda t: t[0] + t[1],
+    )
+)
+def test_any_small_tree_reads_the_same_from_a_url_as_from_disk(tmp_path_factory, files):
+    root = tmp_path_factory.mktemp("tree") / "runs"
+    fs = fsspec.filesystem("memory")
+    prefix = f"/prop{abs(hash(tuple(files)))}/runs"
+    for folder, name, seed in files:
+        data = _content(name, seed)
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / name).write_bytes(data)
+        fs.pipe(f"{prefix}/{folder}{name}", data)
+    local = runner.invoke(app, ["analyze", str(root), "--format", "json", "--quiet"])
+    far = runner.invoke(app, ["analyze", f"memory:/{prefix}", "--format", "json", "--quiet"])
+    assert far.exit_code == local.exit_code
+    if local.exit_code == 2:  # nothing to read: the same reason, by URL
+        assert far.stderr.replace(f"memory:/{prefix}", str(root)) == local.stderr
+        return
+    a, b = json.loads(local.stdout), json.loads(far.stdout)
+    assert b["runs"] == a["runs"]
+    assert [s["path"].replace(f"memory:/{prefix}", str(root), 1) for s in b["skipped"]] == [
+        s["path"] for s in a["skipped"]
+    ]
