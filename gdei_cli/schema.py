@@ -21,6 +21,7 @@ categoricals because a run has few names and millions of points.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -115,8 +116,22 @@ def clean_name(name: str) -> str:
 
 
 def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
-    """A categorical of str names (one categories dtype everywhere, pandas 2 and 3)."""
+    """A categorical of str names (one categories dtype everywhere, pandas 2 and 3).
+
+    A few names (a log's metrics) reuse one cached dtype: building the categories
+    index is most of the cost of a small file's categorical."""
+    if len(names) <= _CACHED_NAMES:
+        return pd.Categorical.from_codes(codes, dtype=_dtype(tuple(str(n) for n in names)))
     return pd.Categorical.from_codes(codes, categories=str_index(names))
+
+
+#: category lists up to this long are cached (as dtypes; they are immutable)
+_CACHED_NAMES: Final = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(str_index(names))
 
 
 def str_index(names: Iterable[object]) -> pd.Index:
