@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from typer.testing import CliRunner
 
 from gdei_cli.cli import app
@@ -224,3 +225,73 @@ def test_progress_counts_tasks_on_the_cluster(cluster):
     )
     assert seen[0] == (0, 4)  # 20 runs, 5 a task
     assert seen[1:] == [(1, None)] * 4
+
+
+class _CrashOnce(MemoryFileSystem):
+    """memory://, except that the first worker to open a file whose name holds
+    ``crash`` dies on the spot (a flag file makes it once): a worker lost mid-task."""
+
+    protocol = "crashonce"
+    root_marker = "/"
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(path.replace("crashonce://", "memory://", 1))
+
+    def _open(self, path, mode="rb", **kw):
+        import os
+
+        if "crash" in path and "rb" in mode and os.environ.get("GDEI_CRASH_FLAG"):
+            flag = os.environ["GDEI_CRASH_FLAG"]
+            if not os.path.exists(flag) and _in_a_worker():
+                open(flag, "w").close()
+                os._exit(1)
+        return super()._open(path, mode, **kw)
+
+
+def _in_a_worker() -> bool:
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def _fill_crashonce(files: list[tuple[str, bytes]], flag: str) -> None:
+    import os
+
+    import fsspec
+
+    os.environ["GDEI_CRASH_FLAG"] = flag
+    fsspec.register_implementation("crashonce", "tests.test_dask._CrashOnce", clobber=True)
+    fs = fsspec.filesystem("memory")
+    for rel, data in files:
+        fs.pipe(f"/crashonce/{rel}", data)
+
+
+def test_a_worker_lost_mid_task_is_replaced_and_the_answer_is_the_same(tmp_path):
+    """A worker process dies while its task copies a run; Dask reruns the task on a
+    fresh worker, and the result is the local engine's, row for row."""
+    import pandas as pd
+
+    from gdei_cli import pipeline
+
+    files = [(f"r{i:02d}/{'crash' if i == 7 else 'ok'}.csv", b"step,loss\n" + b"".join(
+        b"%d,%f\n" % (s, 1 / (s + 1 + i)) for s in range(40))) for i in range(24)]  # fmt: skip
+    flag = str(tmp_path / "crashed")
+    _fill_crashonce(files, "")  # the client never crashes (no flag path)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        client.run(_fill_crashonce, files, flag)
+        _, local = pipeline.analyze_paths(["crashonce://crashonce"], batch_runs=6)
+        _, far = pipeline.analyze_paths(
+            ["crashonce://crashonce"], engine="dask", scheduler=client, batch_runs=6
+        )
+    assert Path(flag).exists()  # a worker did die
+    pd.testing.assert_frame_equal(far.summary, local.summary)
+    assert len(far.summary) == 24
