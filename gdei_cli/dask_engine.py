@@ -4,7 +4,8 @@ Discovery stays on the client; each batch (a few hundred runs) is one task
 that reads, judges and returns its summary rows (:func:`gdei_cli.pipeline.run_batch`);
 results come back in batch order whatever order the tasks finish in, so the
 answer is the one the local engine gives.  A task whose worker dies is
-retried by Dask; a run that cannot be read is a skipped file, as locally.
+rerun on another worker by Dask's scheduler; a run that cannot be read is a
+skipped file, as locally.
 Workers need gdei installed (the same version) and, for URL inputs, the
 fsspec backend and credentials of the storage.
 """
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from gdei_cli.batching import Batch, Job
     from gdei_cli.pipeline import BatchResult
 
-#: how often Dask reruns a task whose worker died before giving up
+#: how often Dask reruns a task that raised (a task whose worker died is rerun by the
+#: scheduler itself, up to ``distributed.scheduler.allowed-failures`` times)
 RETRIES: Final = 2
 
 
