@@ -174,7 +174,7 @@ def find_batches(
             hit = where.get(str(path))
             if hit is None:  # a folder
                 rel = os.path.relpath(path, mirror)
-                root = next(r for r in roots if _under(rel, r.path.lstrip("/")))
+                root = next((r for r in roots if _under(rel, r.path.lstrip("/"))), roots[0])
                 return _url(root, "/" + rel if root.path.startswith("/") else rel)
             return _url(hit[0], hit[1])
 
