@@ -283,7 +283,9 @@ def test_superseded_mask_matches_a_simulation(rows):
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40)), min_size=1, max_size=60),
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40)), min_size=1, max_size=60
+    ),
 )
 def test_a_long_csv_run_is_its_restart_survivors_sorted(tmp_path_factory, rows):
     """Through the whole loader (interleaved metrics take a faster path when no
@@ -298,7 +300,9 @@ def test_a_long_csv_run_is_its_restart_survivors_sorted(tmp_path_factory, rows):
     keep = _reference_keep(codes, steps)
     want = sorted((rows[i][0], rows[i][1], float(i)) for i in np.flatnonzero(keep))
     frame = load([path]).frame
-    got = list(zip(frame.metric.astype(str), frame.step.tolist(), frame.value.tolist(), strict=True))
+    got = list(
+        zip(frame.metric.astype(str), frame.step.tolist(), frame.value.tolist(), strict=True)
+    )
     assert got == want
 
 
@@ -389,7 +393,9 @@ names_st = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(files=st.lists(names_st, min_size=1, max_size=4), order=st.randoms(use_true_random=False))
 def test_frame_does_not_depend_on_how_files_are_named(tmp_path_factory, files, order):
     from gdei_cli import schema
@@ -398,7 +404,9 @@ def test_frame_does_not_depend_on_how_files_are_named(tmp_path_factory, files, o
     paths = []
     for i, metrics in enumerate(files):
         lines = ["step," + ",".join(metrics)]
-        lines += [f"{s}," + ",".join(f"{s * (j + 1)}" for j in range(len(metrics))) for s in range(3)]
+        lines += [
+            f"{s}," + ",".join(f"{s * (j + 1)}" for j in range(len(metrics))) for s in range(3)
+        ]
         paths.append(root / f"run{i}.csv")
         paths[-1].write_text("\n".join(lines) + "\n")
     whole = load([root]).frame
@@ -432,7 +440,10 @@ def test_a_numeric_run_id_in_a_wide_file_or_json_lines_splits_runs(write, tmp_pa
     from gdei_cli.loader import load
 
     write("w/wide.csv", "run_id,step,loss\n1,0,2\n1,1,1\n2,0,3\n2,1,2\n")
-    write("j/log.jsonl", '{"experiment": "x", "step": 0, "loss": 2}\n{"experiment": "y", "step": 0, "loss": 3}\n{"experiment": "x", "step": 1, "loss": 1}\n')
+    write(
+        "j/log.jsonl",
+        '{"experiment": "x", "step": 0, "loss": 2}\n{"experiment": "y", "step": 0, "loss": 3}\n{"experiment": "x", "step": 1, "loss": 1}\n',
+    )
     wide = load([tmp_path / "w"])
     assert sorted(wide.runs) == ["wide.csv/1", "wide.csv/2"]
     assert "run_id" not in set(wide.frame["metric"].astype(str))
@@ -451,7 +462,9 @@ _VALUES = st.one_of(
     st.fixed_dictionaries({"a": st.floats(-10, 10)}),
 )
 _RECORDS = st.lists(
-    st.dictionaries(st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest"]), _VALUES, max_size=5),
+    st.dictionaries(
+        st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest"]), _VALUES, max_size=5
+    ),
     min_size=1,
     max_size=12,
 )
@@ -508,3 +521,37 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
         plain + b'{"step": 2, "loss": "ok"}\n{"step": 3, "loss": [1]}\n',  # a type change
     ):
         assert read_fast(_Path("x.jsonl"), odd, "jsonl", []) is None, odd
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet='[]{}a"\n', max_size=300), limit=st.integers(0, 40))
+def test_the_nesting_check_is_the_running_depth_of_brackets(text, limit):
+    from gdei_cli.readers._json import _nested_deeper_than
+
+    depth = deepest = 0
+    for ch in text:
+        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+        deepest = max(deepest, depth)
+    assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
+
+
+def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limit(tmp_path):
+    """pyarrow's type inference took 12 s on one 12 KB line nested 6,000 deep; the fast
+    path now leaves such a file to the Python parser, which reads it (a thread with a
+    large stack) up to DEEP_MAX levels and refuses deeper records at once."""
+    from gdei_cli.readers import _json, jsonl
+
+    def deep(levels: int) -> bytes:
+        x = b"[" * levels + b"]" * levels
+        return b'{"step": 0, "loss": 1, "x": ' + x + b'}\n{"step": 1, "loss": 0.5}\n'
+
+    path = tmp_path / "d.jsonl"
+    assert _json.read_fast(path, deep(6000), "jsonl", []) is None
+    path.write_bytes(deep(6000))
+    log = jsonl.read(path)
+    assert log.frame["value"].tolist() == [1.0, 0.5]
+    path.write_bytes(deep(_json.DEEP_MAX + 1))
+    with pytest.raises(InputError, match="nested too deeply"):
+        jsonl.read(path)
+    shallow = b'{"step": 0, "loss": 1, "x": {"y": [1, 2]}}\n{"step": 1, "loss": 0.5}\n'
+    assert _json.read_fast(tmp_path / "s.jsonl", shallow, "jsonl", []) is not None

@@ -261,8 +261,8 @@ def test_year_9999_is_a_clock_not_an_error(write, tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "says"),
     [
-        # (a NaN token sends the file to the Python parser, whose recursion is bounded)
-        ("deep.jsonl", '{"step": 0, "y": NaN, "x": ' + "[" * 6000 + "]" * 6000 + "}\n", "nested too deeply"),
+        # (a NaN token sends the file to the Python parser, which reads 100,000 levels)
+        ("deep.jsonl", '{"step": 0, "y": NaN, "x": ' + "[" * 200_000 + "]" * 200_000 + "}\n", "nested too deeply"),
         ("fake.csv", b"\x1f\x8bstep,loss\n0,1\n", "broken gzip data"),
         ("mmdet/x.log.json", '{"mode": "train", "epoch": 1, "iter": "ten", "loss": 1}\n', "'iter' is 'ten'"),
         ("w/wandb_export_x.csv", '"Step","r - loss","r - loss__MIN","r - loss__MAX"\n', "no values"),

@@ -48,6 +48,48 @@ def _loads(text: str) -> Any:
     return json.loads(text, parse_constant=_parse_constant)
 
 
+#: a record may nest this deep (beyond the interpreter's recursion limit, it is parsed
+#: on a thread with a larger stack); deeper is "nested too deeply to read"
+DEEP_MAX: Final = 100_000
+_DEEP_STACK: Final = 512 << 20  # bytes of (virtual) stack for that thread
+
+
+def _loads_deep(text: str) -> Any:
+    """:func:`_loads` of one record nested deeper than the recursion limit allows.
+
+    json's C parser counts its nesting against the recursion limit, so the limit is
+    raised for one parse on a thread whose stack is large enough for
+    :data:`DEEP_MAX` levels; a deeper record raises :class:`RecursionError`.
+    """
+    import sys
+    import threading
+
+    if _nested_deeper_than(text.encode("utf-8", "surrogatepass"), DEEP_MAX):
+        raise RecursionError("deeper than DEEP_MAX")
+    got: list[Any] = []
+    failed: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            got.append(_loads(text))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    limit, stack = sys.getrecursionlimit(), threading.stack_size()
+    try:
+        threading.stack_size(_DEEP_STACK)
+        sys.setrecursionlimit(max(limit, DEEP_MAX + 1_000))
+        worker = threading.Thread(target=parse, name="gdei-deep-json")
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(stack)
+        sys.setrecursionlimit(limit)
+    if failed:
+        raise failed[0]
+    return got[0]
+
+
 @dataclass
 class Parsed:
     """JSON lines parsed into a frame (one row per record), with where each row was."""
@@ -127,7 +169,10 @@ def _parse_chunk(
     kept: list[int] = []
     for k, (lineno, ln) in enumerate(numbered):
         try:
-            obj = _loads(ln)
+            try:
+                obj = _loads(ln)
+            except RecursionError:
+                obj = _loads_deep(ln)
         except RecursionError:
             raise InputError("JSON nested too deeply to read", path=path, line=lineno) from None
         except json.JSONDecodeError as exc:
@@ -239,6 +284,24 @@ def _big_float(v: Any) -> float:
 _SLOW_MARKERS: Final = (b"NaN", b"Infinity", b"\\u", b"\n\n", b"\r")
 
 
+#: nesting the fast path accepts (logs nest a level or three)
+_FAST_MAX_DEPTH: Final = 32
+
+
+def _nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether brackets nest deeper than *limit* anywhere in *body* (brackets inside
+    strings count too: a deep-looking file only goes the slow, exact way)."""
+    brackets = body.translate(None, _NOT_BRACKETS)  # C speed; usually a few per line
+    if len(brackets) <= limit:
+        return False
+    arr = np.frombuffer(brackets, dtype=np.uint8)
+    step = (arr & 2).astype(np.int8) - 1  # "[" and "{" have bit 1 set: +1; "]" "}": -1
+    return bool(np.cumsum(step, dtype=np.int64).max() > limit)
+
+
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 def read_fast(
     path: Path,
     data: bytes,
@@ -265,6 +328,8 @@ def read_fast(
         return None
     if not body.isascii():
         return None  # non-ASCII keys or text: the Python parser's exact handling
+    if _nested_deeper_than(body, _FAST_MAX_DEPTH):
+        return None  # pyarrow's type inference is slow on deep nesting (6,000 levels: 12 s)
     try:
         table = pajson.read_json(
             pa.BufferReader(body),
