@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import pandas as pd
 
@@ -49,13 +49,7 @@ def write_plots(
     from gdei_cli.report.plots import pictures, render_file
 
     kinds = list(kinds)
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    folder = output_folder(Path(folder))
     written = []
     taken: set[str] = set()
     for pic in pictures(analysis):
@@ -186,7 +180,18 @@ def atomic_path(target: Path, inputs: Iterable[str | Path] = ()) -> Iterator[Pat
             tmp_path.unlink()
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def output_folder(folder: Path) -> Path:
+    """*folder*, made if missing, for files gdei writes in it (charts, Parquet parts)."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path | BinaryIO) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -256,13 +261,7 @@ def points_parts(folder: str) -> PointsParts:
     if remote.any_url([folder]):
         remote.filesystem(folder)  # an unknown protocol or a missing backend: said now
         return PointsParts(folder.rstrip("/"))
-    local = Path(str(remote.local_paths([folder])[0]))
-    if local.exists() and not local.is_dir():
-        raise UsageError(f"{local} is a file; Parquet parts go in a folder")
-    try:
-        local.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot make {local}: {exc.strerror or exc}") from None
+    local = output_folder(Path(str(remote.local_paths([folder])[0])))
     stale = sorted(local.glob("part-*.parquet"))
     if stale:
         raise UsageError(
@@ -279,20 +278,17 @@ class PointsParts:
     folder: str
 
     def __call__(self, frame: pd.DataFrame, index: int) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         from gdei_cli import remote
 
         name = f"part-{index:05d}.parquet"
-        table = pa.Table.from_pandas(frame[list(POINT_COLUMNS)], preserve_index=False)
+        points = frame[list(POINT_COLUMNS)]
         if remote.is_url(self.folder):
             fs, path = remote.filesystem(f"{self.folder}/{name}")
             with fs.open(path, "wb") as out:
-                pq.write_table(table, out)
+                _write_parquet(points, out)
             return
         with atomic_path(Path(self.folder) / name) as tmp:
-            pq.write_table(table, tmp)
+            _write_parquet(points, tmp)
 
 
 def _write(
