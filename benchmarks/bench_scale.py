@@ -86,18 +86,11 @@ def rows(sizes: list[int], dask: bool) -> list[str]:
         _same(local, got)
         out.append(_row(n, "local, 2 processes", t2, ref, f"{p2:,.0f} (largest)", "-"))
         if dask:
-            from dask.distributed import Client, LocalCluster
+            from dask.distributed import Client
 
-            with (
-                LocalCluster(
-                    n_workers=2,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    silence_logs=40,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
+            from gdei_cli.dask_engine import local_cluster
+
+            with local_cluster(2) as cluster, Client(cluster) as client:
                 got, t3, p3 = _timed(
                     [*base, "--engine", "dask", "--scheduler", cluster.scheduler_address]
                 )

@@ -87,19 +87,13 @@ def _on(
 
 def _connect(scheduler: str | None) -> tuple[Any, Any]:
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError:
         raise UsageError(
             "--engine dask needs dask.distributed", hint="pip install 'gdei-cli[dask]'"
         ) from None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: never clash with another cluster
-            silence_logs=40,  # logging.ERROR: no worker chatter on the terminal
-        )
+        cluster = local_cluster()
         return Client(cluster), cluster
     try:
         # waits distributed.comm.timeouts.connect (Dask's config; 30 s by default)
@@ -107,6 +101,20 @@ def _connect(scheduler: str | None) -> tuple[Any, Any]:
     except (OSError, TimeoutError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
+
+
+def local_cluster(n_workers: int | None = None) -> Any:
+    """A ``LocalCluster`` sized as gdei sizes one: *n_workers* (default: one per core)
+    single-threaded worker processes, no fixed dashboard port, no worker chatter."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n_workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # any free port: never clash with another cluster
+        silence_logs=40,  # logging.ERROR: no worker chatter on the terminal
+    )
 
 
 def _in_order(futures: list[Any], progress: Progress | None) -> Iterator[BatchResult]:

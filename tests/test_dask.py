@@ -16,22 +16,16 @@ from tests.conftest import SAMPLES, shared_logs
 
 distributed = pytest.importorskip("dask.distributed")
 
+from gdei_cli.dask_engine import local_cluster  # noqa: E402 (after the skip)
+
 runner = CliRunner()
 FLEET = 2000
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=40,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    """Two worker processes, sized and quietened as gdei's own local cluster is."""
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         yield cluster.scheduler_address, client
 
 
@@ -291,13 +285,7 @@ def test_a_worker_lost_mid_task_is_replaced_and_the_answer_is_the_same(tmp_path)
         b"%d,%f\n" % (s, 1 / (s + 1 + i)) for s in range(40))) for i in range(24)]  # fmt: skip
     flag = str(tmp_path / "crashed")
     _fill_crashonce(files, "")  # the client never crashes (no flag path)
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-            silence_logs=50,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         client.run(_fill_crashonce, files, flag)
         _, local = pipeline.analyze_paths(["crashonce://crashonce"], batch_runs=6)
         _, far = pipeline.analyze_paths(
