@@ -116,6 +116,11 @@ def read_source(
     return logs, skipped
 
 
+def processes(jobs: int | None) -> int:
+    """Processes to read (or judge) in: *jobs*, else one per core (at most 8)."""
+    return jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+
+
 def read_all(
     sources: list[Source],
     jobs: int | None,
@@ -136,7 +141,7 @@ def read_all(
     sizes = [sum(_size(p) for p in s.paths) for s in sources]
     if progress is not None:
         progress(0, sum(sizes))
-    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    workers = processes(jobs)
     runs: list[ReadRun] = []
     done: list[Assembled] = []
     skipped: list[SkippedFile] = []

@@ -19,7 +19,6 @@ folder of its own, reads them with the same readers, and deletes them.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from gdei_cli.assembly import (
     WorkerTally,
     assemble,
     join_runs,
+    processes,
     read_all,
 )
 from gdei_cli.batching import (
@@ -130,7 +130,7 @@ def analyze_paths(
             def run(batches: list[Batch]) -> Iterator[BatchResult]:
                 return cluster.run(batches, job, progress)
         else:
-            spread = _workers(jobs)
+            spread = processes(jobs)
 
             def run(batches: list[Batch]) -> Iterator[BatchResult]:
                 return run_local(batches, job, jobs, progress)
@@ -208,7 +208,7 @@ def run_local(
     if len(batches) <= 1:
         yield from (run_batch(b, job, jobs=jobs, progress=advance) for b in batches)
         return
-    workers = _workers(jobs)
+    workers = processes(jobs)
     runs = sum(len(b.sources) for b in batches)
     if workers <= 1 or not worth_a_pool(runs, sum(b.size for b in batches)):
         for batch in batches:
@@ -222,11 +222,6 @@ def run_local(
             if progress is not None:
                 progress(batch.size, None)
             yield result
-
-
-def _workers(jobs: int | None) -> int:
-    """Processes to judge batches in: *jobs*, else one per core (at most 8)."""
-    return jobs if jobs is not None else min(os.cpu_count() or 1, 8)
 
 
 def _run_batch_alone(batch: Batch, job: Job) -> BatchResult:
