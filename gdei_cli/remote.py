@@ -186,7 +186,7 @@ def find_batches(
         batches: list[Batch] = []
         for group, size in cut(
             sources,
-            lambda p: roots_size(where, p),
+            lambda p: _listed_size(where, p),
             batch_runs=batch_runs,
             batch_bytes=batch_bytes,
             spread=spread,
@@ -194,7 +194,7 @@ def find_batches(
         ):
             files: dict[str, tuple[str, str, str]] = {}
             for s in group:
-                for p in (*s.paths, *_side_files(s, p_all=s.paths)):
+                for p in (*s.paths, *_side_files(s)):
                     hit = where.get(str(p))
                     if hit is not None and str(p) not in files:
                         rel = os.path.relpath(p, mirror)
@@ -213,7 +213,8 @@ def find_batches(
         return batches, skipped
 
 
-def roots_size(where: dict[str, tuple[_Root, str]], path: Path) -> int:
+def _listed_size(where: dict[str, tuple[_Root, str]], path: Path) -> int:
+    """A mirrored file's size as listed (0 for a path not listed)."""
     hit = where.get(str(path))
     return hit[0].files[hit[1]] if hit is not None else 0
 
@@ -230,14 +231,15 @@ def _url(root: _Root, fs_path: str) -> str:
     return f"{root.url}/{rest}"
 
 
-def _side_files(source: Source, p_all: Sequence[Path]) -> list[Path]:
+def _side_files(source: Source) -> list[Path]:
+    """The files besides its logs that the readers of *source* open (its formats say)."""
     names = source.format.split("+")
     out: list[Path] = []
     for name in names:
         hook = get(name).side_files
         if hook is None:
             continue
-        for path in p_all:
+        for path in source.paths:
             with contextlib.suppress(ValueError, OSError):
                 out.extend(hook(path))
     return out
