@@ -83,9 +83,7 @@ def load(
     sources, skipped = discover(paths, fmt, merge_folders=merge_folders, options=options)
     runs, done, unreadable = read_all(sources, jobs, options, progress)
     if strict:
-        bad = next((s for s in skipped + unreadable if s.problem), None)
-        if bad is not None:
-            raise InputError(bad.reason, path=bad.path, line=bad.line)
+        raise_first_problem(skipped + unreadable)
     joined = join_runs(runs)
     del runs  # assemble frees each run's raw points as it goes: hold no other reference
     return assemble(joined, skipped + unreadable, done)
@@ -120,10 +118,15 @@ def _load_urls(
             skipped.extend(remote.by_url([a.info for a in done], unreadable, url_of))
             settled.extend(done)
     if strict:
-        bad = next((s for s in skipped if s.problem), None)
-        if bad is not None:
-            raise InputError(bad.reason, path=bad.path, line=bad.line)
+        raise_first_problem(skipped)
     return assemble([], skipped, settled)
+
+
+def raise_first_problem(skipped: Sequence[SkippedFile]) -> None:
+    """``--strict``: the first file that should have been readable and was not, as an error."""
+    bad = next((s for s in skipped if s.problem), None)
+    if bad is not None:
+        raise InputError(bad.reason, path=bad.path, line=bad.line)
 
 
 def advance_only(progress: Progress | None) -> Progress | None:

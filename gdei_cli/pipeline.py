@@ -43,8 +43,7 @@ from gdei_cli.batching import (
     worth_a_pool,
 )
 from gdei_cli.discovery import SkippedFile
-from gdei_cli.errors import InputError
-from gdei_cli.loader import advance_only
+from gdei_cli.loader import advance_only, raise_first_problem
 from gdei_cli.readers._io import DEFAULT_MAX_BYTES
 from gdei_cli.readers.registry import ReadOptions
 
@@ -141,7 +140,7 @@ def analyze_paths(
             spread_if_worth=engine != "dask",
         )  # fmt: skip
         if strict:
-            _raise_first_problem(skipped)
+            raise_first_problem(skipped)
         if progress is not None:  # bytes to read; on a cluster, tasks to finish
             progress(0, len(batches) if engine == "dask" else sum(b.size for b in batches))
         parts: list[Judged] = []
@@ -149,7 +148,7 @@ def analyze_paths(
         workers: dict[str, WorkerTally] = {}
         for result in run(batches):
             if strict:
-                _raise_first_problem(result.skipped)
+                raise_first_problem(result.skipped)
             parts.append(result.judged)
             runs.update(result.runs)
             skipped.extend(result.skipped)
@@ -263,9 +262,3 @@ def run_batch(
         job.points_sink(points_of(judged), batch.index)
         judged.loss_points, judged.objective_points = [], []
     return BatchResult(judged, dataset.runs, dataset.skipped_files)
-
-
-def _raise_first_problem(skipped: list[SkippedFile]) -> None:
-    bad = next((s for s in skipped if s.problem), None)
-    if bad is not None:
-        raise InputError(bad.reason, path=bad.path, line=bad.line)
