@@ -250,13 +250,17 @@ def _judge(
     n = len(p.runs)
     with np.errstate(all="ignore"):
         raw_loss = extract(f, p, "loss")
-        raw_obj = extract(f, p, "objective")
         raw_lr = extract(f, p, "lr")
         obj_is_loss = np.array([a.loss == a.objective for a in p.picks], dtype=bool)
-        obj_max = _modes(raw_obj, p, n, objective_role=True)
         loss_max = _modes(raw_loss, p, n, objective_role=False)
-        loss, weights, _ = prepare(raw_loss, n, loss_max, config.smoothing)
-        obj, _, ceiling = prepare(raw_obj, n, obj_max, config.smoothing)
+        loss, weights, loss_ceiling = prepare(raw_loss, n, loss_max, config.smoothing)
+        if obj_is_loss.all() and _same_modes(raw_loss, p, n, loss_max):
+            # every objective is its run's loss, judged the same way: the same series
+            raw_obj, obj_max, obj, ceiling = raw_loss, loss_max, replace(loss), loss_ceiling
+        else:
+            raw_obj = extract(f, p, "objective")
+            obj_max = _modes(raw_obj, p, n, objective_role=True)
+            obj, _, ceiling = prepare(raw_obj, n, obj_max, config.smoothing)
         index = gdei(loss.smoothed, loss.segs)
         mapped = map_axes(loss, obj, n)
         first = np.fmin(loss.segs.per_run(loss.step[loss.segs.starts]),
@@ -304,6 +308,14 @@ def _modes(raw: Raw, p: Plan, n: int, *, objective_role: bool) -> np.ndarray:
             vals = raw.value[starts[i] : ends[i]]
             out[i] = select.resolve_mode(name, forced, vals) is Mode.MAX
     return out
+
+
+def _same_modes(raw_loss: Raw, p: Plan, n: int, loss_max: np.ndarray) -> bool:
+    """Whether each run's loss, taken as its objective, is judged in the same direction
+    (a forced ``--mode`` or a score-like name may turn it)."""
+    if all(pk.objective_mode is None for pk in p.picks):
+        return True
+    return bool(np.array_equal(_modes(raw_loss, p, n, objective_role=True), loss_max))
 
 
 def _best_steps(obj: Series) -> np.ndarray:
