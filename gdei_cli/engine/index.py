@@ -13,6 +13,9 @@ that stops falling means the iterations stopped buying anything.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -37,13 +40,56 @@ def smooth(values: np.ndarray, groups: np.ndarray, weight: np.ndarray) -> np.nda
 
     That is exactly pandas' ``ewm(alpha=1-w, adjust=True)``.  *weight* gives
     each group's ``w`` (indexed by group code); rows of a group are
-    contiguous; groups with one weight are smoothed together.
+    contiguous.  Computed by pandas' own EWM kernel over every group at once
+    (one call per group when groups have different weights).
     """
     out = np.asarray(values, dtype=np.float64).copy()
     if out.size == 0:
         return out
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    ends = np.r_[starts[1:], out.size]
+    w_seg = weight[groups[starts]]
+    on = w_seg != 0.0
+    if not on.any():
+        return out
+    kernel = _ewm_kernel()
+    if kernel is None:
+        return _smooth_grouped(out, groups, weight)
+    ws = np.unique(w_seg[on])
+    if ws.size == 1:
+        got = kernel(out, starts[on], ends[on], 1, _com(ws[0]), True, False, None, True)
+        if on.all():  # the kernel filled every row
+            return np.asarray(got, dtype=np.float64)
+        rows = np.repeat(on, ends - starts)
+        out[rows] = got[rows]
+        return out
+    one = np.zeros(1, dtype=np.int64)
+    for s, e, w in zip(starts[on].tolist(), ends[on].tolist(), w_seg[on].tolist(), strict=True):
+        out[s:e] = kernel(out[s:e], one, np.array([e - s]), 1, _com(w), True, False, None, True)
+    return out
+
+
+def _com(w: float) -> float:
+    """The centre of mass pandas derives from ``alpha = 1 - w`` (bit for bit)."""
+    return 1.0 / (1.0 - float(w)) - 1.0
+
+
+@functools.cache
+def _ewm_kernel() -> Callable[..., np.ndarray] | None:
+    """pandas' EWM kernel over (start, end) row ranges, which its grouped ``ewm`` calls
+    once per frame; None if this pandas has no such kernel (then the public API)."""
+    try:
+        from pandas._libs.window import aggregations
+    except ImportError:  # pragma: no cover - pandas moved it
+        return None
+    kernel = getattr(aggregations, "ewm", None)
+    return kernel if callable(kernel) else None
+
+
+def _smooth_grouped(out: np.ndarray, groups: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """:func:`smooth` through pandas' public grouped ``ewm`` (one call per weight)."""
     w_point = weight[groups]
-    present = groups[np.r_[True, groups[1:] != groups[:-1]]]  # rows of a group are contiguous
+    present = groups[np.r_[True, groups[1:] != groups[:-1]]]
     for w in np.unique(weight[present]):
         if w == 0.0:
             continue
@@ -75,26 +121,45 @@ def gdei(values: np.ndarray, segs: Segments) -> np.ndarray:
     ``D_k`` compares a row with the previous *finite* row of its segment.
     """
     v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    if n == 0:
+    if v.size == 0:
         return v.copy()
     finite = np.isfinite(v)
+    if finite.all():  # the usual case: no compaction
+        return _index(v, segs.starts, segs.lengths)
     idx = np.flatnonzero(finite)
-    e = np.full(n, np.nan)
+    e = np.full(v.size, np.nan)
     if idx.size == 0:
         return e
-    fv = v[idx]
     seg = segs.seg[idx]
-    first = np.r_[True, seg[1:] != seg[:-1]]
-    start_pos = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
-    l0 = fv[start_pos]
-    prev = np.r_[np.nan, fv[:-1]]
-    d = np.abs(prev - fv)
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    e[idx] = _index(v[idx], starts, np.diff(np.r_[starts, idx.size]))
+    return e
+
+
+def _index(v: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The index over finite *v* made of segments (*starts*, *lengths*), in place on
+    few temporaries: the formula above, operation for operation."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        p = (l0 - fv) / l0
-        raw = 100.0 * p / (1.0 + np.log1p(d * d))
-        fe = 100.0 - np.minimum(100.0, np.maximum(1.0, raw))
-    fe[first] = np.nan
-    fe[~(l0 > 0) | ~np.isfinite(l0)] = np.nan
-    e[idx] = fe
+        return _index_of(v, starts, lengths)
+
+
+def _index_of(v: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    l0 = np.repeat(v[starts], lengths)
+    e = l0 - v
+    e /= l0
+    e *= 100.0  # 100 * P_k
+    d = np.empty_like(v)
+    d[0] = np.nan
+    np.subtract(v[:-1], v[1:], out=d[1:])
+    d *= d  # D_k ** 2 (the sign goes with the square)
+    np.log1p(d, out=d)
+    d += 1.0
+    e /= d
+    np.maximum(e, 1.0, out=e)
+    np.minimum(e, 100.0, out=e)
+    np.subtract(100.0, e, out=e)
+    e[starts] = np.nan  # E_0 is undefined
+    bad = ~(v[starts] > 0)  # finite here: only L_0 <= 0 leaves a segment undefined
+    if bad.any():
+        e[np.repeat(bad, lengths)] = np.nan
     return e
