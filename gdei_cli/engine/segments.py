@@ -80,22 +80,27 @@ class Segments:
 
     def first_true(self, mask: np.ndarray) -> np.ndarray:
         """Row index of each segment's first True (-1 where none)."""
-        out = np.full(self.starts.size, -1, dtype=np.int64)
-        hit = np.flatnonzero(mask)
-        if hit.size:
-            seg = self.seg[hit]  # ascending: the first of each run of equal values
-            first = np.r_[True, seg[1:] != seg[:-1]]
-            out[seg[first]] = hit[first]
-        return out
+        return self._true_at(mask, last=False)
 
     def last_true(self, mask: np.ndarray) -> np.ndarray:
         """Row index of each segment's last True (-1 where none)."""
-        out = np.full(self.starts.size, -1, dtype=np.int64)
-        hit = np.flatnonzero(mask)
+        return self._true_at(mask, last=True)
+
+    def _true_at(self, mask: np.ndarray, *, last: bool) -> np.ndarray:
+        if not self.starts.size:
+            return np.full(0, -1, dtype=np.int64)
+        # most masks hold at a segment's edge: look there first
+        edge = self.ends - 1 if last else self.starts
+        at_edge = mask[edge]
+        out = np.where(at_edge, edge, -1).astype(np.int64)
+        if at_edge.all():
+            return out
+        rest = mask if not at_edge.any() else mask & self.rows(~at_edge)
+        hit = np.flatnonzero(rest)
         if hit.size:
-            seg = self.seg[hit]
-            last = np.r_[seg[1:] != seg[:-1], True]
-            out[seg[last]] = hit[last]
+            seg = self.seg[hit]  # ascending: the first/last of each run of equal values
+            pick = np.r_[seg[1:] != seg[:-1], True] if last else np.r_[True, seg[1:] != seg[:-1]]
+            out[seg[pick]] = hit[pick]
         return out
 
     def cummin(self, a: np.ndarray) -> np.ndarray:
