@@ -135,11 +135,15 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     counts = segs.per_run(segs.count(fin), 0)
     rank = np.cumsum(fin) - 1 - segs.rows(np.r_[0, np.cumsum(segs.count(fin))[:-1]])
     block = np.minimum((20 * rank) // np.maximum(segs.rows(segs.count(fin)), 1), 19)
-    frame = pd.DataFrame({"c": segs.codes[fin], "b": block[fin], "v": loss.norm[fin]})
-    med = frame.groupby(["c", "b"], sort=True)["v"].median()
+    # one integer key per (run, block): blocks of a run are contiguous and ascending
+    key = segs.codes[fin] * 20 + block[fin]
+    med = pd.Series(loss.norm[fin]).groupby(key, sort=True).median()
+    key = med.index.to_numpy()
+    codes, blocks, meds = key // 20, key % 20, med.to_numpy()
     low = np.full(n, np.nan)
-    lows = med.groupby(level=0).min()
-    low[lows.index.to_numpy()] = lows.to_numpy()
+    if key.size:
+        low_at = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        low[codes[low_at]] = np.fmin.reduceat(meds, low_at)
     gain = 100.0 - low
     tail = fin & (loss.step >= (last - COLLAPSE_TAIL * length)[segs.codes])
     end = np.full(n, np.nan)
@@ -150,11 +154,12 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
         (counts >= 10) & (gain >= COLLAPSE_MIN_GAIN) & (end >= low + COLLAPSE_GIVEN_BACK * gain)
     )
     # it collapsed from the first block after the last one still below half-way back
-    codes = med.index.get_level_values(0).to_numpy()
-    blocks = med.index.get_level_values(1).to_numpy()
-    below = med.to_numpy() < (low + 0.5 * gain)[codes]
+    below = meds < (low + 0.5 * gain)[codes]
     last_below = np.full(n, -1)
-    np.maximum.at(last_below, codes[below], blocks[below])
+    c_below, b_below = codes[below], blocks[below]
+    if c_below.size:
+        last_of_run = np.r_[c_below[1:] != c_below[:-1], True]  # blocks ascend within a run
+        last_below[c_below[last_of_run]] = b_below[last_of_run]
     first_after = np.where(collapsed, last_below + 1, -1)
     at = fin & (block == first_after[segs.codes])
     row = segs.per_run(segs.first_true(at), -1).astype(np.int64)
@@ -233,12 +238,8 @@ def _steady(
     """
     segs = obj.segs
     v = np.where(valid, obj.norm, np.inf)
-    run_min = segs.cummin(v)
-    prev = np.r_[np.inf, run_min[:-1]]
-    prev[segs.starts] = np.inf
-    new_best = valid & (v < prev)
     m = segs.per_run(segs.count(in_end), 0)
-    m_new = segs.per_run(segs.count(in_end & new_best), 0)
+    m_new = segs.per_run(_new_bests(segs, v, in_end), 0)
     before = valid & ~in_end
     best_before = segs.per_run(segs.min(np.where(before, obj.norm, np.nan)))
     last_row = segs.per_run(segs.last_true(valid), -1).astype(np.int64)
@@ -246,6 +247,30 @@ def _steady(
     gain = best_before - best
     steady = (m >= 3) & (m_new >= 0.5 * m) & (last_v <= best + tol) & (gain > STEADY_FLOOR * tol)
     return np.asarray(steady, dtype=bool), m_new, m
+
+
+def _new_bests(segs: Segments, v: np.ndarray, in_end: np.ndarray) -> np.ndarray:
+    """Per segment: how many *in_end* rows set a new low of *v* (below every earlier
+    row of the segment).  The *in_end* rows of a segment are the last of its
+    rows from its first *in_end* row on, so the running minimum is taken only
+    there, started from the minimum of the rows before."""
+    from_row = segs.first_true(in_end)
+    has = from_row >= 0
+    from_rows = segs.rows(np.where(has, from_row, segs.ends))
+    rows = np.arange(v.size)
+    before = segs.min(np.where(rows < from_rows, v, np.inf))  # +inf for an empty prefix
+    tail = rows >= from_rows
+    tail_segs = Segments.of(segs.codes[tail], segs.n_runs)
+    vt = v[tail]
+    if vt.size == 0:
+        return np.zeros(segs.starts.size, dtype=np.int64)
+    prev = np.r_[np.inf, tail_segs.cummin(vt)[:-1]]
+    prev[tail_segs.starts] = np.inf
+    prev = np.fmin(prev, tail_segs.rows(before[has]))
+    counts = tail_segs.count(in_end[tail] & (vt < prev))
+    out = np.zeros(segs.starts.size, dtype=np.int64)
+    out[has] = counts
+    return out
 
 
 def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
