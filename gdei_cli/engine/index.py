@@ -14,6 +14,7 @@ that stops falling means the iterations stopped buying anything.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 
 import numpy as np
@@ -79,7 +80,7 @@ def _ewm_kernel() -> Callable[..., np.ndarray] | None:
     """pandas' EWM kernel over (start, end) row ranges, which its grouped ``ewm`` calls
     once per frame; None if this pandas has no such kernel (then the public API)."""
     try:
-        from pandas._libs.window import aggregations
+        aggregations = importlib.import_module("pandas._libs.window.aggregations")
     except ImportError:  # pragma: no cover - pandas moved it
         return None
     kernel = getattr(aggregations, "ewm", None)
@@ -145,7 +146,7 @@ def _index(v: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray
 
 def _index_of(v: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     l0 = np.repeat(v[starts], lengths)
-    e = l0 - v
+    e: np.ndarray = l0 - v
     e /= l0
     e *= 100.0  # 100 * P_k
     d = np.empty_like(v)

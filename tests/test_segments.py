@@ -1,0 +1,153 @@
+"""The engine's segment operations against plain per-run Python over the same rows.
+
+Each fast path (edge probes, one kernel call over all runs, running minima
+over a window only) must give what the obvious loop gives, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gdei_cli.engine import index as gindex
+from gdei_cli.engine import rule
+from gdei_cli.engine.segments import Segments
+
+#: runs as lists of rows: (mask bit, value); a run has at least one row
+runs_st = st.lists(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.one_of(
+                st.floats(min_value=-50, max_value=50, allow_nan=False),
+                st.just(math.nan),
+                st.just(math.inf),
+            ),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _segments(runs: list[list[tuple[bool, float]]]) -> tuple[Segments, np.ndarray, np.ndarray]:
+    codes = np.concatenate([np.full(len(r), i) for i, r in enumerate(runs)])
+    mask = np.array([m for r in runs for m, _ in r], dtype=bool)
+    vals = np.array([v for r in runs for _, v in r], dtype=np.float64)
+    return Segments.of(codes, len(runs)), mask, vals
+
+
+@given(runs_st)
+@settings(max_examples=200, deadline=None)
+def test_first_and_last_true_are_the_per_run_loop(runs: list[list[tuple[bool, float]]]) -> None:
+    segs, mask, _ = _segments(runs)
+    first, last, base = [], [], 0
+    for r in runs:
+        hits = [base + i for i, (m, _) in enumerate(r) if m]
+        first.append(hits[0] if hits else -1)
+        last.append(hits[-1] if hits else -1)
+        base += len(r)
+    assert segs.first_true(mask).tolist() == first
+    assert segs.last_true(mask).tolist() == last
+
+
+def _ewm_by_hand(ys: list[float], w: float) -> list[float]:
+    num = den = 0.0
+    out = []
+    for y in ys:
+        num = w * num + y
+        den = w * den + 1.0
+        out.append(num / den)
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.floats(min_value=-1e3, max_value=1e3), min_size=1, max_size=15),
+            st.sampled_from([0.0, 0.3, 0.6, 0.9, 0.99]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_smoothing_is_pandas_grouped_ewm_bit_for_bit(
+    runs: list[tuple[list[float], float]],
+) -> None:
+    vals = np.array([y for ys, _ in runs for y in ys], dtype=np.float64)
+    groups = np.concatenate([np.full(len(ys), i) for i, (ys, _) in enumerate(runs)])
+    weight = np.array([w for _, w in runs], dtype=np.float64)
+    got = gindex.smooth(vals, groups, weight)
+    public = gindex._smooth_grouped(vals.copy(), groups, weight)
+    assert np.array_equal(got, public)  # the kernel is what pandas' API computes
+    by_hand = [x for ys, w in runs for x in (_ewm_by_hand(ys, w) if w else ys)]
+    assert got.tolist() == pytest.approx(by_hand, rel=1e-9, abs=1e-9)
+
+
+def test_smoothing_uses_pandas_kernel_on_this_pandas() -> None:
+    """The fast path is live on the pandas gdei is installed with (a pandas that moved
+    its kernel would fall back to the public grouped ewm, and fail here to say so; the
+    kernel's arguments are checked against the public path by the test above)."""
+    assert gindex._ewm_kernel() is not None
+
+
+def _index_by_hand(ys: list[float]) -> list[float]:
+    out: list[float] = []
+    l0 = prev = None
+    for y in ys:
+        if not math.isfinite(y):
+            out.append(math.nan)
+            continue
+        if l0 is None:
+            l0, prev = y, y
+            out.append(math.nan)
+            continue
+        assert prev is not None
+        if not l0 > 0:
+            out.append(math.nan)
+            prev = y
+            continue
+        d = abs(prev - y)
+        raw = 100.0 * ((l0 - y) / l0) / (1.0 + math.log1p(d * d))
+        out.append(100.0 - min(100.0, max(1.0, raw)))
+        prev = y
+    return out
+
+
+@given(runs_st)
+@settings(max_examples=200, deadline=None)
+def test_index_is_the_papers_formula_per_run(runs: list[list[tuple[bool, float]]]) -> None:
+    segs, _, vals = _segments(runs)
+    want = [x for r in runs for x in _index_by_hand([v for _, v in r])]
+    got = gindex.gdei(vals, segs)
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+@given(runs_st)
+@settings(max_examples=200, deadline=None)
+def test_new_bests_counts_rows_below_every_earlier_row(
+    runs: list[list[tuple[bool, float]]],
+) -> None:
+    segs, _, vals = _segments(runs)
+    v = np.where(np.isfinite(vals), vals, np.inf)
+    # the end window: each run's rows from some row on (here its last half)
+    rank = np.arange(v.size) - segs.rows(segs.starts)
+    in_end = (rank >= segs.rows(segs.lengths) // 2) & np.isfinite(vals)
+    want, base = [], 0
+    for r in runs:
+        n, seen, count = len(r), math.inf, 0
+        for i in range(n):
+            x = v[base + i]
+            if in_end[base + i] and x < seen:
+                count += 1
+            seen = min(seen, x)
+        want.append(count)
+        base += n
+    assert rule._new_bests(segs, v, in_end).tolist() == want
