@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gdei_cli.engine import index as gindex
 from gdei_cli.engine import rule
-from gdei_cli.engine.segments import Segments
+from gdei_cli.engine.segments import Segments, search_steps
 
 #: runs as lists of rows: (mask bit, value); a run has at least one row
 runs_st = st.lists(
@@ -151,3 +151,36 @@ def test_new_bests_counts_rows_below_every_earlier_row(
         want.append(count)
         base += n
     assert rule._new_bests(segs, v, in_end).tolist() == want
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=80), min_size=1, max_size=5),
+    st.integers(min_value=0, max_value=2**31),
+    st.sampled_from(["left", "right"]),
+)
+@settings(max_examples=150, deadline=None)
+def test_search_within_each_run_is_searchsorted_on_its_rows(
+    lengths: list[int], seed: int, side: str
+) -> None:
+    """Long runs search run by run, short ones through one composite key: both agree
+    with ``searchsorted`` over the run's own steps, placed at the run's rows."""
+    rng = np.random.default_rng(seed)
+    steps = np.concatenate([np.sort(rng.integers(0, 50, n)).astype(np.float64) for n in lengths])
+    codes = np.concatenate([np.full(n, i) for i, n in enumerate(lengths)])
+    segs = Segments.of(codes, len(lengths))
+    q = np.floor(steps - rng.integers(0, 10, steps.size))
+    want = np.concatenate(
+        [
+            s + np.searchsorted(steps[s:e], q[s:e], side=side)
+            for s, e in zip(segs.starts, segs.ends, strict=True)
+        ]
+    )
+    assert segs.search(steps, q, side).tolist() == want.tolist()
+    # the few-queries path of the run-keyed search agrees with the composite one
+    one_each = np.arange(len(lengths))
+    per_run_q = np.array([float(rng.integers(0, 50)) for _ in lengths])
+    expect = [
+        s + int(np.searchsorted(steps[s:e], x, side=side))
+        for s, e, x in zip(segs.starts, segs.ends, per_run_q, strict=True)
+    ]
+    assert search_steps(codes, steps, one_each, per_run_q, side).tolist() == expect

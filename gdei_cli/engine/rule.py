@@ -173,19 +173,15 @@ def _live_stop(loss: Series, cfg: Config, first: np.ndarray, length: np.ndarray)
     idx = gdei(loss.norm, segs)  # the index of the normalised loss: free of units
     window = np.maximum(cfg.window.steps(length), 1.0)
     warmup = cfg.warmup.steps(length)
-    out = np.full(segs.n_runs, np.nan)
-    cand = np.flatnonzero(np.isfinite(idx))
-    if not cand.size:
-        return out
-    c = segs.codes[cand]
-    target = np.floor(loss.step[cand] - window[c])
-    back = search_steps(segs.codes, loss.step, c, target, side="right") - 1
-    start = segs.per_run(segs.starts, 0).astype(np.int64)[c]
-    valid = back >= start
+    if segs.starts.size == 0:
+        return np.full(segs.n_runs, np.nan)
+    # every row against the index one window back (NaN rows never fire)
+    target = np.floor(loss.step - segs.rows(window[segs.ids]))
+    back = segs.search(loss.step, target, side="right") - 1
+    valid = back >= segs.rows(segs.starts)
     back_idx = np.where(valid, idx[np.maximum(back, 0)], np.nan)
-    eligible = np.isfinite(back_idx) & (loss.step[cand] >= first[c] + np.maximum(warmup, window)[c])
-    fires = np.zeros(loss.step.size, dtype=bool)
-    fires[cand] = eligible & (back_idx - idx[cand] < cfg.threshold)
+    from_step = segs.rows((first + np.maximum(warmup, window))[segs.ids])
+    fires = np.isfinite(back_idx) & (loss.step >= from_step) & (back_idx - idx < cfg.threshold)
     row = segs.per_run(segs.first_true(fires), -1).astype(np.int64)
     return np.where(row >= 0, loss.step[np.maximum(row, 0)], np.nan)
 

@@ -117,6 +117,18 @@ class Segments:
         rev = pd.Series(a[::-1]).groupby(self.seg[::-1], sort=False).cummin()
         return np.asarray(rev.to_numpy(dtype=np.float64)[::-1], dtype=np.float64)
 
+    def search(self, steps: np.ndarray, q: np.ndarray, side: str) -> np.ndarray:
+        """Per row: where ``q`` of that row would go among its segment's (sorted) *steps*,
+        as a row position (``searchsorted`` within each segment)."""
+        if self.starts.size == 0 or steps.size < 32 * self.starts.size:
+            # short segments: one search over composite (segment, step) keys
+            return search_steps(self.codes, steps, self.codes, q, side)
+        out = np.empty(steps.size, dtype=np.int64)
+        for s, e in zip(self.starts.tolist(), self.ends.tolist(), strict=True):
+            got = np.searchsorted(steps[s:e], q[s:e], side=side)  # type: ignore[call-overload]
+            np.add(got, s, out=out[s:e])
+        return out
+
     def at(self, a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """``a[idx]`` with *fill* where idx < 0."""
         out = np.full(np.shape(idx), fill, dtype=np.float64)
@@ -139,13 +151,14 @@ def search_steps(
     hi = max(float(np.max(steps)), float(np.max(q_steps))) if q_steps.size else float(np.max(steps))
     span = hi - lo + 2.0
     max_code = float(max(np.max(codes), np.max(q_codes) if q_codes.size else 0)) + 1.0
-    if span * max_code < 2.0**62:  # one composite int64 key: a single searchsorted
+    few = q_codes.size * 16 < codes.size  # a search per query beats building the keys
+    if not few and span * max_code < 2.0**62:  # one composite int64 key: one searchsorted
         base = np.int64(lo)
         width = np.int64(span)
         key = codes.astype(np.int64) * width + (steps.astype(np.int64) - base)
         q = q_codes.astype(np.int64) * width + (q_steps.astype(np.int64) - base)
         return np.asarray(np.searchsorted(key, q, side=side), dtype=np.int64)  # type: ignore[call-overload]
-    # steps too far apart for one key: per run (rare; still no sort)
+    # few queries, or steps too far apart for one key: per query, in its run's rows
     out = np.zeros(np.shape(q_codes), dtype=np.int64)
     starts = np.searchsorted(codes, q_codes, side="left")
     ends = np.searchsorted(codes, q_codes, side="right")
