@@ -20,6 +20,7 @@ the direction of an unknown name).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -104,6 +105,7 @@ def tokens(name: str) -> list[str]:
     return [t for t in _TOKEN.split(name.lower()) if t]
 
 
+@functools.lru_cache(maxsize=4096)
 def direction_by_name(name: str) -> Mode | None:
     """``MIN``/``MAX`` when the name says so, else ``None``."""
     toks = tokens(name)

@@ -122,12 +122,17 @@ def plan(
     for r, m in zip(run_codes.tolist(), metric_codes.tolist(), strict=True):
         per_run.setdefault(r, []).append(f.metric_names[m])
     out = Plan(runs=[], picks=[], lr=[])
+    # runs of a folder mostly log the same metrics: pick once per set of names
+    picked: dict[tuple[tuple[str, ...], str | None], select.Pick | None] = {}
     for r, names in per_run.items():
         run = f.run_names[r]
         fw = _hf_objective(f, r, names, attrs.get(run, {}))
-        got = select.pick(
-            run, names, metric=metric, objective=objective, mode=mode, framework_objective=fw
-        )
+        key = (tuple(names), fw)
+        if key not in picked:  # (a name clash raises here, naming the first such run)
+            picked[key] = select.pick(
+                run, names, metric=metric, objective=objective, mode=mode, framework_objective=fw
+            )
+        got = picked[key]
         if got is None:
             out.missing[run] = sorted(names)
             continue
