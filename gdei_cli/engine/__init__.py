@@ -416,7 +416,8 @@ def _point_frame(
             schema.SMOOTHED: smoothed,
             schema.INDEX: index,
             "role": schema.categorical(role_codes, list(ROLES)),
-        }
+        },
+        copy=False,  # the arrays are ours: no copy into consolidated blocks
     )
 
 
@@ -428,15 +429,28 @@ def _no_points() -> pd.DataFrame:
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The batches' point frames as one, with one category set per categorical column."""
+    """The batches' point frames as one, with one category set per categorical column
+    (each column concatenated once, run and metric codes mapped onto the union)."""
     if len(parts) == 1:
         return parts[0]
-    for col in (schema.RUN, schema.METRIC):
-        cats = sorted({str(c) for part in parts for c in part[col].cat.categories})
-        index = schema.str_index(cats)
-        for part in parts:
-            part[col] = part[col].cat.set_categories(index)
-    return pd.concat(parts, ignore_index=True)
+    cols: dict[str, object] = {}
+    for col in parts[0].columns:
+        if col in (schema.RUN, schema.METRIC):
+            names = sorted({str(c) for part in parts for c in part[col].cat.categories})
+            index = schema.str_index(names)
+            codes = [
+                index.get_indexer(schema.str_index(part[col].cat.categories))[
+                    part[col].cat.codes.to_numpy()
+                ]
+                for part in parts
+            ]
+            cols[col] = schema.categorical(np.concatenate(codes), names)
+        elif col == "role":
+            role = np.concatenate([part[col].cat.codes.to_numpy() for part in parts])
+            cols[col] = schema.categorical(role, list(ROLES))
+        else:
+            cols[col] = np.concatenate([part[col].to_numpy() for part in parts])
+    return pd.DataFrame(cols, copy=False)
 
 
 def over_limit(summary: pd.DataFrame, max_waste_pct: float) -> list[str]:
