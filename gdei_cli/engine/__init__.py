@@ -375,7 +375,9 @@ def _points(
         (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
         (obj, np.full(obj.step.size, np.nan), obj_names, "objective", ~obj_is_loss),
     ):
-        rows = keep[s.segs.codes]
+        rows: np.ndarray | slice = keep[s.segs.codes]
+        if keep.all():
+            rows = slice(None)  # every row: views, not copies
         codes = s.segs.codes[rows]
         # categoricals built from codes: no Python string per point
         if role == "loss":

@@ -65,12 +65,10 @@ class Series:
     def warm(self) -> np.ndarray:
         """Rows inside the smoother's warm-up (its first span of points, minus one)."""
         span = (1.0 + self.weight) / (1.0 - self.weight)  # w = 1 - 2 / (span + 1)
-        rank = np.arange(self.step.size) - self.segs.rows(self.segs.starts)
-        # never more than half of a series
-        warm = np.minimum(
-            np.floor(span)[self.segs.codes] - 1, self.segs.rows(self.segs.lengths) // 2
-        )
-        return np.asarray(rank < warm, dtype=bool)
+        segs = self.segs
+        # never more than half of a series; a row is warm below its segment's start + that
+        warm = np.minimum(np.floor(span)[segs.ids] - 1, segs.lengths // 2)
+        return np.asarray(np.arange(self.step.size) < segs.rows(segs.starts + warm), dtype=bool)
 
 
 @dataclass
@@ -132,12 +130,20 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     segs = loss.segs
     n = segs.n_runs
     fin = np.isfinite(loss.norm)
-    counts = segs.per_run(segs.count(fin), 0)
-    rank = np.cumsum(fin) - 1 - segs.rows(np.r_[0, np.cumsum(segs.count(fin))[:-1]])
-    block = np.minimum((20 * rank) // np.maximum(segs.rows(segs.count(fin)), 1), 19)
+    all_fin = bool(fin.all())
+    n_fin = segs.count(fin)
+    counts = segs.per_run(n_fin, 0)
+    if all_fin:  # each row's rank among its run's finite rows
+        rank = np.arange(fin.size) - segs.rows(segs.starts)
+    else:
+        rank = np.cumsum(fin) - 1 - segs.rows(np.r_[0, np.cumsum(n_fin)[:-1]])
+    block = np.minimum((20 * rank) // np.maximum(segs.rows(n_fin), 1), 19)
     # one integer key per (run, block): blocks of a run are contiguous and ascending
-    key = segs.codes[fin] * 20 + block[fin]
-    med = pd.Series(loss.norm[fin]).groupby(key, sort=True).median()
+    key = segs.codes * 20 + block
+    norm = loss.norm
+    if not all_fin:
+        key, norm = key[fin], norm[fin]
+    med = pd.Series(norm).groupby(key, sort=True).median()
     key = med.index.to_numpy()
     codes, blocks, meds = key // 20, key % 20, med.to_numpy()
     low = np.full(n, np.nan)
@@ -145,7 +151,7 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
         low_at = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         low[codes[low_at]] = np.fmin.reduceat(meds, low_at)
     gain = 100.0 - low
-    tail = fin & (loss.step >= (last - COLLAPSE_TAIL * length)[segs.codes])
+    tail = fin & (loss.step >= segs.rows((last - COLLAPSE_TAIL * length)[segs.ids]))
     end = np.full(n, np.nan)
     if tail.any():
         m = pd.Series(loss.norm[tail]).groupby(segs.codes[tail]).median()
@@ -160,8 +166,10 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     if c_below.size:
         last_of_run = np.r_[c_below[1:] != c_below[:-1], True]  # blocks ascend within a run
         last_below[c_below[last_of_run]] = b_below[last_of_run]
+    if not collapsed.any():
+        return collapsed, np.full(n, np.nan)
     first_after = np.where(collapsed, last_below + 1, -1)
-    at = fin & (block == first_after[segs.codes])
+    at = fin & (block == segs.rows(first_after[segs.ids]))
     row = segs.per_run(segs.first_true(at), -1).astype(np.int64)
     step = np.where(collapsed & (row >= 0), loss.step[np.maximum(row, 0)], np.nan)
     return collapsed, step
@@ -361,7 +369,7 @@ def judge(
     # 3. over-fitting -------------------------------------------------------------
     end_from = last - cfg.end_window / 100.0 * length
     in_end = valid & (obj.step >= end_from[os_.codes])
-    in_end |= np.isin(np.arange(obj.step.size), final_row[final_row >= 0])
+    in_end[final_row[final_row >= 0]] = True  # each run's last valid evaluation
     end_best = os_.per_run(os_.min(np.where(in_end, obj.norm, np.nan)))
     stayed_worse = end_best > best + OVERFIT_MARGIN * tol
     l_at_stop = ls.at(loss.norm, stop_row)
