@@ -340,6 +340,10 @@ def _as_cat(values: object) -> pd.Categorical:
     return cat
 
 
+#: rows checked at a time by :func:`_is_canonical` (small temporaries on any frame)
+_CHECK_BLOCK = 1 << 18
+
+
 def _is_canonical(frame: pd.DataFrame) -> bool:
     """Dtypes right, and rows sorted by run code, metric name, step (checked in O(n))."""
     if not (
@@ -352,9 +356,14 @@ def _is_canonical(frame: pd.DataFrame) -> bool:
         return False
     if len(frame) < 2:
         return True
-    r = frame[RUN].cat.codes.to_numpy().astype(np.int64)
+    r = frame[RUN].cat.codes.to_numpy()
     m = _sort_codes(frame[METRIC])
     s = frame[STEP].to_numpy()
-    dr, dm, ds = np.diff(r), np.diff(m), np.diff(s)
-    ordered = (dr > 0) | ((dr == 0) & ((dm > 0) | ((dm == 0) & (ds >= 0))))
-    return bool(ordered.all())
+    block = _CHECK_BLOCK
+    for a in range(0, len(frame) - 1, block):
+        b = min(len(frame), a + block + 1)
+        # codes are >= 0: their differences fit their own dtype
+        dr, dm, ds = np.diff(r[a:b]), np.diff(m[a:b]), np.diff(s[a:b])
+        if not ((dr > 0) | ((dr == 0) & ((dm > 0) | ((dm == 0) & (ds >= 0))))).all():
+            return False
+    return True

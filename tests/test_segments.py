@@ -1,7 +1,8 @@
 """The engine's segment operations against plain per-run Python over the same rows.
 
 Each fast path (edge probes, one kernel call over all runs, running minima
-over a window only) must give what the obvious loop gives, bit for bit.
+over a window only, the block-wise sortedness check of an input frame) must
+give what the obvious loop gives, bit for bit.
 """
 
 from __future__ import annotations
@@ -184,3 +185,43 @@ def test_search_within_each_run_is_searchsorted_on_its_rows(
         for s, e, x in zip(segs.starts, segs.ends, per_run_q, strict=True)
     ]
     assert search_steps(codes, steps, one_each, per_run_q, side).tolist() == expect
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["loss", "acc"]),
+            st.integers(min_value=0, max_value=30),
+        ),
+        min_size=2,
+        max_size=40,
+        unique=True,
+    ),
+    st.integers(min_value=1, max_value=5),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_frame_is_taken_as_sorted_exactly_when_it_is(
+    rows: list[tuple[str, str, int]], block: int
+) -> None:
+    """The sortedness check, block by block (blocks of 1-5 rows here, so that an
+    unsorted pair can straddle two blocks), agrees with sorting the rows."""
+    from gdei_cli import schema
+
+    frame = schema.make_frame(
+        run=np.array([r for r, _, _ in rows], dtype=object),
+        metric=np.array([m for _, m, _ in rows], dtype=object),
+        step=np.array([s for _, _, s in rows], dtype=np.int64),
+        value=np.arange(len(rows), dtype=np.float64),
+        wall_time=np.full(len(rows), np.nan),
+    )
+    # make_frame sorts; the same rows in the given order, with the same categories
+    shuffled = frame.set_index([schema.RUN, schema.METRIC, schema.STEP], drop=False)
+    given_order = shuffled.loc[rows].reset_index(drop=True)
+    old = schema._CHECK_BLOCK
+    schema._CHECK_BLOCK = block
+    try:
+        assert schema._is_canonical(frame)
+        assert schema._is_canonical(given_order) == (sorted(rows) == rows)
+    finally:
+        schema._CHECK_BLOCK = old
