@@ -110,7 +110,7 @@ def map_axes(loss: Series, obj: Series, n: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = (ll - lf) / (ol - of)
     mapped = np.isfinite(factor) & (factor > AXIS_FACTOR)
-    rows = mapped[obj.segs.codes]
+    rows = obj.segs.of_run(mapped)
     if rows.any():
         c = obj.segs.codes[rows]
         obj.step = obj.step.astype(np.float64)
@@ -211,9 +211,9 @@ def lr_unfinished(lr: Series, last: np.ndarray, length: np.ndarray) -> np.ndarra
     peak = segs.per_run(segs.max(v))
     lastv = segs.per_run(v[segs.ends - 1])
     covers = segs.per_run(lr.step[segs.ends - 1]) >= (last - 0.1 * length)
-    is_peak = v >= peak[segs.codes] * (1 - 1e-9)
+    is_peak = v >= segs.of_run(peak) * (1 - 1e-9)
     peak_row = segs.per_run(segs.first_true(is_peak), -1).astype(np.int64)
-    after = np.arange(v.size) > peak_row[segs.codes]
+    after = np.arange(v.size) > segs.of_run(peak_row)
     d = np.r_[0.0, np.diff(v)]
     d[segs.starts] = 0.0
     n_after = segs.per_run(segs.count(after), 0)
@@ -325,15 +325,15 @@ def judge(
 
     # 2. the hindsight stop on the objective ----------------------------------
     cut_at = np.where(np.isfinite(diverged_step), diverged_step, np.inf)
-    valid = np.isfinite(obj.norm) & (obj.step < cut_at[os_.codes]) & ~obj.warm()
+    valid = np.isfinite(obj.norm) & (obj.step < os_.of_run(cut_at)) & ~obj.warm()
     best = os_.per_run(os_.min(np.where(valid, obj.norm, np.nan)))
     tol = cfg.tolerance
-    near = valid & (obj.norm <= (best + tol)[os_.codes])
+    near = valid & (obj.norm <= os_.of_run(best + tol))
     hind_row = os_.per_run(os_.first_true(near), -1).astype(np.int64)
     # an objective with nothing left to judge leaves the run undefined
     undefined |= ~np.isfinite(best)
     diverged &= ~undefined
-    best_row = os_.per_run(os_.first_true(valid & (obj.norm <= best[os_.codes])), -1)
+    best_row = os_.per_run(os_.first_true(valid & (obj.norm <= os_.of_run(best))), -1)
     best_row = best_row.astype(np.int64)
     final_row = os_.per_run(os_.last_true(valid), -1).astype(np.int64)
     hind_step = os_.at(obj.step, hind_row)
@@ -368,7 +368,7 @@ def judge(
 
     # 3. over-fitting -------------------------------------------------------------
     end_from = last - cfg.end_window / 100.0 * length
-    in_end = valid & (obj.step >= end_from[os_.codes])
+    in_end = valid & (obj.step >= os_.of_run(end_from))
     in_end[final_row[final_row >= 0]] = True  # each run's last valid evaluation
     end_best = os_.per_run(os_.min(np.where(in_end, obj.norm, np.nan)))
     stayed_worse = end_best > best + OVERFIT_MARGIN * tol

@@ -62,6 +62,10 @@ class Segments:
         """Broadcast a per-segment array to every row."""
         return np.repeat(per_segment, self.lengths)
 
+    def of_run(self, per_run: np.ndarray) -> np.ndarray:
+        """Broadcast an array indexed by run code to every row (``per_run[codes]``)."""
+        return np.repeat(np.asarray(per_run)[self.ids], self.lengths)
+
     # reductions (NaN-skipping; an all-NaN segment gives NaN) -----------------
     def min(self, a: np.ndarray) -> np.ndarray:
         if not self.starts.size:
@@ -76,7 +80,7 @@ class Segments:
     def count(self, mask: np.ndarray) -> np.ndarray:
         if not self.starts.size:
             return np.zeros(0, dtype=np.int64)
-        return np.asarray(np.add.reduceat(mask.astype(np.int64), self.starts), dtype=np.int64)
+        return np.asarray(np.add.reduceat(mask, self.starts, dtype=np.int64), dtype=np.int64)
 
     def first_true(self, mask: np.ndarray) -> np.ndarray:
         """Row index of each segment's first True (-1 where none)."""

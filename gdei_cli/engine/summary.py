@@ -221,7 +221,7 @@ def assemble(
         forgone = np.full(n, np.nan)
     # the best objective before the end window, for "improved X% near the end"
     end_from = j.last_step - config.end_window / 100.0 * (j.last_step - j.first_step)
-    before = np.isfinite(obj.norm) & (obj.step < end_from[os_.codes])
+    before = np.isfinite(obj.norm) & (obj.step < os_.of_run(end_from))
     bb_norm = np.where(before, obj.norm, np.inf)
     bb_row = os_.per_run(os_.first_true(before & (bb_norm <= os_.rows(os_.min(bb_norm)))), -1)
     o_before = orig(obj.smoothed, bb_row.astype(np.int64))
