@@ -60,7 +60,7 @@ POINT_COLUMNS: Final = columns.POINT_COLUMNS
 
 
 #: points judged at a time by :func:`analyze` (a bound on its working memory)
-BATCH_POINTS: Final = 1 << 21
+BATCH_POINTS: Final = 1 << 19
 
 
 @dataclass
