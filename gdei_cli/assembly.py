@@ -291,26 +291,25 @@ def assemble_run(
     Returns the run's metric names (sorted), metric codes, steps, values,
     wall times, and its :class:`RunInfo`.
     """
-    metrics = [_metric_codes(log) for log in logs]
-    names = sorted({m for log_names, _ in metrics for m in log_names})
+    points = [log.points for log in logs]
+    names = sorted({m for p in points for m in p.metric_names})
     position = {m: i for i, m in enumerate(names)}
     parts_code, parts_step, parts_value, parts_wall = [], [], [], []
     purges: list[Purge] = []
     seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
-    for log, (log_names, log_codes) in zip(logs, metrics, strict=True):
-        frame = log.frame
-        lookup = np.array([position[c] for c in log_names], dtype=np.int64)
-        codes = lookup[log_codes] if len(frame) else np.zeros(0, np.int64)
+    for log, p in zip(logs, points, strict=True):
+        lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
+        codes = lookup[p.metric_codes] if len(p) else np.zeros(0, np.int64)
         for pstep, before in log.purges:
             # the marker also preempts every point of the run's earlier files
             counts = {m: int(seen[i]) + before.get(m, 0) for m, i in position.items()}
             purges.append((pstep, counts))
-        if len(frame):
+        if len(p):
             seen += np.bincount(codes, minlength=len(names))
         parts_code.append(codes)
-        parts_step.append(frame[schema.STEP].to_numpy(dtype=np.int64))
-        parts_value.append(frame[schema.VALUE].to_numpy(dtype=np.float64))
-        parts_wall.append(frame[schema.WALL_TIME].to_numpy(dtype=np.float64))
+        parts_step.append(np.asarray(p.step, dtype=np.int64))
+        parts_value.append(np.asarray(p.value, dtype=np.float64))
+        parts_wall.append(np.asarray(p.wall_time, dtype=np.float64))
     code = _cat(parts_code, np.int64)
     step = _cat(parts_step, np.int64)
     value = _cat(parts_value, np.float64)
@@ -347,17 +346,6 @@ def assemble_run(
         attrs={k: v for log in logs for k, v in log.attrs.items()},
     )
     return names, code, step, value, wall, info
-
-
-def _metric_codes(log: RawLog) -> tuple[list[str], np.ndarray]:
-    """A log's metric names and each point's code into them (one pass over the column)."""
-    import pandas as pd
-
-    metric = log.frame[schema.METRIC]
-    cat = metric.array
-    if not isinstance(cat, pd.Categorical):
-        cat = pd.Categorical(metric.to_numpy(dtype=object).astype(str))
-    return [str(c) for c in cat.categories], np.asarray(cat.codes)
 
 
 def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:

@@ -18,8 +18,7 @@ import pandas as pd
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import line_of
-from gdei_cli.readers.base import RawLog, SkippedLine, WallClock, raw_frame
-from gdei_cli.schema import categorical
+from gdei_cli.readers.base import Points, RawLog, SkippedLine, WallClock
 
 #: step columns, in order of preference
 STEP_NAMES: Final = ("step", "global_step", "iteration", "iter", "epoch", "_step", "Step")
@@ -157,44 +156,51 @@ def table_to_raw(
         reserved |= {metric_col.name, value_col.name}
         keep = row_ok & value_col.present & metric_col.present
         idx = np.flatnonzero(keep)
-        frame = raw_frame(
-            metric_col_names(metric_col, idx),
-            steps[idx],
-            value_col.values[idx],
-            wall_arr[idx],
+        points = Points(
+            *metric_col_codes(metric_col, idx),
+            step=steps[idx],
+            value=value_col.values[idx],
+            wall_time=wall_arr[idx],
         )
         source_rows = idx
     else:
         metrics = [c for c in by_name.values() if c.numeric and c.name not in reserved]
         if not metrics:
-            frame = raw_frame([], [], [], [])
+            points = no_points()
             source_rows = np.zeros(0, dtype=np.int64)
         else:
-            values = np.column_stack([c.values for c in metrics])
-            present = np.column_stack([c.present for c in metrics]) & row_ok[:, None]
-            rows, cols = np.nonzero(present)  # row-major: file order
-            names = np.asarray([c.name for c in metrics], dtype=object)
-            frame = raw_frame(
-                categorical(cols, list(names)),
-                steps[rows],
-                values[rows, cols],
-                wall_arr[rows],
-            )
+            names = [c.name for c in metrics]
+            if len(metrics) == 1 and bool(metrics[0].present.all() and row_ok.all()):
+                # one metric in every row (a chart export, a loss log): the columns as they are
+                rows = np.arange(n_rows)
+                points = Points(np.zeros(n_rows, dtype=np.int64), names, steps,
+                                metrics[0].values, wall_arr)  # fmt: skip
+            else:
+                values = np.column_stack([c.values for c in metrics])
+                present = np.column_stack([c.present for c in metrics]) & row_ok[:, None]
+                rows, cols = np.nonzero(present)  # row-major: file order
+                points = Points(cols, names, steps[rows], values[rows, cols], wall_arr[rows])
             source_rows = rows
     if run_col is not None:
-        log = RawLog(path=path, format=fmt, frame=raw_frame([], [], [], []), wall_clock=wall_kind,
+        log = RawLog(path=path, format=fmt, points=no_points(), wall_clock=wall_kind,
                      warnings=warnings, skipped_lines=skipped)  # fmt: skip
         codes, run_names = run_keys(run_col)
-        log.subruns = split_runs(frame, codes[source_rows], run_names, log)
+        log.subruns = split_runs(points, codes[source_rows], run_names, log)
         return log
     return RawLog(
         path=path,
         format=fmt,
-        frame=frame,
+        points=points,
         wall_clock=wall_kind,
         warnings=warnings,
         skipped_lines=skipped,
     )
+
+
+def no_points() -> Points:
+    """No points at all (a file with no metric column)."""
+    none = np.zeros(0, dtype=np.int64)
+    return Points(none, [], none, np.zeros(0), np.zeros(0))
 
 
 def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:
@@ -209,25 +215,34 @@ def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:
 
 
 def split_runs(
-    frame: pd.DataFrame, codes: np.ndarray, names: list[str], like: RawLog
+    points: Points, codes: np.ndarray, names: list[str], like: RawLog
 ) -> dict[str, RawLog]:
-    """One RawLog per run: *codes* gives each row of *frame* its run in *names*."""
+    """One RawLog per run: *codes* gives each point its run in *names*."""
     order = np.argsort(codes, kind="stable")  # keeps file order within each run
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    ordered = frame.take(order)  # one gather; each run is then a slice of it
+    # one gather per column; each run is then a slice of it
+    m, st = points.metric_codes[order], points.step[order]
+    v, w = points.value[order], points.wall_time[order]
     out: dict[str, RawLog] = {}
     for i, name in enumerate(names):
         a, b = int(bounds[i]), int(bounds[i + 1])
         if a == b:
             continue
-        sub = ordered.iloc[a:b].reset_index(drop=True)
+        sub = Points(m[a:b], points.metric_names, st[a:b], v[a:b], w[a:b])
         key = name or "(no name)"
         if key in out:  # two spellings of one name (" a" and "a"): one run
-            sub = pd.concat([out[key].frame, sub], ignore_index=True)
+            was = out[key].points
+            sub = Points(
+                np.concatenate([was.metric_codes, sub.metric_codes]),
+                points.metric_names,
+                np.concatenate([was.step, sub.step]),
+                np.concatenate([was.value, sub.value]),
+                np.concatenate([was.wall_time, sub.wall_time]),
+            )
         out[key] = RawLog(
             path=like.path,
             format=like.format,
-            frame=sub,
+            points=sub,
             wall_clock=like.wall_clock,
             warnings=like.warnings,
             skipped_lines=like.skipped_lines,
@@ -235,11 +250,11 @@ def split_runs(
     return out
 
 
-def metric_col_names(col: Column, rows: np.ndarray) -> pd.Categorical:
-    """The metric names of a long table's *rows* (present rows), as a categorical."""
+def metric_col_codes(col: Column, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The metric codes of a long table's *rows* (present rows), and the names they index."""
     if col.codes is None or col.uniques is None:
         raise AssertionError("metric column has no text")
-    return categorical(col.codes[rows], [str(u) for u in col.uniques])
+    return col.codes[rows], [str(u) for u in col.uniques]
 
 
 def classify_text(name: str, texts: np.ndarray, present: np.ndarray) -> Column:

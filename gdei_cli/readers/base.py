@@ -7,11 +7,12 @@ module imports no heavy library at import time (the registry loads it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 WallClock = Literal["logged", "relative", "derived", "absent"]
@@ -34,25 +35,129 @@ class SkippedLine:
 
 
 @dataclass
+class Points:
+    """One file's points as plain columns, in file order (what assembly reads).
+
+    ``metric_codes`` index ``metric_names`` (names no point uses may be
+    listed); ``step`` is int64, ``value`` and ``wall_time`` float64.  The
+    table readers build these directly: a pandas frame per file costs more
+    than reading a small file.
+    """
+
+    metric_codes: np.ndarray
+    metric_names: list[str]
+    step: np.ndarray
+    value: np.ndarray
+    wall_time: np.ndarray
+
+    def __post_init__(self) -> None:
+        from gdei_cli.schema import clean_name
+
+        # valid Unicode, as a frame's categories are (a "\ud800" JSON key)
+        self.metric_names = [clean_name(str(n)) for n in self.metric_names]
+
+    def __len__(self) -> int:
+        return int(self.step.size)
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> Points:
+        """The points of a raw frame (its metric column as codes: one pass over it)."""
+        import numpy as np
+        import pandas as pd
+
+        from gdei_cli.schema import METRIC, STEP, VALUE, WALL_TIME
+
+        metric = frame[METRIC]
+        cat = metric.array
+        if not isinstance(cat, pd.Categorical):
+            cat = pd.Categorical(metric.to_numpy(dtype=object).astype(str))
+        return cls(
+            metric_codes=np.asarray(cat.codes),
+            metric_names=[str(c) for c in cat.categories],
+            step=frame[STEP].to_numpy(dtype=np.int64),
+            value=frame[VALUE].to_numpy(dtype=np.float64),
+            wall_time=frame[WALL_TIME].to_numpy(dtype=np.float64),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """These points as a raw frame (the metric column a categorical)."""
+        from gdei_cli.schema import categorical
+
+        metric = categorical(self.metric_codes, self.metric_names)
+        return raw_frame(metric, self.step, self.value, self.wall_time)
+
+
 class RawLog:
     """The points one reader found in one file.
 
     ``frame`` has columns ``metric`` (str values or a categorical), ``step``
     (int64), ``value`` and ``wall_time`` (float64); within each metric, rows are
     in the order they were written (rows of different metrics may be grouped).
+    A reader gives either that frame or the same points as :class:`Points`
+    (``points=``); each is built from the other only when asked for, and
+    only the form asked for last is kept.
     ``subruns`` holds the runs of a file that has several side by side (each
     a RawLog of its own; ``frame`` is then empty).
     """
 
-    path: Path
-    format: str
-    frame: pd.DataFrame
-    wall_clock: WallClock = "absent"
-    warnings: list[str] = field(default_factory=list)
-    skipped_lines: list[SkippedLine] = field(default_factory=list)
-    attrs: dict[str, str] = field(default_factory=dict)
-    purges: list[Purge] = field(default_factory=list)
-    subruns: dict[str, RawLog] | None = None
+    def __init__(
+        self,
+        path: Path,
+        format: str,
+        frame: pd.DataFrame | None = None,
+        wall_clock: WallClock = "absent",
+        warnings: list[str] | None = None,
+        skipped_lines: list[SkippedLine] | None = None,
+        attrs: dict[str, str] | None = None,
+        purges: list[Purge] | None = None,
+        subruns: dict[str, RawLog] | None = None,
+        *,
+        points: Points | None = None,
+    ) -> None:
+        if (frame is None) == (points is None):
+            raise TypeError("RawLog takes a frame or points, exactly one")
+        self.path = path
+        self.format = format
+        self._frame = frame
+        self._points = points
+        self.wall_clock: WallClock = wall_clock
+        self.warnings = warnings if warnings is not None else []
+        self.skipped_lines = skipped_lines if skipped_lines is not None else []
+        self.attrs = attrs if attrs is not None else {}
+        self.purges = purges if purges is not None else []
+        self.subruns = subruns
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        # whichever form was asked for last is the one kept: a reader may change
+        # the frame it was handed (a derived wall clock), and points would go stale
+        if self._frame is None:
+            assert self._points is not None
+            self._frame, self._points = self._points.to_frame(), None
+        return self._frame
+
+    @frame.setter
+    def frame(self, frame: pd.DataFrame) -> None:
+        self._frame, self._points = frame, None
+
+    @property
+    def points(self) -> Points:
+        if self._points is None:
+            assert self._frame is not None
+            self._points, self._frame = Points.of_frame(self._frame), None
+        return self._points
+
+    @points.setter
+    def points(self, points: Points) -> None:
+        self._frame, self._points = None, points
+
+    @property
+    def n_points(self) -> int:
+        """The number of points (without building a frame)."""
+        return len(self._points) if self._points is not None else len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"RawLog({self.format}, {str(self.path)!r}, {self.n_points:,} point(s))"
 
 
 def raw_frame(metric: object, step: object, value: object, wall_time: object) -> pd.DataFrame:

@@ -78,15 +78,14 @@ def _join(runs: list[ReadRun]) -> list[ReadRun]:
 
 def _add_scalars_names(log: RawLog, rel: str) -> RawLog | None:
     """*log* with metric ``tag`` renamed ``tag/member``, if it is an add_scalars file."""
-    import dataclasses
+    import copy
 
-    from gdei_cli import schema
+    from gdei_cli.readers.base import Points
 
-    frame = log.frame
-    if not len(frame):
+    points = log.points
+    if not len(points):
         return log
-    metric = frame[schema.METRIC].astype("category")
-    cats = [str(c) for c in metric.cat.categories]
+    cats = points.metric_names
     new: list[str] = []
     for tag in cats:
         if rel.startswith(tag + "/") and len(rel) > len(tag) + 1:
@@ -95,11 +94,11 @@ def _add_scalars_names(log: RawLog, rel: str) -> RawLog | None:
             new.append(f"{tag}/{rel[len(tag.replace('/', '_')) + 1 :]}")
         else:
             return None
-    out = frame.copy(deep=False)
-    out[schema.METRIC] = metric.cat.rename_categories(new)
+    out = copy.copy(log)
+    out.points = Points(points.metric_codes, new, points.step, points.value, points.wall_time)
     mapping = dict(zip(cats, new, strict=True))
-    purges = [(s, {mapping.get(k, k): v for k, v in counts.items()}) for s, counts in log.purges]
-    return dataclasses.replace(log, frame=out, purges=purges)
+    out.purges = [(s, {mapping.get(k, k): v for k, v in c.items()}) for s, c in log.purges]
+    return out
 
 
 FORMAT: Final = Format(

@@ -70,10 +70,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import open_regular
-from gdei_cli.readers.base import RawLog, SkippedLine, empty_log, raw_frame
+from gdei_cli.readers.base import Points, RawLog, SkippedLine, empty_log
 from gdei_cli.readers.tensorboard import events, templates
 from gdei_cli.readers.tensorboard.framing import Framer, Resync, crc, unmask
-from gdei_cli.schema import categorical
 
 NAME: Final = "tensorboard"
 SCALARS_PLUGIN: Final = "scalars"
@@ -399,7 +398,13 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
     log = RawLog(
         path=path,
         format=NAME,
-        frame=raw_frame(categorical(codes, wanted), step, value, wall),
+        points=Points(
+            np.asarray(codes, dtype=np.int64),
+            wanted,
+            np.asarray(step, dtype=np.int64),
+            np.asarray(value, dtype=np.float64),
+            np.asarray(wall, dtype=np.float64),
+        ),
         wall_clock="logged",
         warnings=reader.warnings,
         skipped_lines=reader.skipped,

@@ -1,0 +1,81 @@
+"""A reader's points as plain columns (``Points``) or as a frame: one log, either form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gdei_cli import schema
+from gdei_cli.assembly import assemble_run
+from gdei_cli.readers.base import Points, RawLog, raw_frame
+
+points_st = st.integers(min_value=1, max_value=4).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.text(min_size=1, max_size=6), min_size=k, max_size=k, unique=True),
+        st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=k - 1),
+                st.integers(min_value=0, max_value=50),
+                st.floats(allow_nan=True, allow_infinity=True),
+            ),
+            max_size=30,
+        ),
+    )
+)
+
+
+def _points(names: list[str], rows: list[tuple[int, int, float]]) -> Points:
+    return Points(
+        np.array([m for m, _, _ in rows], dtype=np.int64),
+        names,
+        np.array([s for _, s, _ in rows], dtype=np.int64),
+        np.array([v for _, _, v in rows], dtype=np.float64),
+        np.arange(len(rows), dtype=np.float64),
+    )
+
+
+@given(points_st)
+@settings(max_examples=100, deadline=None)
+def test_points_and_frame_are_the_same_log(data: tuple[list[str], list[tuple[int, int, float]]]):
+    """A log given as points and the same log given as a frame assemble alike."""
+    names, rows = data
+    p = _points(names, rows)
+    as_points = RawLog(Path("a.csv"), "csv", points=p)
+    as_frame = RawLog(Path("a.csv"), "csv", frame=p.to_frame())
+    frame = as_points.frame  # built from the points
+    assert frame[schema.METRIC].astype(str).tolist() == [names[m] for m, _, _ in rows]
+    assert frame[schema.STEP].tolist() == [s for _, s, _ in rows]
+    got = assemble_run("r", "csv", [as_frame])
+    want = assemble_run("r", "csv", [RawLog(Path("a.csv"), "csv", points=p)])
+    assert got[0] == want[0]  # metric names
+    for a, b in zip(got[1:5], want[1:5], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_frame_changed_by_its_reader_is_what_assembly_reads() -> None:
+    """A reader may take the frame a table reader returned and change it (a derived
+    wall clock); the points assembly reads are then that frame's, never stale."""
+    log = RawLog(Path("a.csv"), "csv", points=_points(["loss"], [(0, 0, 1.0), (0, 1, 0.5)]))
+    log.frame[schema.WALL_TIME] = [10.0, 20.0]
+    assert log.points.wall_time.tolist() == [10.0, 20.0]
+    _, _, _, _, wall, _ = assemble_run("r", "csv", [log])
+    assert wall.tolist() == [10.0, 20.0]
+
+
+def test_a_log_has_a_frame_or_points_not_both() -> None:
+    frame = raw_frame([], [], [], [])
+    with pytest.raises(TypeError):
+        RawLog(Path("a.csv"), "csv")
+    with pytest.raises(TypeError):
+        RawLog(Path("a.csv"), "csv", frame=frame, points=Points.of_frame(frame))
+
+
+def test_names_are_valid_unicode_as_a_frames_categories_are() -> None:
+    p = Points(np.zeros(1, dtype=np.int64), ["loss\ud800"], np.zeros(1, dtype=np.int64),
+               np.ones(1), np.zeros(1))  # fmt: skip
+    assert p.metric_names == [schema.clean_name("loss\ud800")]
+    assert str(p.to_frame()[schema.METRIC].iloc[0]) == p.metric_names[0]
