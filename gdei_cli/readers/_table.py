@@ -155,14 +155,14 @@ def table_to_raw(
     if long_names is not None and metric_col is not None and value_col is not None:
         reserved |= {metric_col.name, value_col.name}
         keep = row_ok & value_col.present & metric_col.present
-        idx = np.flatnonzero(keep)
+        idx: np.ndarray | slice = slice(None) if keep.all() else np.flatnonzero(keep)
         points = Points(
             *metric_col_codes(metric_col, idx),
             step=steps[idx],
             value=value_col.values[idx],
             wall_time=wall_arr[idx],
         )
-        source_rows = idx
+        source_rows = np.arange(n_rows) if isinstance(idx, slice) else idx
     else:
         metrics = [c for c in by_name.values() if c.numeric and c.name not in reserved]
         if not metrics:
@@ -218,11 +218,17 @@ def split_runs(
     points: Points, codes: np.ndarray, names: list[str], like: RawLog
 ) -> dict[str, RawLog]:
     """One RawLog per run: *codes* gives each point its run in *names*."""
-    order = np.argsort(codes, kind="stable")  # keeps file order within each run
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    # one gather per column; each run is then a slice of it
-    m, st = points.metric_codes[order], points.step[order]
-    v, w = points.value[order], points.wall_time[order]
+    if codes.size < 2 or bool((codes[1:] >= codes[:-1]).all()):
+        # the file lists its runs one after another: each run is already a slice
+        sorted_codes = codes
+        m, st, v, w = points.metric_codes, points.step, points.value, points.wall_time
+    else:
+        order = np.argsort(codes, kind="stable")  # keeps file order within each run
+        sorted_codes = codes[order]
+        # one gather per column; each run is then a slice of it
+        m, st = points.metric_codes[order], points.step[order]
+        v, w = points.value[order], points.wall_time[order]
+    bounds = np.searchsorted(sorted_codes, np.arange(len(names) + 1))
     out: dict[str, RawLog] = {}
     for i, name in enumerate(names):
         a, b = int(bounds[i]), int(bounds[i + 1])
@@ -250,7 +256,7 @@ def split_runs(
     return out
 
 
-def metric_col_codes(col: Column, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def metric_col_codes(col: Column, rows: np.ndarray | slice) -> tuple[np.ndarray, list[str]]:
     """The metric codes of a long table's *rows* (present rows), and the names they index."""
     if col.codes is None or col.uniques is None:
         raise AssertionError("metric column has no text")
@@ -281,6 +287,9 @@ def classify_codes(
     # "nan"/"inf" spellings parse to NaN/inf, so a NaN here may still be a number
     u_nan_word = distinct.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy(dtype=bool)
     u_ok = ~np.isnan(u_values) | u_nan_word
+    if not u_ok.any():  # no distinct value is a number: text, with no pass over the rows
+        return Column(name=name, values=np.full(len(codes), np.nan), present=present,
+                      numeric=False, codes=codes, uniques=uniques)  # fmt: skip
     has = codes >= 0
     safe = np.maximum(codes, 0)
     values = np.where(has, u_values[safe] if u_values.size else np.nan, np.nan)
