@@ -435,13 +435,23 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
     (each column concatenated once, run and metric codes mapped onto the union)."""
     if len(parts) == 1:
         return parts[0]
+    union = {
+        col: sorted({str(c) for part in parts for c in part[col].cat.categories})
+        for col in (schema.RUN, schema.METRIC)
+    }
+    full = [part for part in parts if len(part)]
+    if len(full) == 1 and all(
+        [str(c) for c in full[0][col].cat.categories] == names for col, names in union.items()
+    ):
+        return full[0]  # the others are empty and add no category: no copy
     cols: dict[str, object] = {}
     for col in parts[0].columns:
         if col in (schema.RUN, schema.METRIC):
-            names = sorted({str(c) for part in parts for c in part[col].cat.categories})
+            names = union[col]
             index = schema.str_index(names)
+            small = np.min_scalar_type(-len(names))  # codes as small as pandas keeps them
             codes = [
-                index.get_indexer(schema.str_index(part[col].cat.categories))[
+                index.get_indexer(schema.str_index(part[col].cat.categories)).astype(small)[
                     part[col].cat.codes.to_numpy()
                 ]
                 for part in parts
