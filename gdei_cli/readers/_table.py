@@ -169,17 +169,25 @@ def table_to_raw(
             points = no_points()
             source_rows = np.zeros(0, dtype=np.int64)
         else:
+            # melted metric by metric (each in file order): the grouping assembly
+            # sorts into, so a log whose steps rise needs no sort there
             names = [c.name for c in metrics]
-            if len(metrics) == 1 and bool(metrics[0].present.all() and row_ok.all()):
-                # one metric in every row (a chart export, a loss log): the columns as they are
-                rows = np.arange(n_rows)
-                points = Points(np.zeros(n_rows, dtype=np.int64), names, steps,
-                                metrics[0].values, wall_arr)  # fmt: skip
+            k = len(metrics)
+            if row_ok.all() and all(bool(c.present.all()) for c in metrics):
+                # every cell present (the usual wide log): the columns one after another
+                rows = np.tile(np.arange(n_rows), k) if k > 1 else np.arange(n_rows)
+                points = Points(
+                    np.repeat(np.arange(k, dtype=np.int64), n_rows),
+                    names,
+                    np.tile(steps, k) if k > 1 else steps,
+                    np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values,
+                    np.tile(wall_arr, k) if k > 1 else wall_arr,
+                )
             else:
-                values = np.column_stack([c.values for c in metrics])
-                present = np.column_stack([c.present for c in metrics]) & row_ok[:, None]
-                rows, cols = np.nonzero(present)  # row-major: file order
-                points = Points(cols, names, steps[rows], values[rows, cols], wall_arr[rows])
+                present = np.vstack([c.present & row_ok for c in metrics])  # metric by row
+                cols, rows = np.nonzero(present)  # metric-major, rows ascending
+                values = np.vstack([c.values for c in metrics])
+                points = Points(cols, names, steps[rows], values[cols, rows], wall_arr[rows])
             source_rows = rows
     if run_col is not None:
         log = RawLog(path=path, format=fmt, points=no_points(), wall_clock=wall_kind,
