@@ -535,6 +535,36 @@ def test_the_nesting_check_is_the_running_depth_of_brackets(text, limit):
     assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"{", b"}", b"[", b"]", b"NaN", b"Infinity", b"\\u", b"\n", b"\r", b" ", b"\t",
+             b"N", b"I", b"\\", b"a", b'"k": 1', b"{" * 20, b"}" * 20]
+        ),
+        max_size=40,
+    )
+)
+def test_the_fast_path_prescan_is_the_plain_checks_in_one_pass(parts):
+    """The one-pass prescan (brackets and marker starts kept, exact searches only when
+    a marker could be there) decides as the separate whole-file checks did."""
+    from gdei_cli.readers._json import (
+        _FAST_MAX_DEPTH,
+        _SLOW_MARKERS,
+        _fast_path_may_read,
+        _nested_deeper_than,
+    )
+
+    body = b"".join(parts)
+    plain = (
+        bool(body.strip())
+        and not any(m in body for m in _SLOW_MARKERS)
+        and body.lstrip()[:1] == b"{"
+        and not _nested_deeper_than(body, _FAST_MAX_DEPTH)
+    )
+    assert _fast_path_may_read(body) == plain
+
+
 def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limit(tmp_path):
     """pyarrow's type inference took 12 s on one 12 KB line nested 6,000 deep; the fast
     path now leaves such a file to the Python parser, which reads it (a thread with a

@@ -291,7 +291,11 @@ _FAST_MAX_DEPTH: Final = 32
 def _nested_deeper_than(body: bytes, limit: int) -> bool:
     """Whether brackets nest deeper than *limit* anywhere in *body* (brackets inside
     strings count too: a deep-looking file only goes the slow, exact way)."""
-    brackets = body.translate(None, _NOT_BRACKETS)  # C speed; usually a few per line
+    return _brackets_deeper_than(body.translate(None, _NOT_BRACKETS), limit)
+
+
+def _brackets_deeper_than(brackets: bytes, limit: int) -> bool:
+    """:func:`_nested_deeper_than` of text holding only its brackets."""
     if len(brackets) <= limit:
         return False
     arr = np.frombuffer(brackets, dtype=np.uint8)
@@ -300,6 +304,28 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
 
 
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+#: the bytes a slow marker starts with (a file with none has no marker)
+_MARKER_STARTS: Final = b"NI\\\r\n"
+_NOT_SCANNED: Final = bytes(b for b in range(256) if b not in b"[]{}" + _MARKER_STARTS)
+_LEADING_SPACE: Final = re.compile(rb"\s*")
+
+
+def _fast_path_may_read(body: bytes) -> bool:
+    """Whether *body* may go to pyarrow: an object first, no slow marker, no deep
+    nesting.  One pass keeps only brackets and the bytes markers start with; the
+    exact marker search runs only if one of those bytes is there (a key with a
+    capital N or I), and blank lines are looked for only among the line ends kept."""
+    start = _LEADING_SPACE.match(body)
+    if start is None or body[start.end() : start.end() + 1] != b"{":
+        return False  # blank, or not a JSON object first
+    kept = body.translate(None, _NOT_SCANNED)
+    if any(c in kept for c in (b"N", b"I", b"\\", b"\r")):
+        if any(m in body for m in _SLOW_MARKERS):
+            return False
+    # every line of objects keeps a bracket: an empty line shows as two line ends
+    if b"\n\n" in kept and b"\n\n" in body:
+        return False
+    return not _brackets_deeper_than(kept.translate(None, _MARKER_STARTS), _FAST_MAX_DEPTH)
 
 
 def read_fast(
@@ -324,12 +350,12 @@ def read_fast(
     from gdei_cli.readers._table import classify_codes
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if not body.strip() or any(m in body for m in _SLOW_MARKERS) or body.lstrip()[:1] != b"{":
-        return None
     if not body.isascii():
         return None  # non-ASCII keys or text: the Python parser's exact handling
-    if _nested_deeper_than(body, _FAST_MAX_DEPTH):
-        return None  # pyarrow's type inference is slow on deep nesting (6,000 levels: 12 s)
+    if not _fast_path_may_read(body):
+        # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
+        # nesting (6,000 levels: 12 s)
+        return None
     try:
         table = pajson.read_json(
             pa.BufferReader(body),
