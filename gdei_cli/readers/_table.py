@@ -169,8 +169,9 @@ def table_to_raw(
             points = no_points()
             source_rows = np.zeros(0, dtype=np.int64)
         else:
-            # melted metric by metric (each in file order): the grouping assembly
+            # melted metric by metric, by name (each in file order): the order assembly
             # sorts into, so a log whose steps rise needs no sort there
+            metrics.sort(key=lambda c: c.name)
             names = [c.name for c in metrics]
             k = len(metrics)
             if row_ok.all() and all(bool(c.present.all()) for c in metrics):
