@@ -202,18 +202,19 @@ def memory_rows(paths: dict[str, Path]) -> list[str]:
     return rows
 
 
-def runs_folder(runs: int) -> Path:
-    """A folder of *runs* CSV runs of 1,000 points (``r00000/metrics.csv``...), written
-    once; the first runs of a larger folder are the runs of a smaller one."""
+def runs_folder(runs: int, points: int = 1000) -> Path:
+    """A folder of *runs* CSV runs of *points* points (``r00000/metrics.csv``...),
+    written once; the first runs of a larger folder are the runs of a smaller one."""
     import numpy as np
 
-    folder = DATA / f"runs{runs}"
+    folder = DATA / (f"runs{runs}" if points == 1000 else f"runs{runs}x{points}")
     if not folder.exists():
         folder.mkdir(parents=True)
         rng = np.random.default_rng(2)
-        t = np.arange(1000)
+        t = np.arange(points)
         for i in range(runs):
-            v = (1 + 9 * np.exp(-t / (100 + i % 300))) * (1 + 0.02 * rng.standard_normal(1000))
+            scale = (100 + i % 300) * points / 1000
+            v = (1 + 9 * np.exp(-t / scale)) * (1 + 0.02 * rng.standard_normal(points))
             (folder / f"r{i:05d}").mkdir()
             body = "\n".join(f"{a},{b:.6f}" for a, b in zip(t, v, strict=True))
             (folder / f"r{i:05d}" / "metrics.csv").write_text("step,loss\n" + body + "\n")

@@ -17,6 +17,11 @@ command and measures, in the same run:
 The JSON each command prints is checked equal (runs and totals) to the local
 one's.  Prints a Markdown table for ``benchmarks/README.md``.
 
+Then the fixed cost per run: ``gdei_cli.pipeline.analyze_paths`` in this
+process (one process, best of 3) over 2,000 runs of 10 points and 2,000 runs
+of 1,000 points; the cost per point is the slope between the two, and the
+fixed cost per run what is left at zero points (start-up excluded).
+
 Usage: python benchmarks/bench_scale.py [--sizes 200,2000,10000] [--no-dask]
 """
 
@@ -27,6 +32,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,6 +107,34 @@ def rows(sizes: list[int], dask: bool) -> list[str]:
     return out
 
 
+def fixed_cost(runs: int = 2000) -> list[str]:
+    """Per-run time of the in-process pipeline at 10 and 1,000 points a run, and the
+    intercept: what a run costs beyond its points."""
+    from gdei_cli.pipeline import analyze_paths
+
+    per_run: dict[int, float] = {}
+    out = []
+    for points in (10, 1000):
+        folder = runs_folder(runs, points)
+        analyze_paths([folder], jobs=1)  # warm: imports, the page cache
+        best = min(_once(analyze_paths, folder) for _ in range(3))
+        per_run[points] = best / runs
+        ref = _reference(folder) / runs
+        ms = per_run[points] * 1e3
+        out.append(f"| {runs:,} x {points:,} | {ref * 1e3:.3f} | {best:.2f} | {ms:.3f} |")
+    slope = (per_run[1000] - per_run[10]) / 990
+    fixed = per_run[10] - 10 * slope
+    out.append(f"| per point | - | - | {slope * 1e6:.3f} us |")
+    out.append(f"| **fixed cost per run** (intercept) | - | - | **{fixed * 1e3:.3f}** |")
+    return out
+
+
+def _once(fn: Callable[..., object], folder: Path) -> float:
+    start = time.perf_counter()
+    fn([folder], jobs=1)
+    return time.perf_counter() - start
+
+
 def _row(n: int, how: str, took: float, ref: float, client: str, workers: str) -> str:
     return (
         f"| {n:,} | {how} | {ref:.2f} | {took:.2f} | {took / ref:.1f}x | {n / took:,.0f} | "
@@ -120,6 +154,11 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows(sizes, not args.no_dask):
+        print(row, flush=True)
+    print()
+    print("| runs x points | pyarrow read ms / file | analyze_paths s | ms / run |")
+    print("|---|---|---|---|")
+    for row in fixed_cost():
         print(row, flush=True)
 
 
