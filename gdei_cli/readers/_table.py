@@ -178,7 +178,7 @@ def table_to_raw(
                 # every cell present (the usual wide log): the columns one after another
                 rows = np.tile(np.arange(n_rows), k) if k > 1 else np.arange(n_rows)
                 points = Points(
-                    np.repeat(np.arange(k, dtype=np.int64), n_rows),
+                    np.repeat(np.arange(k, dtype=np.min_scalar_type(-k)), n_rows),  # small codes
                     names,
                     np.tile(steps, k) if k > 1 else steps,
                     np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values,

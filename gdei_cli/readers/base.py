@@ -44,7 +44,7 @@ class Points:
     than reading a small file.
     """
 
-    metric_codes: np.ndarray
+    metric_codes: np.ndarray  # any integer dtype
     metric_names: list[str]
     step: np.ndarray
     value: np.ndarray

@@ -399,7 +399,7 @@ def _finish(path: Path, reader: _Reader) -> RawLog:
         path=path,
         format=NAME,
         points=Points(
-            np.asarray(codes, dtype=np.int64),
+            codes,  # int8 for a few tags: kept small
             wanted,
             np.asarray(step, dtype=np.int64),
             np.asarray(value, dtype=np.float64),
