@@ -316,7 +316,9 @@ def assemble_run(
     wall = _cat(parts_wall, np.float64)
     keep = purged_mask(code, step, names, purges)
     order: np.ndarray | None = None
-    if not _strictly_sorted(code, step):
+    # rows strictly in order stay so when some are dropped: checked once
+    in_order = _strictly_sorted(code, step)
+    if not in_order:
         # metrics interleaved row by row (the usual layout): grouped by metric in
         # file order, steps that only rise mean no restart, and that grouping is
         # already the sort the frame needs
@@ -329,7 +331,7 @@ def assemble_run(
         idx = np.flatnonzero(keep)
         code, step, value, wall = code[idx], step[idx], value[idx], wall[idx]
         order = None
-    if order is None and not _strictly_sorted(code, step):
+    if order is None and not in_order and not _strictly_sorted(code, step):
         order = np.lexsort((step, code))
     if order is not None:
         code, step, value, wall = code[order], step[order], value[order], wall[order]
