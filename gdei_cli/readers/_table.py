@@ -162,7 +162,7 @@ def table_to_raw(
             value=value_col.values[idx],
             wall_time=wall_arr[idx],
         )
-        source_rows = np.arange(n_rows) if isinstance(idx, slice) else idx
+        source_rows: np.ndarray | slice = idx
     else:
         metrics = [c for c in by_name.values() if c.numeric and c.name not in reserved]
         if not metrics:
@@ -297,8 +297,7 @@ def classify_codes(
     u_nan_word = distinct.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy(dtype=bool)
     u_ok = ~np.isnan(u_values) | u_nan_word
     if not u_ok.any():  # no distinct value is a number: text, with no pass over the rows
-        return Column(name=name, values=np.full(len(codes), np.nan), present=present,
-                      numeric=False, codes=codes, uniques=uniques)  # fmt: skip
+        return _text_column(name, codes, uniques, present)
     has = codes >= 0
     safe = np.maximum(codes, 0)
     values = np.where(has, u_values[safe] if u_values.size else np.nan, np.nan)
@@ -316,14 +315,14 @@ def classify_codes(
             bad_row=first,
             bad_text=str(uniques[codes[first]]) if codes[first] >= 0 else "",
         )
-    return Column(
-        name=name,
-        values=np.full(len(codes), np.nan),
-        present=present,
-        numeric=False,
-        codes=codes,
-        uniques=uniques,
-    )
+    return _text_column(name, codes, uniques, present)
+
+
+def _text_column(name: str, codes: np.ndarray, uniques: np.ndarray, present: np.ndarray) -> Column:
+    """A text column: its values read as NaN everywhere (a read-only view: no memory)."""
+    values = np.broadcast_to(np.float64(np.nan), codes.shape)
+    return Column(name=name, values=values, present=present, numeric=False,
+                  codes=codes, uniques=uniques)  # fmt: skip
 
 
 def settle_invalid_rows(
