@@ -225,3 +225,17 @@ def test_a_frame_is_taken_as_sorted_exactly_when_it_is(
         assert schema._is_canonical(given_order) == (sorted(rows) == rows)
     finally:
         schema._CHECK_BLOCK = old
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_collapse_blocks_laid_out_are_the_division_per_row(lengths: list[int]) -> None:
+    """The all-finite layout of a run's 20 blocks is ``20 * rank // length`` per row."""
+    codes = np.concatenate([np.full(n, i) for i, n in enumerate(lengths)])
+    segs = Segments.of(codes, len(lengths))
+    fin = np.ones(codes.size, dtype=bool)
+    n_fin = segs.count(fin)
+    fast = rule.blocks_of(segs, fin, n_fin, True)
+    assert fast.tolist() == rule.blocks_of(segs, fin, n_fin, False).tolist()
+    want = [min(20 * r // n, 19) for n in lengths for r in range(n)]
+    assert fast.tolist() == want
