@@ -198,13 +198,36 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+class _Reals:
+    """:func:`_real`, remembered for one discovery: a path that is not a link is its
+    folder's real path plus its name, so a folder is resolved once for all its files
+    (``os.path.realpath`` looks at every component of every path again)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Path, Path] = {}
+
+    def __call__(self, path: Path) -> Path:
+        below: list[Path] = []  # paths under the first one resolved, nearest last
+        here = path
+        while (got := self._memo.get(here)) is None:
+            parent = here.parent
+            if parent == here or here.name in ("", ".", "..") or os.path.islink(here):
+                got = self._memo[here] = _real(here)
+                break
+            below.append(here)
+            here = parent
+        for p in reversed(below):  # no recursion: folders nest thousands deep
+            got = self._memo[p] = got / p.name
+        return got
+
+
 def common_root(paths: list[Path]) -> Path:
     bases = [_real(p) if p.is_dir() else _real(p).parent for p in paths]
     return Path(os.path.commonpath([str(b) for b in bases])) if bases else Path(".")
 
 
-def relative_name(path: Path, root: Path) -> str:
-    rel = os.path.relpath(_real(path), root)
+def relative_name(path: Path, root: Path, real: Callable[[Path], Path] = _real) -> str:
+    rel = os.path.relpath(real(path), root)
     return root.name if rel == "." else Path(rel).as_posix()
 
 
@@ -223,8 +246,9 @@ def group(
     by_folder: dict[tuple[Path, str], list[Path]] = {}
     singles: list[tuple[Path, Format]] = []
     seen: set[Path] = set()
+    real = _Reals()
     for path, fmt in found:
-        key = _real(path)
+        key = real(path)
         if key in seen:
             continue
         seen.add(key)
@@ -234,9 +258,11 @@ def group(
             singles.append((path, fmt))
     sources: list[Source] = []
     for (folder, name), files in by_folder.items():
-        sources.append(Source(relative_name(folder, root), name, tuple(sorted(files)), folder))
+        sources.append(
+            Source(relative_name(folder, root, real), name, tuple(sorted(files)), folder)
+        )
     for path, fmt in singles:
-        run = relative_name(path.parent if _stem(path) in generic else path, root)
+        run = relative_name(path.parent if _stem(path) in generic else path, root, real)
         sources.append(Source(run, fmt.name, (path,), path))
     if merge_folders:
         return _merge_by_folder(sources, root)
@@ -246,7 +272,7 @@ def group(
     for s in sources:
         counts[s.run] = counts.get(s.run, 0) + 1
     renamed = [
-        Source(relative_name(s.paths[0], root), s.format, s.paths, s.where)
+        Source(relative_name(s.paths[0], root, real), s.format, s.paths, s.where)
         if counts[s.run] > 1 and len(s.paths) == 1
         else s
         for s in sources

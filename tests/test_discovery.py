@@ -1,0 +1,36 @@
+"""Discovery's own helpers, against what they stand for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_discovery_resolves_paths_as_realpath_does(tmp_path, monkeypatch) -> None:
+    """Discovery's remembered real paths (a folder resolved once for its files) are
+    ``os.path.realpath``'s, through folder links, file links, dangling links, ``..``
+    and relative paths."""
+    import os
+
+    from gdei_cli.discovery import _real, _Reals
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f.csv").write_text("step,loss\n0,1\n")
+    (tmp_path / "dir_link").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "file_link.csv").symlink_to(tmp_path / "a" / "b" / "f.csv")
+    (tmp_path / "a" / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    (tmp_path / "a" / "b" / "up").symlink_to("..")
+    monkeypatch.chdir(tmp_path)
+    paths = [
+        Path("a/b/f.csv"),
+        Path("dir_link/b/f.csv"),
+        Path("a/file_link.csv"),
+        Path("a/dangling.csv"),
+        Path("a/b/up/b/f.csv"),
+        Path("a/b/../b/f.csv"),
+        tmp_path / "dir_link" / "b",
+        Path("."),
+        Path("missing/file.csv"),
+    ]
+    real = _Reals()
+    for p in paths * 2:  # the second time from what was remembered
+        assert real(p) == _real(p) == Path(os.path.realpath(p)), p
