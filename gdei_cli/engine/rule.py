@@ -147,7 +147,7 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
         low_at = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         low[codes[low_at]] = np.fmin.reduceat(meds, low_at)
     gain = 100.0 - low
-    tail = fin & (loss.step >= segs.rows((last - COLLAPSE_TAIL * length)[segs.ids]))
+    tail = fin & (loss.step >= segs.of_run(last - COLLAPSE_TAIL * length))
     end = np.full(n, np.nan)
     if tail.any():
         m = pd.Series(loss.norm[tail]).groupby(segs.codes[tail]).median()
@@ -165,7 +165,7 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     if not collapsed.any():
         return collapsed, np.full(n, np.nan)
     first_after = np.where(collapsed, last_below + 1, -1)
-    at = fin & (block == segs.rows(first_after[segs.ids]))
+    at = fin & (block == segs.of_run(first_after))
     row = segs.per_run(segs.first_true(at), -1).astype(np.int64)
     step = np.where(collapsed & (row >= 0), loss.step[np.maximum(row, 0)], np.nan)
     return collapsed, step
@@ -192,11 +192,11 @@ def _live_stop(loss: Series, cfg: Config, first: np.ndarray, length: np.ndarray)
     if segs.starts.size == 0:
         return np.full(segs.n_runs, np.nan)
     # every row against the index one window back (NaN rows never fire)
-    target = np.floor(loss.step - segs.rows(window[segs.ids]))
+    target = np.floor(loss.step - segs.of_run(window))
     back = segs.search(loss.step, target, side="right") - 1
     valid = back >= segs.rows(segs.starts)
     back_idx = np.where(valid, idx[np.maximum(back, 0)], np.nan)
-    from_step = segs.rows((first + np.maximum(warmup, window))[segs.ids])
+    from_step = segs.of_run(first + np.maximum(warmup, window))
     fires = np.isfinite(back_idx) & (loss.step >= from_step) & (back_idx - idx < cfg.threshold)
     row = segs.per_run(segs.first_true(fires), -1).astype(np.int64)
     return np.where(row >= 0, loss.step[np.maximum(row, 0)], np.nan)
