@@ -45,23 +45,27 @@ def smooth(values: np.ndarray, groups: np.ndarray, weight: np.ndarray) -> np.nda
     (one call per group when groups have different weights).
     """
     out = np.asarray(values, dtype=np.float64).copy()
+    return _smooth(out, Segments.of(groups, weight.size), weight)
+
+
+def _smooth(out: np.ndarray, segs: Segments, weight: np.ndarray) -> np.ndarray:
+    """:func:`smooth` of *out* (float64, ours to change) over the segments *segs*."""
     if out.size == 0:
         return out
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    ends = np.r_[starts[1:], out.size]
-    w_seg = weight[groups[starts]]
+    starts, ends = segs.starts, segs.ends
+    w_seg = weight[segs.ids]
     on = w_seg != 0.0
     if not on.any():
         return out
     kernel = _ewm_kernel()
     if kernel is None:
-        return _smooth_grouped(out, groups, weight)
+        return _smooth_grouped(out, segs.codes, weight)
     ws = np.unique(w_seg[on])
     if ws.size == 1:
         got = kernel(out, starts[on], ends[on], 1, _com(ws[0]), True, False, None, True)
         if on.all():  # the kernel filled every row
             return np.asarray(got, dtype=np.float64)
-        rows = np.repeat(on, ends - starts)
+        rows = segs.rows(on)
         out[rows] = got[rows]
         return out
     one = np.zeros(1, dtype=np.int64)
@@ -106,9 +110,9 @@ def _smooth_grouped(out: np.ndarray, groups: np.ndarray, weight: np.ndarray) -> 
 def smooth_finite(values: np.ndarray, segs: Segments, weight: np.ndarray) -> np.ndarray:
     """:func:`smooth` over the finite values only (NaN elsewhere), as TensorBoard does."""
     finite = np.isfinite(values)
+    if finite.all():  # the segments as they are
+        return _smooth(np.asarray(values, dtype=np.float64).copy(), segs, weight)
     out = np.full(values.size, np.nan)
-    if finite.all():
-        return smooth(values, segs.codes, weight)
     idx = np.flatnonzero(finite)
     out[idx] = smooth(values[idx], segs.codes[idx], weight)
     return out
@@ -131,9 +135,8 @@ def gdei(values: np.ndarray, segs: Segments) -> np.ndarray:
     e = np.full(v.size, np.nan)
     if idx.size == 0:
         return e
-    seg = segs.seg[idx]
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    e[idx] = _index(v[idx], starts, np.diff(np.r_[starts, idx.size]))
+    finite_segs = Segments.of(segs.codes[idx], segs.n_runs)
+    e[idx] = _index(v[idx], finite_segs.starts, finite_segs.lengths)
     return e
 
 
