@@ -358,19 +358,9 @@ def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype, copy=False)
 
 
-def _strictly_sorted(codes: np.ndarray, step: np.ndarray, block: int = 1 << 16) -> bool:
-    """Whether rows are sorted by metric code, steps strictly rising within a metric.
-
-    Checked in blocks so the temporaries stay small on millions of points.
-    """
-    n = step.size
-    for a in range(0, max(n - 1, 0), block):
-        b = min(n, a + block + 1)
-        dc = np.diff(codes[a:b])
-        ds = np.diff(step[a:b])
-        if not np.all((dc > 0) | ((dc == 0) & (ds > 0))):
-            return False
-    return True
+def _strictly_sorted(codes: np.ndarray, step: np.ndarray) -> bool:
+    """Whether rows are sorted by metric code, steps strictly rising within a metric."""
+    return schema.rows_in_order((codes, step), strict=True)
 
 
 def assemble(

@@ -340,7 +340,7 @@ def _as_cat(values: object) -> pd.Categorical:
     return cat
 
 
-#: rows checked at a time by :func:`_is_canonical` (small temporaries on any frame)
+#: rows checked at a time by :func:`rows_in_order` (small temporaries on any frame)
 _CHECK_BLOCK = 1 << 18
 
 
@@ -356,14 +356,22 @@ def _is_canonical(frame: pd.DataFrame) -> bool:
         return False
     if len(frame) < 2:
         return True
-    r = frame[RUN].cat.codes.to_numpy()
-    m = _sort_codes(frame[METRIC])
-    s = frame[STEP].to_numpy()
-    block = _CHECK_BLOCK
-    for a in range(0, len(frame) - 1, block):
-        b = min(len(frame), a + block + 1)
-        # codes are >= 0: their differences fit their own dtype
-        dr, dm, ds = np.diff(r[a:b]), np.diff(m[a:b]), np.diff(s[a:b])
-        if not ((dr > 0) | ((dr == 0) & ((dm > 0) | ((dm == 0) & (ds >= 0))))).all():
+    keys = (frame[RUN].cat.codes.to_numpy(), _sort_codes(frame[METRIC]), frame[STEP].to_numpy())
+    return rows_in_order(keys, strict=False)
+
+
+def rows_in_order(keys: Sequence[np.ndarray], *, strict: bool) -> bool:
+    """Whether rows are sorted by *keys* (the first key first); with *strict*, no two
+    rows are equal on every key.  Checked :data:`_CHECK_BLOCK` rows at a time, so the
+    temporaries stay small on millions of rows.  Codes among the keys are >= 0: their
+    differences fit their own dtype."""
+    n = keys[0].size
+    for a in range(0, max(n - 1, 0), _CHECK_BLOCK):
+        b = min(n, a + _CHECK_BLOCK + 1)
+        *outer, last = (np.diff(k[a:b]) for k in keys)
+        ok = last > 0 if strict else last >= 0
+        for d in reversed(outer):
+            ok = (d > 0) | ((d == 0) & ok)
+        if not ok.all():
             return False
     return True
