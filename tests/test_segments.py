@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gdei_cli.engine import index as gindex
 from gdei_cli.engine import rule
-from gdei_cli.engine.segments import Segments, search_steps
+from gdei_cli.engine import segments as gsegments
+from gdei_cli.engine.segments import Segments, group_medians, search_steps
 
 #: runs as lists of rows: (mask bit, value); a run has at least one row
 runs_st = st.lists(
@@ -152,6 +154,34 @@ def test_new_bests_counts_rows_below_every_earlier_row(
         want.append(count)
         base += n
     assert rule._new_bests(segs, v, in_end).tolist() == want
+
+
+@given(
+    st.lists(
+        st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=9),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([gsegments._MEDIAN_LENGTHS, 0]),
+)
+@settings(max_examples=200, deadline=None)
+def test_group_medians_are_pandas_group_medians(
+    groups: list[list[float]], most_lengths: int
+) -> None:
+    """Ranges of one length partitioned together (or, past the length limit, pandas'
+    grouping): the keys and medians pandas' group median gives, equal as numbers
+    (a median of -0.0 and 0.0 may take either sign of zero)."""
+    keys = np.concatenate([np.full(len(g), 3 * i + 1) for i, g in enumerate(groups)])
+    values = np.concatenate([np.asarray(g, dtype=np.float64) for g in groups])
+    want = pd.Series(values).groupby(keys, sort=True).median()
+    old = gsegments._MEDIAN_LENGTHS
+    gsegments._MEDIAN_LENGTHS = most_lengths
+    try:
+        got_keys, got = group_medians(values, keys)
+    finally:
+        gsegments._MEDIAN_LENGTHS = old
+    assert got_keys.tolist() == want.index.tolist()
+    assert got.tolist() == want.to_numpy(dtype=np.float64).tolist()
 
 
 @given(

@@ -26,11 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from gdei_cli.config import Config, Rule, Verdict
 from gdei_cli.engine.index import gdei
-from gdei_cli.engine.segments import Segments, search_steps
+from gdei_cli.engine.segments import Segments, group_medians, search_steps
 
 #: a collapse: the loss had removed at least this many index points ...
 COLLAPSE_MIN_GAIN = 20.0
@@ -139,9 +138,8 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     norm = loss.norm
     if not all_fin:
         key, norm = key[fin], norm[fin]
-    med = pd.Series(norm).groupby(key, sort=True).median()
-    key = med.index.to_numpy()
-    codes, blocks, meds = key // 20, key % 20, med.to_numpy()
+    key, meds = group_medians(norm, key)
+    codes, blocks = key // 20, key % 20
     low = np.full(n, np.nan)
     if key.size:
         low_at = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
@@ -150,8 +148,8 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     tail = fin & (loss.step >= segs.of_run(last - COLLAPSE_TAIL * length))
     end = np.full(n, np.nan)
     if tail.any():
-        m = pd.Series(loss.norm[tail]).groupby(segs.codes[tail]).median()
-        end[m.index.to_numpy()] = m.to_numpy()
+        tail_codes, tail_meds = group_medians(loss.norm[tail], segs.codes[tail])
+        end[tail_codes] = tail_meds
     collapsed = (
         (counts >= 10) & (gain >= COLLAPSE_MIN_GAIN) & (end >= low + COLLAPSE_GIVEN_BACK * gain)
     )

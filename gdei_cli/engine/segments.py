@@ -141,6 +141,38 @@ class Segments:
         return out
 
 
+#: more distinct range lengths than this: one pandas group median instead of one
+#: ``np.median`` per length
+_MEDIAN_LENGTHS = 64
+
+
+def group_medians(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The median of finite *values* per key, for *keys* sorted ascending (a key's rows
+    are contiguous): ``(distinct keys, medians)``, as pandas' group median gives them.
+
+    Ranges of equal length are gathered into one 2-D array and partitioned
+    together (``np.median`` along rows): the same numbers as pandas (the middle
+    value, or the mean of the two middle values), without its grouping.
+    """
+    if keys.size == 0:
+        return keys[:0], np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lengths = np.diff(np.r_[starts, keys.size])
+    sizes = np.unique(lengths)
+    if sizes.size > _MEDIAN_LENGTHS:
+        med = pd.Series(values).groupby(keys, sort=False).median()
+        return keys[starts], np.asarray(med.to_numpy(), dtype=np.float64)
+    out = np.empty(starts.size)
+    for size in sizes.tolist():
+        sel = np.flatnonzero(lengths == size)
+        if size == 1:
+            out[sel] = values[starts[sel]]
+            continue
+        block = values[starts[sel, None] + np.arange(size)]
+        out[sel] = np.median(block, axis=1, overwrite_input=True)
+    return keys[starts], out
+
+
 def search_steps(
     codes: np.ndarray, steps: np.ndarray, q_codes: np.ndarray, q_steps: np.ndarray, side: str
 ) -> np.ndarray:

@@ -20,7 +20,7 @@ from gdei_cli.config import Mode
 from gdei_cli.engine import select
 from gdei_cli.engine.index import smooth_finite, smoothing_weights
 from gdei_cli.engine.rule import Series
-from gdei_cli.engine.segments import Segments
+from gdei_cli.engine.segments import Segments, group_medians
 from gdei_cli.errors import MetricNotFoundError
 
 
@@ -311,8 +311,8 @@ def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray
     early = finite & (rank - segs.rows(seg_base) < segs.rows(k))
     med = np.full(n_seg, np.nan)
     if early.any():
-        m = pd.Series(np.abs(y[early])).groupby(segs.seg[early]).median()
-        med[m.index.to_numpy()] = m.to_numpy()
+        seg, meds = group_medians(np.abs(y[early]), segs.seg[early])
+        med[seg] = meds
     level = np.fmax(first, med)
     top = segs.max(np.abs(np.where(finite, y, np.nan)))
     return np.asarray(np.where(level > 0, level, np.where(top > 0, top, 1.0)), dtype=np.float64)
