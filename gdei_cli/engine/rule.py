@@ -266,20 +266,28 @@ def _new_bests(segs: Segments, v: np.ndarray, in_end: np.ndarray) -> np.ndarray:
     there, started from the minimum of the rows before."""
     from_row = segs.first_true(in_end)
     has = from_row >= 0
-    from_rows = segs.rows(np.where(has, from_row, segs.ends))
-    rows = np.arange(v.size)
-    before = segs.min(np.where(rows < from_rows, v, np.inf))  # +inf for an empty prefix
-    tail = rows >= from_rows
-    tail_segs = Segments.of(segs.codes[tail], segs.n_runs)
-    vt = v[tail]
-    if vt.size == 0:
-        return np.zeros(segs.starts.size, dtype=np.int64)
-    prev = np.r_[np.inf, tail_segs.cummin(vt)[:-1]]
-    prev[tail_segs.starts] = np.inf
-    prev = np.fmin(prev, tail_segs.rows(before[has]))
-    counts = tail_segs.count(in_end[tail] & (vt < prev))
     out = np.zeros(segs.starts.size, dtype=np.int64)
-    out[has] = counts
+    if not has.any():
+        return out
+    # the minimum of each segment's rows before its first in_end row (+inf if none):
+    # one reduceat over (start, from) pairs, whose even slots are those prefixes
+    start, cut = segs.starts[has], from_row[has]
+    bounds = np.empty(2 * start.size, dtype=np.int64)
+    bounds[0::2], bounds[1::2] = start, cut
+    before = np.where(cut > start, np.fmin.reduceat(v, bounds)[0::2], np.inf)
+    # the rows from there to the segment's end, as their own segments
+    length = segs.ends[has] - cut
+    tail_starts = np.r_[0, np.cumsum(length)[:-1]]
+    rows = np.arange(int(length.sum())) + np.repeat(cut - tail_starts, length)
+    tail_segs = Segments(
+        np.repeat(segs.ids[has], length), tail_starts, tail_starts + length, segs.ids[has],
+        segs.n_runs,
+    )  # fmt: skip
+    vt = v[rows]
+    prev = np.r_[np.inf, tail_segs.cummin(vt)[:-1]]
+    prev[tail_starts] = np.inf
+    prev = np.fmin(prev, tail_segs.rows(before))
+    out[has] = tail_segs.count(in_end[rows] & (vt < prev))
     return out
 
 
