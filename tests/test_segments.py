@@ -185,16 +185,72 @@ def test_group_medians_are_pandas_group_medians(
 
 
 @given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=30),  # rows
+            st.sampled_from(["even", "fractional", "uneven", "last off"]),
+            st.integers(min_value=1, max_value=7),  # stride
+            st.integers(min_value=-5, max_value=100),  # first step
+            st.one_of(
+                st.floats(min_value=0, max_value=40),
+                st.just(math.nan),
+                st.just(math.inf),
+                # a hair above a whole number: step - span rounds up to it
+                st.integers(min_value=1, max_value=40).map(lambda k: math.nextafter(k, 50.0)),
+            ),  # span
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(min_value=0, max_value=2**31),
+    st.sampled_from([gsegments._SEARCH_ONE_BY_ONE, 0]),
+)
+@settings(max_examples=300, deadline=None)
+def test_lookback_is_searchsorted_within_each_run(
+    runs: list[tuple[int, str, int, int, float]], seed: int, one_by_one: int
+) -> None:
+    """The even-stride shortcut and the searches (run by run, or together) give, for
+    every row, the row that ``searchsorted`` of ``floor(step - span)`` finds among
+    its run's rows (any row before the run's start where there is none)."""
+    rng = np.random.default_rng(seed)
+    steps_of = []
+    for length, kind, stride, first, _ in runs:
+        st_ = first + stride * np.arange(length, dtype=np.float64)
+        if kind == "fractional":
+            st_ = first + stride / 3.0 * np.arange(length)
+        elif kind == "uneven":
+            st_ = np.sort(rng.choice(500, length, replace=False)).astype(np.float64)
+        elif kind == "last off":
+            st_[-1] += 1.0
+        steps_of.append(st_)
+    steps = np.concatenate(steps_of)
+    segs = Segments.of(np.repeat(np.arange(len(runs)), [r[0] for r in runs]), len(runs))
+    span = np.array([r[4] for r in runs])
+    old = gsegments._SEARCH_ONE_BY_ONE
+    gsegments._SEARCH_ONE_BY_ONE = one_by_one  # 0: uneven runs searched together
+    try:
+        got = segs.lookback(steps, span)
+    finally:
+        gsegments._SEARCH_ONE_BY_ONE = old
+    for i, (s, e) in enumerate(zip(segs.starts.tolist(), segs.ends.tolist(), strict=True)):
+        want = s - 1 + np.searchsorted(steps[s:e], np.floor(steps[s:e] - span[i]), side="right")
+        found = want >= s
+        assert (got[s:e][found] == want[found]).all()
+        assert (got[s:e][~found] < s).all()
+
+
+@given(
     st.lists(st.integers(min_value=1, max_value=80), min_size=1, max_size=5),
     st.integers(min_value=0, max_value=2**31),
     st.sampled_from(["left", "right"]),
 )
 @settings(max_examples=150, deadline=None)
-def test_search_within_each_run_is_searchsorted_on_its_rows(
+def test_search_steps_within_each_run_is_searchsorted_on_its_rows(
     lengths: list[int], seed: int, side: str
 ) -> None:
-    """Long runs search run by run, short ones through one composite key: both agree
-    with ``searchsorted`` over the run's own steps, placed at the run's rows."""
+    """A query per row searches through one composite (run, step) key, a query per
+    run run by run: both agree with ``searchsorted`` over the run's own steps,
+    placed at the run's rows."""
     rng = np.random.default_rng(seed)
     steps = np.concatenate([np.sort(rng.integers(0, 50, n)).astype(np.float64) for n in lengths])
     codes = np.concatenate([np.full(n, i) for i, n in enumerate(lengths)])
@@ -206,7 +262,7 @@ def test_search_within_each_run_is_searchsorted_on_its_rows(
             for s, e in zip(segs.starts, segs.ends, strict=True)
         ]
     )
-    assert segs.search(steps, q, side).tolist() == want.tolist()
+    assert search_steps(codes, steps, codes, q, side).tolist() == want.tolist()
     # the few-queries path of the run-keyed search agrees with the composite one
     one_each = np.arange(len(lengths))
     per_run_q = np.array([float(rng.integers(0, 50)) for _ in lengths])

@@ -190,8 +190,7 @@ def _live_stop(loss: Series, cfg: Config, first: np.ndarray, length: np.ndarray)
     if segs.starts.size == 0:
         return np.full(segs.n_runs, np.nan)
     # every row against the index one window back (NaN rows never fire)
-    target = np.floor(loss.step - segs.of_run(window))
-    back = segs.search(loss.step, target, side="right") - 1
+    back = segs.lookback(loss.step, window[segs.ids])
     valid = back >= segs.rows(segs.starts)
     back_idx = np.where(valid, idx[np.maximum(back, 0)], np.nan)
     from_step = segs.of_run(first + np.maximum(warmup, window))

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+#: more uneven segments than this are searched together (composite keys), not one by one
+_SEARCH_ONE_BY_ONE = 64
+
 
 @dataclass(frozen=True)
 class Segments:
@@ -121,16 +124,61 @@ class Segments:
         rev = pd.Series(a[::-1]).groupby(self.seg[::-1], sort=False).cummin()
         return np.asarray(rev.to_numpy(dtype=np.float64)[::-1], dtype=np.float64)
 
-    def search(self, steps: np.ndarray, q: np.ndarray, side: str) -> np.ndarray:
-        """Per row: where ``q`` of that row would go among its segment's (sorted) *steps*,
-        as a row position (``searchsorted`` within each segment)."""
-        if self.starts.size == 0 or steps.size < 32 * self.starts.size:
-            # short segments: one search over composite (segment, step) keys
-            return search_steps(self.codes, steps, self.codes, q, side)
-        out = np.empty(steps.size, dtype=np.int64)
-        for s, e in zip(self.starts.tolist(), self.ends.tolist(), strict=True):
-            got = np.searchsorted(steps[s:e], q[s:e], side=side)  # type: ignore[call-overload]
-            np.add(got, s, out=out[s:e])
+    def lookback(self, steps: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Per row: the last row of its segment whose step is at most ``floor(step -
+        span)`` (*span* per segment), or a row before the segment's start where none.
+
+        A segment logged at an even integer stride ``s`` (the usual run) is
+        answered without a search: that row is ``ceil(ceil(span) / s)`` rows back.
+        Any other segment is searched (``searchsorted``, side right, minus one).
+        """
+        n = steps.size
+        out = np.arange(n, dtype=np.int64)
+        if n == 0:
+            return out
+        gaps = np.empty(n)
+        np.subtract(steps[1:], steps[:-1], out=gaps[:-1])
+        gaps[self.ends - 1] = np.nan  # not a gap of the segment
+        lo = np.fmin.reduceat(gaps, self.starts)
+        hi = np.fmax.reduceat(gaps, self.starts)
+        first, last = steps[self.starts], steps[self.ends - 1]
+        whole = np.ceil(span)
+        single = self.lengths == 1
+        big = 2.0**51  # below it every step - span is a float with an ulp of at most 1/2
+        with np.errstate(invalid="ignore"):
+            even = (
+                (single | ((lo == hi) & (lo > 0) & (lo == np.floor(lo))))
+                & (first == np.floor(first))
+                & (np.abs(first) < big)
+                & (np.abs(last) < big)
+                & (whole >= 0)
+                & (whole < big)
+            )
+            # step - span is rounded: where it reaches the next whole number (a span
+            # a hair above one), its floor is not step - ceil(span).  Rounding is
+            # coarsest at the largest |step - span|, at one end of the segment, and
+            # with an ulp <= 1/2 a tie rounds up there too: checking both ends is
+            # enough
+            even &= (np.floor(first - span) == first - whole) & (
+                np.floor(last - span) == last - whole
+            )
+        back = np.zeros(self.starts.size, dtype=np.int64)
+        stride = np.where(single, 1.0, lo)[even].astype(np.int64)  # one row: any stride
+        back[even] = -(-whole[even].astype(np.int64) // stride)  # ceil, in integers
+        out -= self.rows(back)
+        uneven = np.flatnonzero(~even)
+        if uneven.size > _SEARCH_ONE_BY_ONE:  # many: one search over their rows together
+            rows = np.flatnonzero(self.rows(~even))
+            at = steps[rows]
+            q = np.floor(at - self.rows(span)[rows])
+            if np.array_equal(np.floor(at), at) and np.isfinite(q).all():  # composite keys
+                pos = search_steps(self.codes[rows], at, self.codes[rows], q, "right")
+                out[rows] = pos + (rows - np.arange(rows.size)) - 1  # back onto these rows
+                return out
+        for i in uneven.tolist():
+            s, e = int(self.starts[i]), int(self.ends[i])
+            q = np.floor(steps[s:e] - span[i])
+            out[s:e] = s - 1 + np.searchsorted(steps[s:e], q, side="right")
         return out
 
     def at(self, a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
