@@ -592,3 +592,64 @@ def test_batches_on_the_samples_and_without_points():
         return ["category" if isinstance(d, pd.CategoricalDtype) else str(d) for d in frame.dtypes]
 
     assert kinds(lean.points) == kinds(whole.points)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sets(st.sampled_from("abcdefg"), min_size=1),  # the part's run names
+            st.sets(st.sampled_from(["loss", "acc", "val_loss"]), min_size=1),  # metrics
+            st.lists(st.integers(0, 10**6), min_size=0, max_size=12),  # rows (code seeds)
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_stacked_points_keep_every_row_name(
+    parts: list[tuple[set[str], set[str], list[int]]],
+) -> None:
+    """Batches' point frames stacked: each row keeps its run and metric name, whether
+    a part's categories are a stretch of the union (shifted codes) or not."""
+    frames, want_run, want_metric = [], [], []
+    for runs, metrics, seeds in parts:
+        run_names, metric_names = sorted(runs), sorted(metrics)
+        rc = np.array([s % len(run_names) for s in seeds], dtype=np.int64)
+        mc = np.array([s % len(metric_names) for s in seeds], dtype=np.int64)
+        n = rc.size
+        frames.append(
+            engine._point_frame(
+                schema.categorical(rc, run_names),
+                schema.categorical(mc, metric_names),
+                np.arange(n, dtype=np.int64),
+                (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)),
+                np.zeros(n, dtype=np.int64),
+            )
+        )
+        want_run += [run_names[c] for c in rc]
+        want_metric += [metric_names[c] for c in mc]
+    got = engine._stack(frames)
+    assert [str(x) for x in got[schema.RUN]] == want_run
+    assert [str(x) for x in got[schema.METRIC]] == want_metric
+
+
+def test_a_run_without_a_loss_between_two_with_one_leaves_their_judgement_alone():
+    """Runs are coded per batch: a run with no training loss among them (not analysed)
+    must not shift its neighbours' points onto each other."""
+
+    def run(name: str, metric: str, scale: float) -> pd.DataFrame:
+        steps = np.arange(0, 400, 4)
+        return pd.DataFrame(
+            {"run": name, "metric": metric, "step": steps, "value": scale / (1 + 0.05 * steps)}
+        )
+
+    a, c = run("a", "loss", 3.0), run("c", "loss", 9.0)
+    both = engine.analyze(pd.concat([a, run("b", "lr", 1.0), c]))
+    assert both.summary.set_index("run").loc["b", "verdict"] == "no metric"
+    for alone in (engine.analyze(a), engine.analyze(c)):
+        name = alone.summary["run"].iloc[0]
+        got = both.summary.set_index("run").loc[[name]].reset_index()
+        pd.testing.assert_frame_equal(got, alone.summary, check_dtype=False)
+        pts = both.points[both.points["run"] == name]
+        assert pts["value"].tolist() == alone.points["value"].tolist()
+        assert np.array_equal(pts["index"], alone.points["index"], equal_nan=True)

@@ -449,20 +449,32 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
         if col in (schema.RUN, schema.METRIC):
             names = union[col]
             index = schema.str_index(names)
-            small = np.min_scalar_type(-len(names))  # codes as small as pandas keeps them
-            codes = [
-                index.get_indexer(schema.str_index(part[col].cat.categories)).astype(small)[
-                    part[col].cat.codes.to_numpy()
-                ]
-                for part in parts
-            ]
-            cols[col] = schema.categorical(np.concatenate(codes), names)
+            cols[col] = schema.categorical(_union_codes(parts, col, index), names)
         elif col == "role":
             role = np.concatenate([part[col].cat.codes.to_numpy() for part in parts])
             cols[col] = schema.categorical(role, list(ROLES))
         else:
             cols[col] = np.concatenate([part[col].to_numpy() for part in parts])
     return pd.DataFrame(cols, copy=False)
+
+
+def _union_codes(parts: list[pd.DataFrame], col: str, union: pd.Index) -> np.ndarray:
+    """The parts' codes of categorical *col*, one after another, as codes of *union*
+    (as small an integer as pandas keeps).  A part whose categories are a stretch
+    of the union (a batch's runs) only shifts its codes."""
+    small = np.min_scalar_type(-len(union))
+    out = np.empty(sum(len(part) for part in parts), dtype=small)
+    at = 0
+    for part in parts:
+        codes = part[col].cat.codes.to_numpy()
+        where = union.get_indexer(schema.str_index(part[col].cat.categories)).astype(small)
+        into = out[at : at + codes.size]
+        if where.size and np.array_equal(where, where[0] + np.arange(where.size, dtype=small)):
+            np.add(codes, where[:1], out=into, casting="unsafe")
+        else:
+            np.take(where, codes, out=into)
+        at += codes.size
+    return out
 
 
 def over_limit(summary: pd.DataFrame, max_waste_pct: float) -> list[str]:

@@ -82,16 +82,19 @@ class Frame:
         )
         return k // self.width, k % self.width
 
-    def rows_of(self, wanted: dict[int, int]) -> np.ndarray:
-        """Rows of the (run code -> metric code) pairs, in frame order."""
+    def rows_of(self, wanted: dict[int, int]) -> np.ndarray | slice:
+        """Rows of the (run code -> metric code) pairs, in frame order (every row: a
+        slice, so that the columns are taken as views)."""
         key = self.run_code * self.width + self.metric_code
         size = len(self.run_names) * self.width
         want = np.array([r * self.width + m for r, m in wanted.items()], dtype=np.int64)
         if size <= 50_000_000:
             table = np.zeros(size, dtype=bool)
             table[want] = True
-            return np.flatnonzero(table[key])
-        return np.flatnonzero(np.isin(key, want))
+            mask = table[key]
+        else:
+            mask = np.isin(key, want)
+        return slice(None) if mask.all() else np.flatnonzero(mask)
 
     def block(self, run: int, metric: str) -> slice:
         """The rows of one (run, metric) pair (after :meth:`pairs`)."""
@@ -225,7 +228,7 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
         elif what is not None:
             wanted[r] = mcode[what]
     rows = f.rows_of(wanted) if wanted else np.zeros(0, dtype=np.int64)
-    code = new_code[f.run_code[rows]]
+    code = _recoded(new_code, f.run_code[rows])
     step = f.step[rows].astype(np.float64)
     value = f.value[rows]
     wall = f.wall[rows]
@@ -238,6 +241,18 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
         order = np.argsort(code, kind="stable")  # derived runs join their place
         code, step, value, wall = code[order], step[order], value[order], wall[order]
     return Raw(code, step, value, wall, names)
+
+
+def _recoded(new_code: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``new_code[codes]`` for run-sorted *codes*; a shift where the new codes of the
+    runs they span count up by one (every run of a batch analysed)."""
+    if codes.size == 0:
+        return np.asarray(new_code[codes], dtype=np.int64)
+    lo, hi = int(codes[0]), int(codes[-1])
+    span = new_code[lo : hi + 1]
+    if span[0] >= 0 and np.array_equal(span, span[0] + np.arange(span.size)):
+        return np.asarray(codes - (lo - span[0]), dtype=np.int64)
+    return np.asarray(new_code[codes], dtype=np.int64)
 
 
 def _derive(
