@@ -8,6 +8,7 @@ give what the obvious loop gives, bit for bit.
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from gdei_cli.engine import index as gindex
 from gdei_cli.engine import rule
 from gdei_cli.engine import segments as gsegments
 from gdei_cli.engine.segments import Segments, group_medians, search_steps
+from gdei_cli.engine.series import start_level
 
 #: runs as lists of rows: (mask bit, value); a run has at least one row
 runs_st = st.lists(
@@ -325,3 +327,31 @@ def test_collapse_blocks_laid_out_are_the_division_per_row(lengths: list[int]) -
     assert fast.tolist() == rule.blocks_of(segs, fin, n_fin, False).tolist()
     want = [min(20 * r // n, 19) for n in lengths for r in range(n)]
     assert fast.tolist() == want
+
+
+def _start_level_by_hand(ys: list[float]) -> float:
+    fin = [abs(y) for y in ys if math.isfinite(y)]
+    if not fin:
+        return 1.0
+    k = max(3, math.ceil(0.01 * len(fin)))
+    level = max(fin[0], statistics.median(fin[:k]))
+    if level > 0:
+        return level
+    top = max(fin)
+    return top if top > 0 else 1.0
+
+
+@given(runs_st, st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_start_level_is_the_per_run_loop(
+    runs: list[list[tuple[bool, float]]], finite_only: bool
+) -> None:
+    """A series' starting level, on the gathered first rows (every value finite) and
+    on the ranked finite rows (some not): what the plain loop over each run gives."""
+    if finite_only:
+        runs = [[(m, v if math.isfinite(v) else 1.5) for m, v in r] for r in runs]
+    segs, _, vals = _segments(runs)
+    counts = segs.count(np.isfinite(vals))
+    got = start_level(vals, segs, counts)
+    want = [_start_level_by_hand([v for _, v in r]) for r in runs]
+    assert got.tolist() == want

@@ -375,21 +375,30 @@ def _points(
         (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
         (obj, np.full(obj.step.size, np.nan), obj_names, "objective", ~obj_is_loss),
     ):
-        rows: np.ndarray | slice = keep[s.segs.codes]
+        rows: np.ndarray | slice
         if keep.all():
             rows = slice(None)  # every row: views, not copies
+        elif not keep.any():
+            rows = slice(0, 0)
+        else:
+            rows = keep[s.segs.codes]
         codes = s.segs.codes[rows]
         # categoricals built from codes: no Python string per point
-        if role == "loss":
+        if role == "loss" and obj_is_loss.any() and not obj_is_loss.all():
             role_codes = np.where(obj_is_loss[codes], ROLES.index("loss+objective"), 0)
-        else:
-            role_codes = np.full(codes.size, ROLES.index(role))
+        else:  # one role for every row
+            one = "loss+objective" if role == "loss" and obj_is_loss.all() else role
+            role_codes = np.full(codes.size, ROLES.index(one), dtype=np.int8)
         metric_names = sorted(set(names))
-        metric_code = np.array([metric_names.index(n) for n in names], dtype=np.int64)
+        if len(metric_names) == 1:
+            metric_codes = np.zeros(codes.size, dtype=np.int8)
+        else:
+            metric_code = np.array([metric_names.index(n) for n in names], dtype=np.int64)
+            metric_codes = metric_code[codes]
         parts.append(
             _point_frame(
                 schema.categorical(codes, runs),
-                schema.categorical(metric_code[codes], metric_names),
+                schema.categorical(metric_codes, metric_names),
                 np.floor(s.step[rows]).astype(np.int64),
                 (s.value[rows], s.wall[rows], s.smoothed[rows], idx[rows]),
                 role_codes,

@@ -98,6 +98,7 @@ class Judgement:
     mapped: np.ndarray  # the objective's steps were mapped onto the loss's axis
     loss_falling: np.ndarray
     last_fin_row: np.ndarray
+    n_finite: np.ndarray  # finite loss values
 
 
 def map_axes(loss: Series, obj: Series, n: int) -> np.ndarray:
@@ -452,4 +453,5 @@ def judge(
         mapped=mapped,
         loss_falling=loss_falling,
         last_fin_row=last_fin,
+        n_finite=n_finite,
     )

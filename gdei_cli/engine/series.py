@@ -319,15 +319,25 @@ def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray
     if n_seg == 0:
         return np.zeros(0)
     finite = np.isfinite(y)
-    first = np.abs(segs.at(y, segs.first_true(finite)))
     k = np.maximum(3, np.ceil(0.01 * counts)).astype(np.int64)
-    rank = np.cumsum(finite) - 1  # rank among finite rows, global
-    seg_base = np.r_[0, np.cumsum(counts)[:-1]]
-    early = finite & (rank - segs.rows(seg_base) < segs.rows(k))
     med = np.full(n_seg, np.nan)
-    if early.any():
-        seg, meds = group_medians(np.abs(y[early]), segs.seg[early])
+    if finite.all():  # the first k rows of each segment: gathered, no pass over the rest
+        first = np.abs(y[segs.starts])
+        k = np.minimum(k, segs.lengths)
+        bases = np.r_[0, np.cumsum(k)[:-1]]
+        rows = np.arange(int(k.sum())) + np.repeat(segs.starts - bases, k)
+        seg, meds = group_medians(np.abs(y[rows]), np.repeat(np.arange(n_seg), k))
         med[seg] = meds
+    else:
+        first = np.abs(segs.at(y, segs.first_true(finite)))
+        rank = np.cumsum(finite) - 1  # rank among finite rows, global
+        seg_base = np.r_[0, np.cumsum(counts)[:-1]]
+        early = finite & (rank - segs.rows(seg_base) < segs.rows(k))
+        if early.any():
+            seg, meds = group_medians(np.abs(y[early]), segs.seg[early])
+            med[seg] = meds
     level = np.fmax(first, med)
+    if (level > 0).all():
+        return np.asarray(level, dtype=np.float64)
     top = segs.max(np.abs(np.where(finite, y, np.nan)))
     return np.asarray(np.where(level > 0, level, np.where(top > 0, top, 1.0)), dtype=np.float64)

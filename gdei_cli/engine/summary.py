@@ -13,6 +13,7 @@ import pandas as pd
 from gdei_cli.config import Config, Costs, Rule, Verdict
 from gdei_cli.engine.evidence import Evidence
 from gdei_cli.engine.rule import Judgement, Series
+from gdei_cli.engine.segments import Segments
 
 STEP_COLUMNS: Final = (
     "first_step",
@@ -196,7 +197,7 @@ def assemble(
     ls, os_ = loss.segs, obj.segs
     n = len(runs)
     points = ls.per_run(ls.lengths, 0)
-    n_finite = ls.per_run(ls.count(np.isfinite(loss.value)), 0)
+    n_finite = j.n_finite
 
     def orig(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Smoothed objective at *rows*, back in the metric's own units."""
@@ -228,7 +229,7 @@ def assemble(
 
     steps_saved = j.last_step - j.stop_step
     wall_stop = ls.at(loss.wall, j.stop_row)
-    wall_last = ls.per_run(ls.max(np.where(np.isfinite(loss.wall), loss.wall, np.nan)))
+    wall_last = ls.per_run(_finite_max(ls, loss.wall))
     wall_saved = np.where(
         np.isfinite(wall_last - wall_stop), np.maximum(wall_last - wall_stop, 0), np.nan
     )
@@ -288,45 +289,51 @@ def assemble(
         if bad and not j.nonfinite_tail[i]:
             extra.append(f"{bad} non-finite point(s) left out")
         out_notes.append("; ".join(extra))
-    frame = pd.DataFrame(
-        {
-            "run": list(runs),
-            "metric": list(loss_names),
-            "objective": list(obj_names),
-            "mode": np.where(maximise, "max", "min"),
-            "points": points,
-            "first_step": j.first_step,
-            "last_step": j.last_step,
-            "stop_step": j.stop_step,
-            "best_step": j.best_step,
-            "live_stop_step": j.live_stop_step,
-            "steps_saved": steps_saved,
-            "waste_pct": j.waste_pct,
-            "wall_saved_s": wall_saved,
-            "gpu_hours_saved": gpu_hours,
-            "cost_saved": cost,
-            "objective_at_stop": o_stop,
-            "objective_best": o_best,
-            "objective_final": o_final,
-            "forgone_pct": forgone,
-            "loss_at_stop": loss_at_stop,
-            "final_loss": final_loss,
-            "verdict": [str(v) for v in j.verdict],
-            "reason": reasons,
-            "cut_short": j.cut_short.astype(bool),
-            "diverged_step": j.diverged_step,
-            "framework": pd.array(fw, dtype="object"),
-            "framework_best_step": np.asarray(fw_best, dtype=np.float64),
-            "framework_stop_step": np.asarray(fw_stop, dtype=np.float64),
-            "framework_agrees": pd.array(fw_agree, dtype="boolean"),
-            "nonfinite_points": points - n_finite,
-            "smoothing": weights,
-            "note": out_notes,
-        }
-    )
+    cols: dict[str, object] = {
+        "run": list(runs),
+        "metric": list(loss_names),
+        "objective": list(obj_names),
+        "mode": np.where(maximise, "max", "min"),
+        "points": points,
+        "first_step": j.first_step,
+        "last_step": j.last_step,
+        "stop_step": j.stop_step,
+        "best_step": j.best_step,
+        "live_stop_step": j.live_stop_step,
+        "steps_saved": steps_saved,
+        "waste_pct": j.waste_pct,
+        "wall_saved_s": wall_saved,
+        "gpu_hours_saved": gpu_hours,
+        "cost_saved": cost,
+        "objective_at_stop": o_stop,
+        "objective_best": o_best,
+        "objective_final": o_final,
+        "forgone_pct": forgone,
+        "loss_at_stop": loss_at_stop,
+        "final_loss": final_loss,
+        "verdict": [str(v) for v in j.verdict],
+        "reason": reasons,
+        "cut_short": j.cut_short.astype(bool),
+        "diverged_step": j.diverged_step,
+        "framework": pd.array(fw, dtype="object"),
+        "framework_best_step": np.asarray(fw_best, dtype=np.float64),
+        "framework_stop_step": np.asarray(fw_stop, dtype=np.float64),
+        "framework_agrees": pd.array(fw_agree, dtype="boolean"),
+        "nonfinite_points": points - n_finite,
+        "smoothing": weights,
+        "note": out_notes,
+    }
     for col in STEP_COLUMNS:
-        frame[col] = _int64_or_na(frame[col].to_numpy(dtype=np.float64))
-    return frame
+        cols[col] = _int64_or_na(np.asarray(cols[col], dtype=np.float64))
+    return pd.DataFrame(cols)
+
+
+def _finite_max(segs: Segments, a: np.ndarray) -> np.ndarray:
+    """Per segment: the largest finite value of *a* (NaN where none)."""
+    top = segs.max(a)  # NaN-skipping: only an infinity can spoil it
+    if np.isinf(top).any():
+        top = segs.max(np.where(np.isfinite(a), a, np.nan))
+    return top
 
 
 def _int64_or_na(values: np.ndarray) -> pd.arrays.IntegerArray:
