@@ -355,3 +355,21 @@ def test_start_level_is_the_per_run_loop(
     got = start_level(vals, segs, counts)
     want = [_start_level_by_hand([v for _, v in r]) for r in runs]
     assert got.tolist() == want
+
+
+@given(runs_st)
+@settings(max_examples=200, deadline=None)
+def test_last_three_valid_rows_are_the_per_run_loop(runs: list[list[tuple[bool, float]]]) -> None:
+    """The end window's valid rows plus each run's last three valid rows: read off
+    the run's end when its last rows are valid, ranked otherwise."""
+    segs, valid, vals = _segments(runs)
+    in_end = vals > 0
+    want, base = [], 0
+    for r in runs:
+        rows = [base + i for i, (m, _) in enumerate(r) if m]
+        last = set(rows[-3:])
+        want += [
+            bool(valid[base + i] and (in_end[base + i] or base + i in last)) for i in range(len(r))
+        ]
+        base += len(r)
+    assert rule._last_three(segs, valid, in_end).tolist() == want

@@ -287,7 +287,13 @@ def _judge(
         )  # fmt: skip
     if not keep_points:
         return summary, None, None
-    return (summary, *_points(p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names))
+    return (
+        summary,
+        *_points(
+            p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names,
+            raw_loss.whole_step,
+        ),
+    )  # fmt: skip
 
 
 def _modes(raw: Raw, p: Plan, n: int, *, objective_role: bool) -> np.ndarray:
@@ -368,8 +374,10 @@ def _points(
     obj: Series,
     obj_is_loss: np.ndarray,
     obj_names: list[str],
+    loss_steps: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every analysed point: the loss rows (with the paper's index), and the objective rows."""
+    """Every analysed point: the loss rows (with the paper's index), and the objective rows.
+    *loss_steps* are the loss's steps as integers already (else floored from floats)."""
     parts = []
     for s, idx, names, role, keep in (
         (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
@@ -399,7 +407,9 @@ def _points(
             _point_frame(
                 schema.categorical(codes, runs),
                 schema.categorical(metric_codes, metric_names),
-                np.floor(s.step[rows]).astype(np.int64),
+                loss_steps[rows]
+                if role == "loss" and loss_steps is not None
+                else np.floor(s.step[rows]).astype(np.int64),
                 (s.value[rows], s.wall[rows], s.smoothed[rows], idx[rows]),
                 role_codes,
             )

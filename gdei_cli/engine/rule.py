@@ -193,9 +193,9 @@ def _live_stop(loss: Series, cfg: Config, first: np.ndarray, length: np.ndarray)
     # every row against the index one window back (NaN rows never fire)
     back = segs.lookback(loss.step, window[segs.ids])
     valid = back >= segs.rows(segs.starts)
-    back_idx = np.where(valid, idx[np.maximum(back, 0)], np.nan)
     from_step = segs.of_run(first + np.maximum(warmup, window))
-    fires = np.isfinite(back_idx) & (loss.step >= from_step) & (back_idx - idx < cfg.threshold)
+    # the index is finite or NaN, and a NaN compares false
+    fires = valid & (loss.step >= from_step) & (idx[np.maximum(back, 0)] - idx < cfg.threshold)
     row = segs.per_run(segs.first_true(fires), -1).astype(np.int64)
     return np.where(row >= 0, loss.step[np.maximum(row, 0)], np.nan)
 
@@ -257,6 +257,20 @@ def _steady(
     gain = best_before - best
     steady = (m >= 3) & (m_new >= 0.5 * m) & (last_v <= best + tol) & (gain > STEADY_FLOOR * tol)
     return np.asarray(steady, dtype=bool), m_new, m
+
+
+def _last_three(segs: Segments, valid: np.ndarray, in_end: np.ndarray) -> np.ndarray:
+    """The valid rows of the end window, and each segment's last three valid rows."""
+    out = in_end & valid
+    back = segs.ends[:, None] - np.arange(1, 4)  # each segment's last three rows
+    inside = back >= segs.starts[:, None]
+    at = back[inside]
+    if valid[at].all():  # the usual end: its last rows are its last valid rows
+        out[at] = True
+        return np.asarray(out, dtype=bool)
+    n_valid = segs.rows(segs.count(valid))
+    k = np.cumsum(valid) - segs.rows(np.r_[0, np.cumsum(segs.count(valid))[:-1]])
+    return np.asarray(out | (valid & (k > n_valid - 3)), dtype=bool)
 
 
 def _new_bests(segs: Segments, v: np.ndarray, in_end: np.ndarray) -> np.ndarray:
@@ -339,7 +353,9 @@ def judge(
 
     # 2. the hindsight stop on the objective ----------------------------------
     cut_at = np.where(np.isfinite(diverged_step), diverged_step, np.inf)
-    valid = np.isfinite(obj.norm) & (obj.step < os_.of_run(cut_at)) & ~obj.warm()
+    valid = np.isfinite(obj.norm) & ~obj.warm()
+    if np.isfinite(cut_at).any():  # steps are finite: below an infinite cut, every one
+        valid &= obj.step < os_.of_run(cut_at)
     best = os_.per_run(os_.min(np.where(valid, obj.norm, np.nan)))
     tol = cfg.tolerance
     near = valid & (obj.norm <= os_.of_run(best + tol))
@@ -406,10 +422,9 @@ def judge(
         improving = has & (hind_step >= end_from)
         # a steady trend: new bests at most evaluations of the end window (at
         # least its last three evaluations), however small each step
-        n_valid = os_.rows(os_.count(valid))
-        k = np.cumsum(valid) - os_.rows(np.r_[0, np.cumsum(os_.count(valid))[:-1]])
-        last3 = valid & (k > n_valid - 3)
-        steady, new_bests, end_evals = _steady(obj, valid, (in_end | last3) & valid, best, tol)
+        steady, new_bests, end_evals = _steady(
+            obj, valid, _last_three(os_, valid, in_end), best, tol
+        )
         improving |= steady
     cut_short = (planned_cut | lr_cut) & ~early_stopped
 

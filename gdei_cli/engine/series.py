@@ -207,6 +207,8 @@ class Raw:
     value: np.ndarray
     wall: np.ndarray
     names: list[str]  # per analysed run: the series' name
+    #: the steps as the frame's integers, where each is what ``floor(step)`` gives back
+    whole_step: np.ndarray | None = None
 
 
 def extract(f: Frame, p: Plan, role: str) -> Raw:
@@ -240,7 +242,12 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
         wall = np.concatenate([wall, *(x[3] for x in parts)])
         order = np.argsort(code, kind="stable")  # derived runs join their place
         code, step, value, wall = code[order], step[order], value[order], wall[order]
-    return Raw(code, step, value, wall, names)
+        return Raw(code, step, value, wall, names)
+    whole = f.step[rows]
+    exact = whole.dtype == np.int64 and (
+        whole.size == 0 or (-(2**53) <= int(whole.min()) and int(whole.max()) <= 2**53)
+    )
+    return Raw(code, step, value, wall, names, whole if exact else None)
 
 
 def _recoded(new_code: np.ndarray, codes: np.ndarray) -> np.ndarray:
