@@ -168,6 +168,10 @@ def _sort_codes(column: pd.Series) -> np.ndarray:
     categories = np.asarray(cat.cat.categories, dtype=object).astype(str)
     rank = np.argsort(np.argsort(categories, kind="stable"), kind="stable")
     codes = cat.cat.codes.to_numpy()
+    # sorted already (a canonical frame's), no missing value (code -1): the codes as
+    # they are, in their own small dtype
+    if np.array_equal(rank, np.arange(rank.size)) and (codes.size == 0 or codes.min() >= 0):
+        return np.asarray(codes)
     return np.asarray(rank[codes], dtype=np.int64)
 
 

@@ -211,7 +211,8 @@ def _batches(f: Frame, p: Plan, batch_points: int) -> Iterator[tuple[Frame, Plan
         yield f, p
         return
     code_of = {name: i for i, name in enumerate(f.run_names)}
-    codes = np.array([code_of[r] for r in p.runs], dtype=np.int64)
+    # in the codes' own dtype: a wider query would make numpy copy the whole column
+    codes = np.array([code_of[r] for r in p.runs], dtype=f.run_code.dtype)
     lo = np.searchsorted(f.run_code, codes, side="left")
     hi = np.searchsorted(f.run_code, codes, side="right")
     start = 0

@@ -37,7 +37,10 @@ class Plan:
 
 @dataclass
 class Frame:
-    """The frame's columns as arrays, with (run, metric) pair codes."""
+    """The frame's columns as arrays, with (run, metric) pair codes.
+
+    The codes keep the categoricals' own (small, >= 0) integer dtypes: widen
+    them before arithmetic that may not fit (:meth:`_keys`)."""
 
     run_code: np.ndarray
     metric_code: np.ndarray
@@ -52,8 +55,8 @@ class Frame:
         run = frame[schema.RUN].cat
         metric = frame[schema.METRIC].cat
         return cls(
-            run_code=run.codes.to_numpy().astype(np.int64),
-            metric_code=metric.codes.to_numpy().astype(np.int64),
+            run_code=run.codes.to_numpy(),
+            metric_code=metric.codes.to_numpy(),
             run_names=[str(c) for c in run.categories],
             metric_names=[str(c) for c in metric.categories],
             step=frame[schema.STEP].to_numpy(),
@@ -70,22 +73,33 @@ class Frame:
 
         Also remembers where each pair's rows lie, for :meth:`values_of`.
         """
-        key = self.run_code * self.width + self.metric_code
-        if key.size == 0:
+        n = self.run_code.size
+        if n == 0:
             self._blocks: dict[int, tuple[int, int]] = {}
-            return key, key
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        ends = np.r_[starts[1:], key.size]
-        k = key[starts]
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        # a pair starts where its run or its metric changes (the small codes compared)
+        change = self.run_code[1:] != self.run_code[:-1]
+        change |= self.metric_code[1:] != self.metric_code[:-1]
+        starts = np.r_[0, np.flatnonzero(change) + 1]
+        ends = np.r_[starts[1:], n]
+        k = self._keys(starts)
         self._blocks = dict(
             zip(k.tolist(), zip(starts.tolist(), ends.tolist(), strict=True), strict=True)
         )
         return k // self.width, k % self.width
 
+    def _keys(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``run * width + metric`` of *rows*, in int64."""
+        run = self.run_code[rows].astype(np.int64)
+        run *= self.width
+        run += self.metric_code[rows]
+        return np.asarray(run, dtype=np.int64)
+
     def rows_of(self, wanted: dict[int, int]) -> np.ndarray | slice:
         """Rows of the (run code -> metric code) pairs, in frame order (every row: a
         slice, so that the columns are taken as views)."""
-        key = self.run_code * self.width + self.metric_code
+        key = self._keys()
         size = len(self.run_names) * self.width
         want = np.array([r * self.width + m for r, m in wanted.items()], dtype=np.int64)
         if size <= 50_000_000:
