@@ -653,3 +653,19 @@ def test_a_run_without_a_loss_between_two_with_one_leaves_their_judgement_alone(
         pts = both.points[both.points["run"] == name]
         assert pts["value"].tolist() == alone.points["value"].tolist()
         assert np.array_equal(pts["index"], alone.points["index"], equal_nan=True)
+
+
+def test_joined_view_only_joins_consecutive_stretches_of_one_buffer():
+    """Batches' views of the input's columns are stacked without a copy only when they
+    lie one after another in one buffer; anything else is concatenated."""
+    base = np.arange(20.0)
+    parts = [base[0:5], base[5:5], base[5:12], base[12:20]]
+    joined = engine._joined_view(parts)
+    assert joined is not None and np.shares_memory(joined, base)
+    assert joined.tolist() == base.tolist() and not joined.flags.writeable
+    assert engine._joined_view([base[0:5], base[6:12]]) is None  # a gap
+    assert engine._joined_view([base[5:10], base[0:5]]) is None  # out of order
+    assert engine._joined_view([base[0:10:2], base[10:20:2]]) is None  # strided
+    other = np.arange(20.0)
+    assert engine._joined_view([base[0:5], other[5:10]]) is None  # two buffers
+    assert engine._joined_view([np.arange(3.0), np.arange(3.0)]) is None  # owners, not views

@@ -474,8 +474,33 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
             role = np.concatenate([part[col].cat.codes.to_numpy() for part in parts])
             cols[col] = schema.categorical(role, list(ROLES))
         else:
-            cols[col] = np.concatenate([part[col].to_numpy() for part in parts])
+            arrays = [part[col].to_numpy() for part in parts]
+            joined = _joined_view(arrays)
+            cols[col] = joined if joined is not None else np.concatenate(arrays)
     return pd.DataFrame(cols, copy=False)
+
+
+def _joined_view(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The arrays as one read-only view, without a copy, when they are consecutive
+    stretches of one buffer (the batches' views of the input frame's columns);
+    None otherwise."""
+    full = [a for a in arrays if a.size]
+    if len(full) < 2:
+        return None
+    first = full[0]
+    base = first.base
+    if base is None:
+        return None
+    item = first.itemsize
+    at = first.__array_interface__["data"][0]
+    for a in full:
+        if a.base is not base or a.dtype != first.dtype or a.ndim != 1 or a.strides != (item,):
+            return None
+        if a.__array_interface__["data"][0] != at:  # not right after the one before
+            return None
+        at += a.nbytes
+    total = sum(a.size for a in full)
+    return np.lib.stride_tricks.as_strided(first, shape=(total,), strides=(item,), writeable=False)
 
 
 def _union_codes(parts: list[pd.DataFrame], col: str, union: pd.Index) -> np.ndarray:
