@@ -318,22 +318,28 @@ def assemble_run(
     order: np.ndarray | None = None
     # rows strictly in order stay so when some are dropped: checked once
     in_order = _strictly_sorted(code, step)
+    grouped: tuple[np.ndarray, np.ndarray] | None = None
     if not in_order:
         # metrics interleaved row by row (the usual layout): grouped by metric in
         # file order, steps that only rise mean no restart, and that grouping is
-        # already the sort the frame needs
-        order = np.argsort(code, kind="stable")
-        if not _strictly_sorted(code[order], step[order]):
+        # already the sort the frame needs (codes in their smallest dtype: numpy's
+        # stable sort of small integers is a radix sort)
+        small = code.astype(np.min_scalar_type(max(len(names) - 1, 0)))
+        order = np.argsort(small, kind="stable")
+        grouped = (code[order], step[order])
+        if not _strictly_sorted(*grouped):
             keep &= superseded_mask(code, step)
-            order = None
+            order = grouped = None
     superseded = np.bincount(code[~keep], minlength=len(names))
     if not keep.all():
         idx = np.flatnonzero(keep)
         code, step, value, wall = code[idx], step[idx], value[idx], wall[idx]
-        order = None
+        order = grouped = None
     if order is None and not in_order and not _strictly_sorted(code, step):
         order = np.lexsort((step, code))
-    if order is not None:
+    if grouped is not None and order is not None:
+        (code, step), value, wall = grouped, value[order], wall[order]  # codes, steps: taken
+    elif order is not None:
         code, step, value, wall = code[order], step[order], value[order], wall[order]
     kinds = [log.wall_clock for log in logs]
     preference: tuple[WallClock, ...] = ("logged", "relative", "derived")

@@ -346,6 +346,8 @@ def _as_cat(values: object) -> pd.Categorical:
 
 #: rows checked at a time by :func:`rows_in_order` (small temporaries on any frame)
 _CHECK_BLOCK = 1 << 18
+#: rows checked first on their own: an unsorted log is usually so from its first rows
+_PROBE = 64
 
 
 def _is_canonical(frame: pd.DataFrame) -> bool:
@@ -370,6 +372,8 @@ def rows_in_order(keys: Sequence[np.ndarray], *, strict: bool) -> bool:
     temporaries stay small on millions of rows.  Codes among the keys are >= 0: their
     differences fit their own dtype."""
     n = keys[0].size
+    if n > _PROBE and not rows_in_order([k[:_PROBE] for k in keys], strict=strict):
+        return False  # out of order at the start (metrics interleaved): no full pass
     for a in range(0, max(n - 1, 0), _CHECK_BLOCK):
         b = min(n, a + _CHECK_BLOCK + 1)
         *outer, last = (np.diff(k[a:b]) for k in keys)

@@ -287,13 +287,15 @@ def test_search_steps_within_each_run_is_searchsorted_on_its_rows(
         unique=True,
     ),
     st.integers(min_value=1, max_value=5),
+    st.integers(min_value=1, max_value=8),
 )
 @settings(max_examples=150, deadline=None)
 def test_a_frame_is_taken_as_sorted_exactly_when_it_is(
-    rows: list[tuple[str, str, int]], block: int
+    rows: list[tuple[str, str, int]], block: int, probe: int
 ) -> None:
-    """The sortedness check, block by block (blocks of 1-5 rows here, so that an
-    unsorted pair can straddle two blocks), agrees with sorting the rows."""
+    """The sortedness check, a first few rows alone then block by block (probes of
+    1-8 rows and blocks of 1-5 here, so that an unsorted pair can straddle the
+    probe or two blocks), agrees with sorting the rows."""
     from gdei_cli import schema
 
     frame = schema.make_frame(
@@ -306,13 +308,13 @@ def test_a_frame_is_taken_as_sorted_exactly_when_it_is(
     # make_frame sorts; the same rows in the given order, with the same categories
     shuffled = frame.set_index([schema.RUN, schema.METRIC, schema.STEP], drop=False)
     given_order = shuffled.loc[rows].reset_index(drop=True)
-    old = schema._CHECK_BLOCK
-    schema._CHECK_BLOCK = block
+    old = schema._CHECK_BLOCK, schema._PROBE
+    schema._CHECK_BLOCK, schema._PROBE = block, probe
     try:
         assert schema._is_canonical(frame)
         assert schema._is_canonical(given_order) == (sorted(rows) == rows)
     finally:
-        schema._CHECK_BLOCK = old
+        schema._CHECK_BLOCK, schema._PROBE = old
 
 
 @given(st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=6))

@@ -220,7 +220,7 @@ def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:
         return np.asarray(codes, dtype=np.int64), names
     if col.codes is None or col.uniques is None:
         raise AssertionError("run column has no text")
-    return np.asarray(col.codes, dtype=np.int64), [str(v).strip() for v in col.uniques]
+    return np.asarray(col.codes), [str(v).strip() for v in col.uniques]
 
 
 def split_runs(
@@ -237,7 +237,9 @@ def split_runs(
         # one gather per column; each run is then a slice of it
         m, st = points.metric_codes[order], points.step[order]
         v, w = points.value[order], points.wall_time[order]
-    bounds = np.searchsorted(sorted_codes, np.arange(len(names) + 1))
+    # queries in the codes' dtype where they fit: numpy would copy the codes to a wider one
+    wide = np.result_type(sorted_codes.dtype, np.min_scalar_type(len(names) + 1))
+    bounds = np.searchsorted(sorted_codes, np.arange(len(names) + 1, dtype=wide))
     out: dict[str, RawLog] = {}
     for i, name in enumerate(names):
         a, b = int(bounds[i]), int(bounds[i + 1])

@@ -131,7 +131,8 @@ def _arrow_columns(table: Any, n: int) -> list[Column]:
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
             # codes into the distinct values: no Python string per row
             enc = arr.dictionary_encode()
-            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+            codes = indices.to_numpy(zero_copy_only=False)  # Arrow's int32: no copy
             uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
             columns.append(classify_codes(name, codes, uniques, present))
         elif pa.types.is_timestamp(t):
