@@ -585,3 +585,35 @@ def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limi
         jsonl.read(path)
     shallow = b'{"step": 0, "loss": 1, "x": {"y": [1, 2]}}\n{"step": 1, "loss": 0.5}\n'
     assert _json.read_fast(tmp_path / "s.jsonl", shallow, "jsonl", []) is not None
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])
+def test_a_large_arrow_read_hands_its_freed_memory_back(tmp_path, monkeypatch, name):
+    """CSV and JSON lines parsed by Arrow ask its pool to release the parse's buffers
+    once a file is large enough to matter, and leave small files alone."""
+    import pyarrow as pa
+
+    from gdei_cli.readers import _io
+    from gdei_cli.readers import csv as gcsv
+    from gdei_cli.readers import jsonl as gjsonl
+
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("step,loss\n" + "".join(f"{i},{1 / (i + 1)}\n" for i in range(50)))
+    else:
+        path.write_text("".join(json.dumps({"step": i, "loss": 1 / (i + 1)}) + "\n" for i in range(50)))
+    read = gcsv.read if name.endswith(".csv") else gjsonl.read
+    pool = pa.default_memory_pool()
+    calls: list[int] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            calls.append(1)
+            pool.release_unused()
+
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: Pool())
+    assert read(path).n_points == 50
+    assert calls == []  # a small file: not worth the call
+    monkeypatch.setattr(_io, "ARROW_RELEASE_BYTES", 0)
+    assert read(path).n_points == 50
+    assert len(calls) == 2  # after the parse, and once the table is gone

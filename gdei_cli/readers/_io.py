@@ -236,6 +236,23 @@ def check_utf8(data: bytes, path: Path) -> None:
         at = end
 
 
+#: Arrow reads of at least this many bytes hand their freed memory back (see below)
+ARROW_RELEASE_BYTES: Final = 8 << 20
+
+
+def release_arrow_memory(nbytes: int) -> None:
+    """After Arrow parsed *nbytes* of a file and its table is gone: ask Arrow's memory
+    pool to hand freed memory back to the OS.  Its allocator keeps the parse's
+    buffers (about three times the table) for reuse, which would sit under every
+    later stage of the load.  Skipped for small files, where the call would cost
+    more than it returns."""
+    if nbytes < ARROW_RELEASE_BYTES:
+        return
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def logical_suffix(path: Path) -> str:
     """The format suffix of a file name, ignoring a trailing ``.gz``."""
     name = path.name.lower()

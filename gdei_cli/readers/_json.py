@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from gdei_cli.errors import InputError
+from gdei_cli.readers._io import release_arrow_memory
 from gdei_cli.readers._table import Column, classify_text, table_to_raw
 from gdei_cli.readers.base import RawLog, SkippedLine
 
@@ -365,6 +366,7 @@ def read_fast(
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    release_arrow_memory(len(body))  # the parse's buffers, before the columns are converted
     n = table.num_rows
     columns: list[Column] = []
 
@@ -390,14 +392,20 @@ def read_fast(
             )
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
             enc = arr.dictionary_encode()
-            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+            codes = indices.to_numpy(zero_copy_only=False)  # Arrow's int32: no copy
             uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
             columns.append(classify_codes(name, codes, uniques, present))
         # null, bool, list, timestamp: not metrics
 
-    for name, chunked in zip(table.column_names, table.columns, strict=True):
-        arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-        add(str(name), arr)
+    def add_all(table: Any) -> None:
+        for name, chunked in zip(table.column_names, table.columns, strict=True):
+            one = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+            add(str(name), one)
+
+    add_all(table)
+    del table  # nothing else holds Arrow's buffers now
+    release_arrow_memory(len(body))
     return table_to_raw(
         columns,
         n,

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import check_utf8, line_of, logical_suffix, read_bytes
+from gdei_cli.readers._io import (
+    check_utf8,
+    line_of,
+    logical_suffix,
+    read_bytes,
+    release_arrow_memory,
+)
 from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
@@ -79,13 +85,16 @@ def read(
     except pa.ArrowInvalid as exc:
         raise InputError(f"not a readable CSV file: {exc}", path=path) from None
 
+    release_arrow_memory(len(data))  # the parse's buffers, before the columns are converted
     # row numbers count data rows: the header is line 1
     settle_invalid_rows(data, invalid, path, warnings, skipped, line_ends=b"\r\n", number_offset=1)
     n = table.num_rows
     # rows are 1:1 with data lines for logs (no embedded newlines); line 1 is the header
     row_lines = np.arange(2, n + 2, dtype=np.int64)
     columns = _arrow_columns(table, n)
+    size = len(data)
     del table, data  # Arrow's buffers and the file's bytes go before the frame is built
+    release_arrow_memory(size)
     return table_to_raw(
         columns,
         n,
