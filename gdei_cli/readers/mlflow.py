@@ -154,6 +154,8 @@ def _scalar(v: Any) -> bool:
 
 
 def _recognise(s: Sniff) -> bool:
+    if "metrics" not in s.path.parts[:-1]:  # the usual file: no folder to look at
+        return False
     return any(p.name == "metrics" and (p.parent / "meta.yaml").is_file() for p in s.path.parents)
 
 
