@@ -376,7 +376,7 @@ def rows_in_order(keys: Sequence[np.ndarray], *, strict: bool) -> bool:
         return False  # out of order at the start (metrics interleaved): no full pass
     for a in range(0, max(n - 1, 0), _CHECK_BLOCK):
         b = min(n, a + _CHECK_BLOCK + 1)
-        *outer, last = (np.diff(k[a:b]) for k in keys)
+        *outer, last = (k[a + 1 : b] - k[a : b - 1] for k in keys)  # np.diff, minus its overhead
         ok = last > 0 if strict else last >= 0
         for d in reversed(outer):
             ok = (d > 0) | ((d == 0) & ok)

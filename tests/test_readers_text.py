@@ -617,3 +617,31 @@ def test_a_large_arrow_read_hands_its_freed_memory_back(tmp_path, monkeypatch, n
     monkeypatch.setattr(_io, "ARROW_RELEASE_BYTES", 0)
     assert read(path).n_points == 50
     assert len(calls) == 2  # after the parse, and once the table is gone
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(2**63), 2**63).map(float),
+            st.sampled_from([0.5, -0.0, 2.0**62, -(2.0**62), 2.0**62 - 1024]),
+        ),
+        max_size=8,
+    ),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_step_column_is_whole_exactly_when_every_present_value_is(
+    values: list[float], present: list[bool]
+) -> None:
+    """A numeric column can be the step column when each present value is a finite
+    whole number below 2**62 in size (and there is one)."""
+    from gdei_cli.readers._table import Column, _is_integral
+
+    vals = np.array(values, dtype=np.float64)
+    mask = np.array(present[: vals.size], dtype=bool)
+    kept = [v for v, p in zip(values, present, strict=False) if p]
+    want = bool(kept) and all(
+        math.isfinite(v) and v == math.floor(v) and abs(v) < 2.0**62 for v in kept
+    )
+    assert _is_integral(Column(name="step", values=vals, present=mask)) == want
