@@ -297,14 +297,20 @@ def assemble_run(
     parts_code, parts_step, parts_value, parts_wall = [], [], [], []
     purges: list[Purge] = []
     seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
+    counting = any(log.purges for log in logs[1:])  # only restart markers need them
     for log, p in zip(logs, points, strict=True):
         lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
-        codes = lookup[p.metric_codes] if len(p) else np.zeros(0, np.int64)
+        if not len(p):
+            codes = np.zeros(0, np.int64)
+        elif np.array_equal(lookup, np.arange(lookup.size)):  # its names in sorted order
+            codes = p.metric_codes.astype(np.int64)
+        else:
+            codes = lookup[p.metric_codes]
         for pstep, before in log.purges:
             # the marker also preempts every point of the run's earlier files
             counts = {m: int(seen[i]) + before.get(m, 0) for m, i in position.items()}
             purges.append((pstep, counts))
-        if len(p):
+        if counting and len(p):
             seen += np.bincount(codes, minlength=len(names))
         parts_code.append(codes)
         parts_step.append(np.asarray(p.step, dtype=np.int64))

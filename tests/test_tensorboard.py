@@ -184,6 +184,16 @@ def test_purge_step_discards_earlier_points_across_files(tmp_path):
     assert ds.runs["run"].superseded["lr"] == len(range(63, 100, 7))
 
 
+def test_purge_step_discards_earlier_points_a_resumed_file_never_rewrote(tmp_path):
+    """Resumed at step 60 but first logging at 70: the marker alone removes the first
+    file's 60..69 (no later point at a step <= theirs supersedes them)."""
+    run = tmp_path / "run"
+    tbx_run(run, steps=range(100), extra=False)
+    tbx_run(run, steps=range(70, 90), purge_step=60, extra=False, suffix=".2")
+    f = load([run]).frame
+    assert f[f.metric == "train/loss"].step.tolist() == [*range(60), *range(70, 90)]
+
+
 def test_purge_within_one_file(tmp_path):
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.record_writer import RecordWriter

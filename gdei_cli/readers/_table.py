@@ -177,13 +177,16 @@ def table_to_raw(
             k = len(metrics)
             if row_ok.all() and all(bool(c.present.all()) for c in metrics):
                 # every cell present (the usual wide log): the columns one after another
-                rows = np.tile(np.arange(n_rows), k) if k > 1 else np.arange(n_rows)
+                # (each point's row is only needed to split runs by a run column)
+                rows = np.tile(np.arange(n_rows), k) if run_col is not None else slice(0, 0)
                 points = Points(
                     np.repeat(np.arange(k, dtype=np.min_scalar_type(-k)), n_rows),  # small codes
                     names,
                     np.tile(steps, k) if k > 1 else steps,
                     np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values,
-                    np.tile(wall_arr, k) if k > 1 else wall_arr,
+                    np.full(n_rows * k, np.nan)  # no wall clock: nothing to tile
+                    if wall is None
+                    else (np.tile(wall_arr, k) if k > 1 else wall_arr),
                 )
             else:
                 present = np.vstack([c.present & row_ok for c in metrics])  # metric by row
