@@ -302,7 +302,7 @@ def assemble_run(
         lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
         if not len(p):
             codes = np.zeros(0, np.int64)
-        elif np.array_equal(lookup, np.arange(lookup.size)):  # its names in sorted order
+        elif list(p.metric_names) == names[: lookup.size]:  # its names in sorted order
             codes = p.metric_codes.astype(np.int64)
         else:
             codes = lookup[p.metric_codes]
