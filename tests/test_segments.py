@@ -170,7 +170,7 @@ def test_new_bests_counts_rows_below_every_earlier_row(
 def test_group_medians_are_pandas_group_medians(
     groups: list[list[float]], most_lengths: int
 ) -> None:
-    """Ranges of one length partitioned together (or, past the length limit, pandas'
+    """Ranges of one length sorted together (or, past the length limit, pandas'
     grouping): the keys and medians pandas' group median gives, equal as numbers
     (a median of -0.0 and 0.0 may take either sign of zero)."""
     keys = np.concatenate([np.full(len(g), 3 * i + 1) for i, g in enumerate(groups)])

@@ -190,7 +190,7 @@ class Segments:
 
 
 #: more distinct range lengths than this: one pandas group median instead of one
-#: ``np.median`` per length
+#: sort per length
 _MEDIAN_LENGTHS = 64
 
 
