@@ -375,3 +375,21 @@ def test_last_three_valid_rows_are_the_per_run_loop(runs: list[list[tuple[bool, 
         ]
         base += len(r)
     assert rule._last_three(segs, valid, in_end).tolist() == want
+
+
+@given(runs_st)
+@settings(max_examples=200, deadline=None)
+def test_rank_among_a_runs_marked_rows_is_the_per_run_loop(
+    runs: list[list[tuple[bool, float]]],
+) -> None:
+    """Each row's count of marked rows before it in its run (a marked row's rank),
+    given the counts or not."""
+    segs, mask, _ = _segments(runs)
+    want = []
+    for r in runs:
+        seen = 0
+        for m, _ in r:
+            want.append(seen if m else seen - 1)
+            seen += m
+    assert segs.rank(mask).tolist() == want
+    assert segs.rank(mask, segs.count(mask)).tolist() == want

@@ -178,7 +178,7 @@ def blocks_of(segs: Segments, fin: np.ndarray, n_fin: np.ndarray, all_fin: bool)
         # ceil((b + 1) L / 20): laid out with one repeat, no division per row
         bounds = (np.arange(21)[None, :] * segs.lengths[:, None] + 19) // 20
         return np.repeat(np.tile(np.arange(20), segs.starts.size), np.diff(bounds).ravel())
-    rank = np.cumsum(fin) - 1 - segs.rows(np.r_[0, np.cumsum(n_fin)[:-1]])
+    rank = segs.rank(fin, n_fin)
     return np.asarray(np.minimum((20 * rank) // np.maximum(segs.rows(n_fin), 1), 19))
 
 
@@ -268,9 +268,9 @@ def _last_three(segs: Segments, valid: np.ndarray, in_end: np.ndarray) -> np.nda
     if valid[at].all():  # the usual end: its last rows are its last valid rows
         out[at] = True
         return np.asarray(out, dtype=bool)
-    n_valid = segs.rows(segs.count(valid))
-    k = np.cumsum(valid) - segs.rows(np.r_[0, np.cumsum(segs.count(valid))[:-1]])
-    return np.asarray(out | (valid & (k > n_valid - 3)), dtype=bool)
+    n_valid = segs.count(valid)
+    rank = segs.rank(valid, n_valid)
+    return np.asarray(out | (valid & (rank >= segs.rows(n_valid) - 3)), dtype=bool)
 
 
 def _new_bests(segs: Segments, v: np.ndarray, in_end: np.ndarray) -> np.ndarray:

@@ -85,6 +85,13 @@ class Segments:
             return np.zeros(0, dtype=np.int64)
         return np.asarray(np.add.reduceat(mask, self.starts, dtype=np.int64), dtype=np.int64)
 
+    def rank(self, mask: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+        """Per row: how many *mask* rows of its segment come before it (a *mask* row's
+        0-based rank among them; any other row has the rank of the one before it).
+        *counts* is ``self.count(mask)`` where the caller has it already."""
+        counts = self.count(mask) if counts is None else counts
+        return np.asarray(np.cumsum(mask) - 1 - self.rows(np.r_[0, np.cumsum(counts)[:-1]]))
+
     def first_true(self, mask: np.ndarray) -> np.ndarray:
         """Row index of each segment's first True (-1 where none)."""
         return self._true_at(mask, last=False)

@@ -351,9 +351,7 @@ def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray
         med[seg] = meds
     else:
         first = np.abs(segs.at(y, segs.first_true(finite)))
-        rank = np.cumsum(finite) - 1  # rank among finite rows, global
-        seg_base = np.r_[0, np.cumsum(counts)[:-1]]
-        early = finite & (rank - segs.rows(seg_base) < segs.rows(k))
+        early = finite & (segs.rank(finite, counts) < segs.rows(k))
         if early.any():
             seg, meds = group_medians(np.abs(y[early]), segs.seg[early])
             med[seg] = meds
