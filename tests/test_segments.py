@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from gdei_cli.engine import index as gindex
 from gdei_cli.engine import rule
 from gdei_cli.engine import segments as gsegments
-from gdei_cli.engine.segments import Segments, group_medians, search_steps
+from gdei_cli.engine.segments import Segments, group_medians, search_steps, spans
 from gdei_cli.engine.series import start_level
 
 #: runs as lists of rows: (mask bit, value); a run has at least one row
@@ -393,3 +393,12 @@ def test_rank_among_a_runs_marked_rows_is_the_per_run_loop(
             seen += m
     assert segs.rank(mask).tolist() == want
     assert segs.rank(mask, segs.count(mask)).tolist() == want
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=6))
+def test_spans_are_the_ranges_one_after_another(ranges: list[tuple[int, int]]) -> None:
+    starts = np.array([s for s, _ in ranges], dtype=np.int64)
+    lengths = np.array([n for _, n in ranges], dtype=np.int64)
+    rows, offsets = spans(starts, lengths)
+    assert rows.tolist() == [s + i for s, n in ranges for i in range(n)]
+    assert offsets.tolist() == [sum(n for _, n in ranges[:i]) for i in range(len(ranges))]

@@ -29,7 +29,7 @@ import numpy as np
 
 from gdei_cli.config import Config, Rule, Verdict
 from gdei_cli.engine.index import gdei
-from gdei_cli.engine.segments import Segments, group_medians, search_steps
+from gdei_cli.engine.segments import Segments, group_medians, search_steps, spans
 
 #: a collapse: the loss had removed at least this many index points ...
 COLLAPSE_MIN_GAIN = 20.0
@@ -291,8 +291,7 @@ def _new_bests(segs: Segments, v: np.ndarray, in_end: np.ndarray) -> np.ndarray:
     before = np.where(cut > start, np.fmin.reduceat(v, bounds)[0::2], np.inf)
     # the rows from there to the segment's end, as their own segments
     length = segs.ends[has] - cut
-    tail_starts = np.r_[0, np.cumsum(length)[:-1]]
-    rows = np.arange(int(length.sum())) + np.repeat(cut - tail_starts, length)
+    rows, tail_starts = spans(cut, length)
     tail_segs = Segments(
         np.repeat(segs.ids[has], length), tail_starts, tail_starts + length, segs.ids[has],
         segs.n_runs,

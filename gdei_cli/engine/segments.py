@@ -203,21 +203,27 @@ _MEDIAN_LENGTHS = 64
 
 def group_medians(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The median of finite *values* per key, for *keys* sorted ascending (a key's rows
-    are contiguous): ``(distinct keys, medians)``, as pandas' group median gives them.
+    are contiguous): ``(distinct keys, medians)``, as pandas' group median gives them."""
+    if keys.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    segs = Segments.of(keys, int(keys[-1]) + 1)
+    return segs.ids, range_medians(values, segs.starts, segs.lengths)
+
+
+def range_medians(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The median of each range of finite *values* (ranges of at least one row, one
+    after another, covering *values*), as pandas' group median gives it.
 
     Ranges of equal length are sorted together as the rows of one 2-D array
     (a view where they lie end to end; numpy's vectorised sort beats its
     partition here): the same numbers as pandas (the middle value, or the mean
     of the two middle values), without its grouping.
     """
-    if keys.size == 0:
-        return keys[:0], np.zeros(0)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    lengths = np.diff(np.r_[starts, keys.size])
     sizes = np.unique(lengths)
     if sizes.size > _MEDIAN_LENGTHS:
+        keys = np.repeat(np.arange(starts.size), lengths)
         med = pd.Series(values).groupby(keys, sort=False).median()
-        return keys[starts], np.asarray(med.to_numpy(), dtype=np.float64)
+        return np.asarray(med.to_numpy(), dtype=np.float64)
     out = np.empty(starts.size)
     for size in sizes.tolist():
         sel = np.flatnonzero(lengths == size)
@@ -232,7 +238,15 @@ def group_medians(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.
         ranked = np.sort(block, axis=1)
         mid = size // 2
         out[sel] = ranked[:, mid] if size % 2 else (ranked[:, mid - 1] + ranked[:, mid]) / 2.0
-    return keys[starts], out
+    return out
+
+
+def spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the ranges ``starts[i]`` to ``starts[i] + lengths[i]``, one range
+    after another, and where each range begins among them."""
+    offsets = np.cumsum(lengths) - lengths
+    rows = np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
+    return rows, offsets
 
 
 def search_steps(

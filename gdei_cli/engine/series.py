@@ -20,7 +20,7 @@ from gdei_cli.config import Mode
 from gdei_cli.engine import select
 from gdei_cli.engine.index import smooth_finite, smoothing_weights
 from gdei_cli.engine.rule import Series
-from gdei_cli.engine.segments import Segments, group_medians
+from gdei_cli.engine.segments import Segments, group_medians, range_medians, spans
 from gdei_cli.errors import MetricNotFoundError
 
 
@@ -345,10 +345,8 @@ def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray
     if finite.all():  # the first k rows of each segment: gathered, no pass over the rest
         first = np.abs(y[segs.starts])
         k = np.minimum(k, segs.lengths)
-        bases = np.r_[0, np.cumsum(k)[:-1]]
-        rows = np.arange(int(k.sum())) + np.repeat(segs.starts - bases, k)
-        seg, meds = group_medians(np.abs(y[rows]), np.repeat(np.arange(n_seg), k))
-        med[seg] = meds
+        rows, bases = spans(segs.starts, k)
+        med = range_medians(np.abs(y[rows]), bases, k)
     else:
         first = np.abs(segs.at(y, segs.first_true(finite)))
         early = finite & (segs.rank(finite, counts) < segs.rows(k))
