@@ -22,7 +22,7 @@ import numpy as np
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import release_arrow_memory
-from gdei_cli.readers._table import Column, classify_text, table_to_raw
+from gdei_cli.readers._table import Column, classify_arrow_text, classify_text, table_to_raw
 from gdei_cli.readers.base import RawLog, SkippedLine
 
 if TYPE_CHECKING:
@@ -348,8 +348,6 @@ def read_fast(
     import pyarrow as pa
     import pyarrow.json as pajson
 
-    from gdei_cli.readers._table import classify_codes
-
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.isascii():
         return None  # non-ASCII keys or text: the Python parser's exact handling
@@ -391,11 +389,7 @@ def read_fast(
                 )
             )
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
-            enc = arr.dictionary_encode()
-            indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
-            codes = indices.to_numpy(zero_copy_only=False)  # Arrow's int32: no copy
-            uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
-            columns.append(classify_codes(name, codes, uniques, present))
+            columns.append(classify_arrow_text(name, arr, present))
         # null, bool, list, timestamp: not metrics
 
     def add_all(table: Any) -> None:

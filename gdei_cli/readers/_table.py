@@ -286,6 +286,16 @@ def classify_text(name: str, texts: np.ndarray, present: np.ndarray) -> Column:
     )
 
 
+def classify_arrow_text(name: str, arr: Any, present: np.ndarray) -> Column:
+    """:func:`classify_codes` of an Arrow string array, through its dictionary
+    encoding: no Python string per row (Arrow's int32 indices are used as they come)."""
+    enc = arr.dictionary_encode()
+    indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+    codes = indices.to_numpy(zero_copy_only=False)
+    uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    return classify_codes(name, codes, uniques, present)
+
+
 def classify_codes(
     name: str, codes: np.ndarray, uniques: np.ndarray, present: np.ndarray
 ) -> Column:

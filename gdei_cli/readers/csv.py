@@ -112,7 +112,7 @@ def _arrow_columns(table: Any, n: int) -> list[Column]:
     import numpy as np
     import pyarrow as pa
 
-    from gdei_cli.readers._table import Column, classify_codes
+    from gdei_cli.readers._table import Column, classify_arrow_text
 
     columns: list[Column] = []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
@@ -138,12 +138,7 @@ def _arrow_columns(table: Any, n: int) -> list[Column]:
         elif pa.types.is_null(t):
             columns.append(Column(name=name, values=np.full(n, np.nan), present=present))
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
-            # codes into the distinct values: no Python string per row
-            enc = arr.dictionary_encode()
-            indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
-            codes = indices.to_numpy(zero_copy_only=False)  # Arrow's int32: no copy
-            uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
-            columns.append(classify_codes(name, codes, uniques, present))
+            columns.append(classify_arrow_text(name, arr, present))
         elif pa.types.is_timestamp(t):
             # counts of the column's own unit (an ns cast overflows past the year 2262)
             ticks = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
