@@ -167,7 +167,7 @@ def table_to_raw(
     else:
         metrics = [c for c in by_name.values() if c.numeric and c.name not in reserved]
         if not metrics:
-            points = no_points()
+            points = Points.empty()
             source_rows = np.zeros(0, dtype=np.int64)
         else:
             # melted metric by metric, by name (each in file order): the order assembly
@@ -195,7 +195,7 @@ def table_to_raw(
                 points = Points(cols, names, steps[rows], values[cols, rows], wall_arr[rows])
             source_rows = rows
     if run_col is not None:
-        log = RawLog(path=path, format=fmt, points=no_points(), wall_clock=wall_kind,
+        log = RawLog(path=path, format=fmt, points=Points.empty(), wall_clock=wall_kind,
                      warnings=warnings, skipped_lines=skipped)  # fmt: skip
         codes, run_names = run_keys(run_col)
         log.subruns = split_runs(points, codes[source_rows], run_names, log)
@@ -208,12 +208,6 @@ def table_to_raw(
         warnings=warnings,
         skipped_lines=skipped,
     )
-
-
-def no_points() -> Points:
-    """No points at all (a file with no metric column)."""
-    none = np.zeros(0, dtype=np.int64)
-    return Points(none, [], none, np.zeros(0), np.zeros(0))
 
 
 def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:

@@ -60,6 +60,14 @@ class Points:
         return int(self.step.size)
 
     @classmethod
+    def empty(cls) -> Points:
+        """No points at all (a file with no metric column)."""
+        import numpy as np
+
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, [], none, np.zeros(0), np.zeros(0))
+
+    @classmethod
     def of_frame(cls, frame: pd.DataFrame) -> Points:
         """The points of a raw frame (its metric column as codes: one pass over it)."""
         import numpy as np
