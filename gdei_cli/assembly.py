@@ -299,12 +299,12 @@ def assemble_run(
     seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
     counting = any(log.purges for log in logs[1:])  # only restart markers need them
     for log, p in zip(logs, points, strict=True):
-        lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
         if not len(p):
             codes = np.zeros(0, np.int64)
-        elif list(p.metric_names) == names[: lookup.size]:  # its names in sorted order
+        elif p.metric_names == names[: len(p.metric_names)]:  # its names in sorted order
             codes = p.metric_codes.astype(np.int64)
         else:
+            lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
             codes = lookup[p.metric_codes]
         for pstep, before in log.purges:
             # the marker also preempts every point of the run's earlier files
