@@ -645,3 +645,98 @@ def test_a_step_column_is_whole_exactly_when_every_present_value_is(
         math.isfinite(v) and v == math.floor(v) and abs(v) < 2.0**62 for v in kept
     )
     assert _is_integral(Column(name="step", values=vals, present=mask)) == want
+
+
+def _raw_summary(log):
+    """A RawLog's runs as plain lists: names, then each point's metric name, step,
+    value and wall time, for comparing two reads exactly."""
+
+    def pts(p):
+        names = [p.metric_names[c] for c in p.metric_codes.tolist()]
+        floats = [repr(v) for v in p.value.tolist()], [repr(w) for w in p.wall_time.tolist()]
+        return list(zip(names, p.step.tolist(), *floats, strict=True))  # repr: NaN == NaN
+
+    runs = log.subruns or {"": log}
+    return (
+        {k: pts(v.points) for k, v in runs.items()},
+        log.warnings,
+        [(s.line, s.reason) for s in log.skipped_lines],
+    )
+
+
+def _read_both_ways(path, monkeypatch, max_bytes=None):
+    """The CSV reader's result, and the same read with every column left to Arrow's
+    inference (text as strings, dictionary-encoded afterwards)."""
+    from gdei_cli.readers import csv as csv_reader
+    from gdei_cli.readers.registry import ReadOptions
+
+    options = ReadOptions() if max_bytes is None else ReadOptions(max_bytes=max_bytes)
+
+    def outcome():
+        try:
+            return _raw_summary(csv_reader.read(path, options))
+        except InputError as exc:
+            return str(exc)
+
+    typed = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(csv_reader, "_text_column_types", lambda data, delimiter: {})
+        inferred = outcome()
+    return typed, inferred
+
+
+_CELLS = st.sampled_from(["a", "b", " a", "7", "7.0", "", "NA", "nan", '"b"', "x,y", "é"])
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    header=st.sampled_from(
+        ["run,metric,step,value", "metric,run,value,step", "name,tag,Value,step",
+         "experiment,step,loss", "run,run_id,metric,value", "tag,value", "run,metric,run,value"]
+    ),  # fmt: skip
+    rows=st.lists(st.tuples(_CELLS, _CELLS, st.integers(0, 5), st.floats(-2, 2)), max_size=12),
+)
+def test_run_and_metric_columns_parsed_as_dictionaries_read_as_strings_do(
+    tmp_path, monkeypatch, header, rows
+):
+    """The run and metric columns are typed as dictionaries for Arrow's parse: the
+    read equals the one where Arrow infers them as text (numbers in a run column,
+    absent cells, quoted and padded names, repeated column names)."""
+    order = {"run": 0, "run_id": 0, "name": 0, "experiment": 0, "metric": 1, "tag": 1,
+             "step": 2, "value": 3, "Value": 3, "loss": 3}  # fmt: skip
+    lines = [header]
+    for row in rows:
+        fields = []
+        for col in header.split(","):
+            cell = row[order[col]]
+            fields.append('"x,y"' if cell == "x,y" else str(cell))
+        lines.append(",".join(fields))
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    typed, inferred = _read_both_ways(path, monkeypatch)
+    assert typed == inferred
+
+
+def test_run_and_metric_dictionaries_over_many_parse_blocks(tmp_path, monkeypatch):
+    """A file of several Arrow blocks, each with its own dictionary: a run and a
+    metric first seen in a late block, absent run cells, and runs revisited, keep
+    the names and order a text read gives."""
+    rng = np.random.default_rng(5)
+    n = 120_000  # about 3 MB: several 1 MiB blocks
+    runs = np.array(["r0", "r1", "NA", "r2"], dtype=object)[rng.integers(0, 3, n)]
+    runs[n // 2 :] = np.where(rng.random(n - n // 2) < 0.3, "late", runs[n // 2 :])
+    metrics = np.array(["loss", "val_loss"])[rng.integers(0, 2, n)]
+    metrics[-1000:] = "acc"
+    steps = np.arange(n) // 4
+    body = "".join(
+        f"{r},{m},{s},{v:.6f}\n"
+        for r, m, s, v in zip(runs, metrics, steps, rng.random(n), strict=True)
+    )
+    path = tmp_path / "long.csv"
+    path.write_text("run,metric,step,value\n" + body)
+    # a 64 MiB limit: 1 MiB parse blocks (a block holds the longest line allowed)
+    typed, inferred = _read_both_ways(path, monkeypatch, max_bytes=64 << 20)
+    assert isinstance(typed, tuple)
+    assert sorted(typed[0]) == ["late", "r0", "r1"]
+    assert typed == inferred

@@ -79,22 +79,23 @@ def read(
                 delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
             ),
             convert_options=pacsv.ConvertOptions(
-                null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
+                null_values=NULL_TOKENS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                column_types=_text_column_types(data, delimiter),
             ),
         )
     except pa.ArrowInvalid as exc:
         raise InputError(f"not a readable CSV file: {exc}", path=path) from None
 
-    release_arrow_memory(len(data))  # the parse's buffers, before the columns are converted
     # row numbers count data rows: the header is line 1
     settle_invalid_rows(data, invalid, path, warnings, skipped, line_ends=b"\r\n", number_offset=1)
-    n = table.num_rows
+    n, size = table.num_rows, len(data)
+    named = list(zip(table.column_names, table.columns, strict=True))
+    del table, data  # the file's bytes, and each column's buffers once it is converted
+    columns = _arrow_columns(named, n, size)
     # rows are 1:1 with data lines for logs (no embedded newlines); line 1 is the header
     row_lines = np.arange(2, n + 2, dtype=np.int64)
-    columns = _arrow_columns(table, n)
-    size = len(data)
-    del table, data  # Arrow's buffers and the file's bytes go before the frame is built
-    release_arrow_memory(size)
     return table_to_raw(
         columns,
         n,
@@ -107,26 +108,42 @@ def read(
     )
 
 
-def _arrow_columns(table: Any, n: int) -> list[Column]:
-    """Each column of an Arrow table as a :class:`Column` (numbers, or text as codes)."""
+def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Column]:
+    """Each (name, Arrow chunked array) of *named*, taken off the list one by one, as a
+    :class:`Column` (numbers, or text as codes).  Arrow's pool hands its freed memory
+    back before and after (for a file of *nbytes*, see ``release_arrow_memory``)."""
     import numpy as np
     import pyarrow as pa
 
     from gdei_cli.readers._table import Column, classify_arrow_text
 
+    release_arrow_memory(nbytes)  # the parse's buffers, before the columns are converted
     columns: list[Column] = []
-    for name, chunked in zip(table.column_names, table.columns, strict=True):
+    named.reverse()
+    while named:
+        name, chunked = named.pop()  # (the list no longer holds the column's buffers)
+        t = chunked.type
+        if chunked.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            # chunk by chunk into one numpy float array (numpy's cast: an integer above
+            # 2**53, a seed or a time_ns, rounds as a float does): no combined copy, and
+            # nothing of Arrow's kept, so its pool can hand the whole table back
+            vals = np.empty(n, dtype=np.float64)
+            at = 0
+            for chunk in chunked.iterchunks():
+                vals[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                at += len(chunk)
+            columns.append(Column(name=name, values=vals, present=np.ones(n, dtype=bool)))
+            continue
+        if pa.types.is_dictionary(t):  # the run or metric names (see _text_column_types)
+            columns.append(_dictionary_column(name, chunked, n))
+            continue
         arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-        t = arr.type
+        del chunked
         if arr.null_count == 0:
             present = np.ones(n, dtype=bool)
         else:
             present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        if arr.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
-            # numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a float does
-            vals = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            columns.append(Column(name=name, values=vals, present=present))
-        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
             vals = (
                 arr.cast(pa.float64(), safe=False)
                 .fill_null(float("nan"))
@@ -146,7 +163,57 @@ def _arrow_columns(table: Any, n: int) -> list[Column]:
             vals = np.where(present, np.asarray(ticks, dtype=np.float64) / per_s, np.nan)
             columns.append(Column(name=name, values=vals, present=present))
         # booleans, dates and other types are not metrics
+    release_arrow_memory(nbytes)
     return columns
+
+
+def _dictionary_column(name: str, chunked: Any, n: int) -> Column:
+    """A dictionary-typed column: its codes copied chunk by chunk into one numpy
+    array (Arrow's int32, -1 where absent) under one dictionary, in order of first
+    use (what ``dictionary_encode`` of the text would give), then classified."""
+    import numpy as np
+
+    from gdei_cli.readers._table import Column, classify_codes
+
+    if chunked.null_count == n:  # no cell at all: the null column Arrow would infer
+        return Column(name=name, values=np.full(n, np.nan), present=np.zeros(n, dtype=bool))
+    if chunked.num_chunks > 1:
+        chunked = chunked.unify_dictionaries()
+    codes = np.empty(n, dtype=np.int32)
+    at = 0
+    for chunk in chunked.iterchunks():
+        indices = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
+        codes[at : at + len(chunk)] = indices.to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    names = chunked.chunk(0).dictionary.to_pylist() if chunked.num_chunks else []
+    present = codes >= 0 if chunked.null_count else np.ones(n, dtype=bool)
+    return classify_codes(name, codes, np.asarray(names, dtype=object), present)
+
+
+def _text_column_types(data: bytes, delimiter: str) -> dict[str, Any]:
+    """Arrow types for the header's run column and a long log's metric column:
+    dictionaries, so the parse hands over codes into a few distinct names instead
+    of a string per row (what :func:`~gdei_cli.readers._table.table_to_raw` would
+    pick; anything else is left to Arrow's inference)."""
+    import csv
+
+    import pyarrow as pa
+
+    from gdei_cli.readers._table import LONG_METRIC_NAMES, LONG_VALUE_NAMES, RUN_NAMES
+
+    end = data.find(b"\n")
+    line = data[: end if end >= 0 else len(data)].rstrip(b"\r")
+    try:
+        names = next(csv.reader([line.decode("utf-8")], delimiter=delimiter))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return {}
+    if len(set(names)) != len(names):
+        return {}  # Arrow would type every column of a repeated name
+    picks: list[str | None] = [next((n for n in RUN_NAMES if n in names), None)]
+    if any(n in names for n in LONG_VALUE_NAMES):
+        picks.append(next((n for n in LONG_METRIC_NAMES if n in names), None))
+    text = pa.dictionary(pa.int32(), pa.string())
+    return {n: text for n in picks if n is not None}
 
 
 #: a field of an unterminated last line that can only be a number cut short
