@@ -740,3 +740,13 @@ def test_run_and_metric_dictionaries_over_many_parse_blocks(tmp_path, monkeypatc
     assert isinstance(typed, tuple)
     assert sorted(typed[0]) == ["late", "r0", "r1"]
     assert typed == inferred
+
+
+def test_the_header_prefilter_knows_every_run_and_metric_column_name():
+    """The CSV reader skips parsing a header holding none of these bytes: each run
+    and long-metric column name must contain one of them."""
+    from gdei_cli.readers._table import LONG_METRIC_NAMES, RUN_NAMES
+    from gdei_cli.readers.csv import _TEXT_NAMES
+
+    for name in (*RUN_NAMES, *LONG_METRIC_NAMES):
+        assert any(part in name.encode() for part in _TEXT_NAMES), name

@@ -190,19 +190,25 @@ def _dictionary_column(name: str, chunked: Any, n: int) -> Column:
     return classify_codes(name, codes, np.asarray(names, dtype=object), present)
 
 
+#: bytes in the header of any file with a column :func:`_text_column_types` types
+_TEXT_NAMES: Final = (b"run", b"name", b"experiment", b"metric", b"tag")
+
+
 def _text_column_types(data: bytes, delimiter: str) -> dict[str, Any]:
     """Arrow types for the header's run column and a long log's metric column:
     dictionaries, so the parse hands over codes into a few distinct names instead
     of a string per row (what :func:`~gdei_cli.readers._table.table_to_raw` would
     pick; anything else is left to Arrow's inference)."""
+    end = data.find(b"\n")
+    line = data[: end if end >= 0 else len(data)].rstrip(b"\r")
+    if not any(n in line for n in _TEXT_NAMES):
+        return {}  # (a wide log's header, read without splitting it)
     import csv
 
     import pyarrow as pa
 
     from gdei_cli.readers._table import LONG_METRIC_NAMES, LONG_VALUE_NAMES, RUN_NAMES
 
-    end = data.find(b"\n")
-    line = data[: end if end >= 0 else len(data)].rstrip(b"\r")
     try:
         names = next(csv.reader([line.decode("utf-8")], delimiter=delimiter))
     except (UnicodeDecodeError, csv.Error, StopIteration):
