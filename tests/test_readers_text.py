@@ -750,3 +750,17 @@ def test_the_header_prefilter_knows_every_run_and_metric_column_name():
 
     for name in (*RUN_NAMES, *LONG_METRIC_NAMES):
         assert any(part in name.encode() for part in _TEXT_NAMES), name
+
+
+def test_a_run_column_of_dates_or_booleans_names_runs_as_written(write, tmp_path):
+    """The run column is read as text: dates name runs as written (Arrow alone would
+    read them as timestamps, and the runs as POSIX seconds), and booleans split runs
+    (Arrow alone would read a boolean column, which is no run column at all)."""
+    from gdei_cli.readers import csv as csv_reader
+
+    write("d.csv", "run,step,loss\n2023-01-01T10:00:00,0,1\n2023-01-02T10:00:00,0,2\n")
+    write("b.csv", "name,step,loss\ntrue,0,1\ntrue,1,0.5\nfalse,0,2\n")
+    dates = csv_reader.read(tmp_path / "d.csv")
+    assert sorted(dates.subruns or {}) == ["2023-01-01T10:00:00", "2023-01-02T10:00:00"]
+    flags = csv_reader.read(tmp_path / "b.csv")
+    assert {k: len(v.points) for k, v in (flags.subruns or {}).items()} == {"true": 2, "false": 1}

@@ -198,7 +198,9 @@ def _text_column_types(data: bytes, delimiter: str) -> dict[str, Any]:
     """Arrow types for the header's run column and a long log's metric column:
     dictionaries, so the parse hands over codes into a few distinct names instead
     of a string per row (what :func:`~gdei_cli.readers._table.table_to_raw` would
-    pick; anything else is left to Arrow's inference)."""
+    pick; anything else is left to Arrow's inference).  A run column is thus text
+    whatever it holds: dates or ``true``/``false`` name runs as written (numbers
+    are still numbers, through :func:`~gdei_cli.readers._table.classify_codes`)."""
     end = data.find(b"\n")
     line = data[: end if end >= 0 else len(data)].rstrip(b"\r")
     if not any(n in line for n in _TEXT_NAMES):
