@@ -115,3 +115,21 @@ def test_the_layer_table_catches_an_upward_import():
     tree = ast.parse("from gdei_cli.report import dumps\n")
     upward = [i for i in _imports(tree) if (_layer(i) or 0) > LAYERS["gdei_cli.engine"]]
     assert upward == ["gdei_cli.report"]
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "0"), ("2", "2")])
+def test_importing_the_package_turns_off_mimallocs_eager_commit_unless_set(given, seen):
+    """The package sets Arrow's allocator option before pyarrow is imported (the
+    load-memory benchmark measures its effect), and keeps a value the user set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    if given is not None:
+        env["MIMALLOC_ARENA_EAGER_COMMIT"] = given
+    code = "import os, gdei_cli; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == seen
