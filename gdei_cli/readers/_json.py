@@ -345,6 +345,35 @@ def read_fast(
     lists, booleans and timestamps are not metrics, strings holding numbers are
     numbers.  Line *i* of the file is record *i*, as no line is blank.
     """
+    got = fast_columns(data)
+    return None if got is None else fast_to_raw(path, got, fmt, warnings, step_names)
+
+
+def fast_to_raw(
+    path: Path,
+    got: tuple[list[Column], int],
+    fmt: str,
+    warnings: list[str],
+    step_names: tuple[str, ...] | None = None,
+) -> RawLog:
+    """The :class:`RawLog` of :func:`fast_columns`' columns (see :func:`read_fast`).
+    Split from it so that a caller can drop the file's bytes before the melt."""
+    columns, n = got
+    return table_to_raw(
+        columns,
+        n,
+        path=path,
+        fmt=fmt,
+        row_lines=np.arange(1, n + 1, dtype=np.int64),
+        skipped=[],
+        warnings=warnings,
+        step_names=step_names,
+    )
+
+
+def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
+    """The columns and row count pyarrow's reader gives for *data* (see
+    :func:`read_fast`), or ``None`` when the file needs the Python parser."""
     import pyarrow as pa
     import pyarrow.json as pajson
 
@@ -400,16 +429,7 @@ def read_fast(
     add_all(table)
     del table  # nothing else holds Arrow's buffers now
     release_arrow_memory(len(body))
-    return table_to_raw(
-        columns,
-        n,
-        path=path,
-        fmt=fmt,
-        row_lines=np.arange(1, n + 1, dtype=np.int64),
-        skipped=[],
-        warnings=warnings,
-        step_names=step_names,
-    )
+    return columns, n
 
 
 def frame_to_raw(

@@ -22,14 +22,15 @@ NAME: Final = "jsonl"
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     """Read one JSON-lines log into a :class:`RawLog`."""
-    from gdei_cli.readers._json import frame_to_raw, parse_lines, read_fast
+    from gdei_cli.readers._json import fast_columns, fast_to_raw, frame_to_raw, parse_lines
 
     options = options or ReadOptions()
     warnings: list[str] = []
     data = read_bytes(path, warnings, max_bytes=options.max_bytes)
-    fast = read_fast(path, data, NAME, warnings)
+    fast = fast_columns(data)
     if fast is not None:
-        return fast
+        del data  # the file's bytes go before the columns are melted into points
+        return fast_to_raw(path, fast, NAME, warnings)
     got = parse_lines(path, data)
     del data
     return frame_to_raw(
