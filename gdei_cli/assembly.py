@@ -23,7 +23,7 @@ import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -298,13 +298,16 @@ def assemble_run(
     purges: list[Purge] = []
     seen = np.zeros(len(names), dtype=np.int64)  # points per metric in earlier files
     counting = any(log.purges for log in logs[1:])  # only restart markers need them
+    # codes in the smallest signed dtype that holds them (a byte a point for up to 128
+    # metrics, not eight; signed, so the order check's differences of codes fit it)
+    cdt = np.min_scalar_type(-max(len(names), 1))
     for log, p in zip(logs, points, strict=True):
         if not len(p):
-            codes = np.zeros(0, np.int64)
+            codes = np.zeros(0, cdt)
         elif p.metric_names == names[: len(p.metric_names)]:  # its names in sorted order
-            codes = p.metric_codes.astype(np.int64)
+            codes = p.metric_codes.astype(cdt)
         else:
-            lookup = np.array([position[c] for c in p.metric_names], dtype=np.int64)
+            lookup = np.array([position[c] for c in p.metric_names], dtype=cdt)
             codes = lookup[p.metric_codes]
         for pstep, before in log.purges:
             # the marker also preempts every point of the run's earlier files
@@ -316,7 +319,7 @@ def assemble_run(
         parts_step.append(np.asarray(p.step, dtype=np.int64))
         parts_value.append(np.asarray(p.value, dtype=np.float64))
         parts_wall.append(np.asarray(p.wall_time, dtype=np.float64))
-    code = _cat(parts_code, np.int64)
+    code = _cat(parts_code, cdt)
     step = _cat(parts_step, np.int64)
     value = _cat(parts_value, np.float64)
     wall = _cat(parts_wall, np.float64)
@@ -362,7 +365,7 @@ def assemble_run(
     return names, code, step, value, wall, info
 
 
-def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+def _cat(arrays: list[np.ndarray], dtype: type | np.dtype[Any]) -> np.ndarray:
     if len(arrays) == 1:
         return np.asarray(arrays[0], dtype=dtype)
     if not arrays:

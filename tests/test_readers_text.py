@@ -764,3 +764,33 @@ def test_a_run_column_of_dates_or_booleans_names_runs_as_written(write, tmp_path
     assert sorted(dates.subruns or {}) == ["2023-01-01T10:00:00", "2023-01-02T10:00:00"]
     flags = csv_reader.read(tmp_path / "b.csv")
     assert {k: len(v.points) for k, v in (flags.subruns or {}).items()} == {"true": 2, "false": 1}
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+@pytest.mark.parametrize("n_metrics", [127, 128, 129, 300])
+def test_many_metrics_with_a_restart_assemble_in_order(write, tmp_path, n_metrics, layout):
+    """Assembly keeps metric codes in the smallest signed dtype: at the int8 edge (128
+    metrics) and past it, a log whose metrics are not in name order (a wide log's
+    columns, or a long log's rows interleaved), resumed from a checkpoint, gives each
+    metric's last value per step, sorted."""
+    names = [f"m{(i * 37) % n_metrics:03d}" for i in range(n_metrics)]  # not sorted
+    steps = [0, 1, 2, 3, 2, 3, 4]  # resumed at step 2
+    points = [(names[j], s, float(r * 1000 + j)) for r, s in enumerate(steps) for j in range(n_metrics)]
+    if layout == "wide":
+        rows = [
+            ",".join([str(s)] + [str(r * 1000 + j) for j in range(n_metrics)])
+            for r, s in enumerate(steps)
+        ]
+        write("w.csv", "step," + ",".join(names) + "\n" + "\n".join(rows) + "\n")
+    else:
+        body = "".join(f"{m},{s},{v}\n" for m, s, v in points)
+        write("w.csv", "metric,step,value\n" + body)
+    frame = load([tmp_path / "w.csv"]).frame
+    want = (
+        pd.DataFrame(points, columns=["metric", "step", "value"])
+        .drop_duplicates(["metric", "step"], keep="last")
+        .sort_values(["metric", "step"])
+        .reset_index(drop=True)
+    )
+    got = frame[["metric", "step", "value"]].astype({"metric": str}).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
