@@ -24,6 +24,10 @@ from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import numpy as np
+
     from gdei_cli.readers._table import Column
     from gdei_cli.readers.base import RawLog
 
@@ -124,14 +128,8 @@ def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Co
         name, chunked = named.pop()  # (the list no longer holds the column's buffers)
         t = chunked.type
         if chunked.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
-            # chunk by chunk into one numpy float array (numpy's cast: an integer above
-            # 2**53, a seed or a time_ns, rounds as a float does): no combined copy, and
-            # nothing of Arrow's kept, so its pool can hand the whole table back
-            vals = np.empty(n, dtype=np.float64)
-            at = 0
-            for chunk in chunked.iterchunks():
-                vals[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
-                at += len(chunk)
+            # numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a float does
+            vals = _into_numpy(chunked.iterchunks(), n, np.float64)
             columns.append(Column(name=name, values=vals, present=np.ones(n, dtype=bool)))
             continue
         if pa.types.is_dictionary(t):  # the run or metric names (see _text_column_types)
@@ -167,6 +165,20 @@ def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Co
     return columns
 
 
+def _into_numpy(chunks: Iterable[Any], n: int, dtype: type) -> np.ndarray:
+    """Arrow arrays of *n* values in all, copied one after another into one numpy
+    array of *dtype* (numpy's cast): no combined Arrow copy, and nothing of Arrow's
+    kept, so its pool can hand the whole table back."""
+    import numpy as np
+
+    out: np.ndarray = np.empty(n, dtype=dtype)
+    at = 0
+    for chunk in chunks:
+        out[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    return out
+
+
 def _dictionary_column(name: str, chunked: Any, n: int) -> Column:
     """A dictionary-typed column: its codes copied chunk by chunk into one numpy
     array (Arrow's int32, -1 where absent) under one dictionary, in order of first
@@ -179,12 +191,8 @@ def _dictionary_column(name: str, chunked: Any, n: int) -> Column:
         return Column(name=name, values=np.full(n, np.nan), present=np.zeros(n, dtype=bool))
     if chunked.num_chunks > 1:
         chunked = chunked.unify_dictionaries()
-    codes = np.empty(n, dtype=np.int32)
-    at = 0
-    for chunk in chunked.iterchunks():
-        indices = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
-        codes[at : at + len(chunk)] = indices.to_numpy(zero_copy_only=False)
-        at += len(chunk)
+    indices = (c.indices.fill_null(-1) if c.null_count else c.indices for c in chunked.iterchunks())
+    codes = _into_numpy(indices, n, np.int32)
     names = chunked.chunk(0).dictionary.to_pylist() if chunked.num_chunks else []
     present = codes >= 0 if chunked.null_count else np.ones(n, dtype=bool)
     return classify_codes(name, codes, np.asarray(names, dtype=object), present)
