@@ -331,10 +331,9 @@ def assemble_run(
     if not in_order:
         # metrics interleaved row by row (the usual layout): grouped by metric in
         # file order, steps that only rise mean no restart, and that grouping is
-        # already the sort the frame needs (codes in their smallest dtype: numpy's
-        # stable sort of small integers is a radix sort)
-        small = code.astype(np.min_scalar_type(max(len(names) - 1, 0)))
-        order = np.argsort(small, kind="stable")
+        # already the sort the frame needs (the codes are in their smallest dtype:
+        # numpy's stable sort of 8- and 16-bit integers is a radix sort)
+        order = np.argsort(code, kind="stable")
         grouped = (code[order], step[order])
         if not _strictly_sorted(*grouped):
             keep &= superseded_mask(code, step)
