@@ -478,12 +478,13 @@ def test_fast_json_lines_path_equals_the_python_parser(records):
     from pathlib import Path as _Path
 
     from gdei_cli.errors import InputError
-    from gdei_cli.readers._json import frame_to_raw, parse_lines, read_fast
+    from gdei_cli.readers._json import fast_columns, fast_to_raw, frame_to_raw, parse_lines
 
     data = "".join(_json.dumps(r) + "\n" for r in records).encode()
     path = _Path("x.jsonl")
     try:
-        fast = read_fast(path, data, "jsonl", [])
+        got_fast = fast_columns(data)
+        fast = None if got_fast is None else fast_to_raw(path, got_fast, "jsonl", [])
     except InputError as exc:
         fast_err = str(exc)
         fast = None
@@ -507,12 +508,10 @@ def test_fast_json_lines_path_equals_the_python_parser(records):
 
 
 def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
-    from pathlib import Path as _Path
-
-    from gdei_cli.readers._json import read_fast
+    from gdei_cli.readers._json import fast_columns
 
     plain = b'{"step": 0, "loss": 1.5, "eval": {"loss": 2}}\n{"step": 1, "loss": 1.25}\n'
-    assert read_fast(_Path("x.jsonl"), plain, "jsonl", []) is not None
+    assert fast_columns(plain) is not None
     for odd in (
         plain + b'{"step": 2, "loss": NaN}\n',  # a NaN token
         plain + b'{"step": 2, "loss": 1',  # a cut last line
@@ -520,7 +519,7 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
         plain.replace(b"\n", b"\n\n", 1),  # a blank line
         plain + b'{"step": 2, "loss": "ok"}\n{"step": 3, "loss": [1]}\n',  # a type change
     ):
-        assert read_fast(_Path("x.jsonl"), odd, "jsonl", []) is None, odd
+        assert fast_columns(odd) is None, odd
 
 
 @settings(max_examples=200, deadline=None)
@@ -576,7 +575,7 @@ def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limi
         return b'{"step": 0, "loss": 1, "x": ' + x + b'}\n{"step": 1, "loss": 0.5}\n'
 
     path = tmp_path / "d.jsonl"
-    assert _json.read_fast(path, deep(6000), "jsonl", []) is None
+    assert _json.fast_columns(deep(6000)) is None
     path.write_bytes(deep(6000))
     log = jsonl.read(path)
     assert log.frame["value"].tolist() == [1.0, 0.5]
@@ -584,7 +583,7 @@ def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limi
     with pytest.raises(InputError, match="nested too deeply"):
         jsonl.read(path)
     shallow = b'{"step": 0, "loss": 1, "x": {"y": [1, 2]}}\n{"step": 1, "loss": 0.5}\n'
-    assert _json.read_fast(tmp_path / "s.jsonl", shallow, "jsonl", []) is not None
+    assert _json.fast_columns(shallow) is not None
 
 
 @pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])

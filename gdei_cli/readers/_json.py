@@ -329,35 +329,9 @@ def _fast_path_may_read(body: bytes) -> bool:
     return not _brackets_deeper_than(kept.translate(None, _MARKER_STARTS), _FAST_MAX_DEPTH)
 
 
-def read_fast(
-    path: Path,
-    data: bytes,
-    fmt: str,
-    warnings: list[str],
-    step_names: tuple[str, ...] | None = None,
-) -> RawLog | None:
-    """JSON lines through pyarrow's C++ reader, or ``None`` when this file needs the
-    Python parser (see ``_SLOW_MARKERS``; or any file pyarrow refuses: a cut last line,
-    a value changing type, a record that is not an object).
-
-    The result is the Python parser's, value for value (a test checks it): null
-    and missing keys are absent, nested objects become ``outer/inner`` columns,
-    lists, booleans and timestamps are not metrics, strings holding numbers are
-    numbers.  Line *i* of the file is record *i*, as no line is blank.
-    """
-    got = fast_columns(data)
-    return None if got is None else fast_to_raw(path, got, fmt, warnings, step_names)
-
-
-def fast_to_raw(
-    path: Path,
-    got: tuple[list[Column], int],
-    fmt: str,
-    warnings: list[str],
-    step_names: tuple[str, ...] | None = None,
-) -> RawLog:
-    """The :class:`RawLog` of :func:`fast_columns`' columns (see :func:`read_fast`).
-    Split from it so that a caller can drop the file's bytes before the melt."""
+def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: list[str]) -> RawLog:
+    """The :class:`RawLog` of :func:`fast_columns`' columns: a call of its own, so that
+    a caller can drop the file's bytes before the columns are melted into points."""
     columns, n = got
     return table_to_raw(
         columns,
@@ -367,13 +341,21 @@ def fast_to_raw(
         row_lines=np.arange(1, n + 1, dtype=np.int64),
         skipped=[],
         warnings=warnings,
-        step_names=step_names,
     )
 
 
 def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
-    """The columns and row count pyarrow's reader gives for *data* (see
-    :func:`read_fast`), or ``None`` when the file needs the Python parser."""
+    """JSON lines through pyarrow's C++ reader: the columns and the row count, or
+    ``None`` when this file needs the Python parser (see ``_SLOW_MARKERS``; or any
+    file pyarrow refuses: a cut last line, a value changing type, a record that is
+    not an object).
+
+    With :func:`fast_to_raw`, the result is the Python parser's, value for value (a
+    test checks it): null and missing keys are absent, nested objects become
+    ``outer/inner`` columns, lists, booleans and timestamps are not metrics, strings
+    holding numbers are numbers.  Line *i* of the file is record *i*, as no line is
+    blank.
+    """
     import pyarrow as pa
     import pyarrow.json as pajson
 
