@@ -369,8 +369,8 @@ def _is_canonical(frame: pd.DataFrame) -> bool:
 def rows_in_order(keys: Sequence[np.ndarray], *, strict: bool) -> bool:
     """Whether rows are sorted by *keys* (the first key first); with *strict*, no two
     rows are equal on every key.  Checked :data:`_CHECK_BLOCK` rows at a time, so the
-    temporaries stay small on millions of rows.  Codes among the keys are >= 0: their
-    differences fit their own dtype."""
+    temporaries stay small on millions of rows.  Codes among the keys are >= 0 and of a
+    signed dtype: their differences fit it (an unsigned one would wrap)."""
     n = keys[0].size
     if n > _PROBE and not rows_in_order([k[:_PROBE] for k in keys], strict=strict):
         return False  # out of order at the start (metrics interleaved): no full pass
