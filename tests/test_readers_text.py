@@ -88,6 +88,15 @@ def test_small_time_column_is_a_metric_not_a_clock(write, tmp_path):
     assert points(ds, "time") == [[19, 0.41]]
 
 
+def test_a_time_column_of_nan_only_is_a_metric_and_warns_nothing(write, tmp_path):
+    """A wall-clock column holding no finite time is no clock: it stays a metric, and
+    no numpy warning about an all-NaN median reaches the user (warnings are errors here)."""
+    write("w.csv", "step,wall_time,loss\n0,nan,1\n1,inf,0.5\n")
+    ds = load([tmp_path])
+    assert ds.runs["w.csv"].wall_clock == "absent"
+    assert set(ds.frame.metric.astype(str)) == {"loss", "wall_time"}
+
+
 def test_jsonl_nan_tokens_are_values_and_missing_keys_are_not(write, tmp_path):
     write(
         "run.jsonl",

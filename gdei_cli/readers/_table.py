@@ -68,7 +68,10 @@ def _wall_seconds(col: Column, name: str) -> tuple[np.ndarray, WallClock] | None
         return None
     if name in REL_TIME_NAMES:
         return col.values, "relative"
-    med = float(np.nanmedian(np.where(np.isfinite(vals), vals, np.nan))) if vals.size else 0.0
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:  # (NaN or infinite only: no clock, and no median to warn about)
+        return None
+    med = float(np.median(finite))
     for scale in (1.0, 1e3, 1e6, 1e9):  # s, ms, us, ns
         if _MIN_POSIX_S <= med / scale <= _MAX_POSIX_S:
             return col.values / scale, "logged"
