@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from gdei_cli import schema
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.errors import GdeiError, UsageError
 from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock
-from gdei_cli.readers.registry import ReadOptions, ReadRun, Source, detect, get
+from gdei_cli.readers.registry import Format, ReadOptions, ReadRun, Source, detect, get
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,6 +121,10 @@ def processes(jobs: int | None) -> int:
     return jobs if jobs is not None else min(os.cpu_count() or 1, 8)
 
 
+#: what reading one source gives: the run still to join, the runs assembled, the files skipped
+Settled = tuple["ReadRun | None", list["Assembled"], list[SkippedFile]]
+
+
 def read_all(
     sources: list[Source],
     jobs: int | None,
@@ -136,7 +140,6 @@ def read_all(
     *progress* is told the total bytes once, then the bytes of each source as
     it is done (the library prints nothing itself).
     """
-    read = functools.partial(read_and_settle, options=options)
     n_files = sum(len(s.paths) for s in sources)
     sizes = [sum(_size(p) for p in s.paths) for s in sources]
     if progress is not None:
@@ -146,7 +149,7 @@ def read_all(
     done: list[Assembled] = []
     skipped: list[SkippedFile] = []
 
-    def take(results: Iterable[tuple[ReadRun | None, list[Assembled], list[SkippedFile]]]) -> None:
+    def take(results: Iterable[Settled]) -> None:
         for size, (pending, settled, bad) in zip(sizes, results, strict=True):
             skipped.extend(bad)
             done.extend(settled)
@@ -156,14 +159,68 @@ def read_all(
                 progress(size, None)
 
     if workers <= 1 or n_files < 2 or sum(sizes) < POOL_MIN_BYTES:
-        take(read(s) for s in sources)  # a pool costs more than it saves
+        take(read_in_batches(sources, sizes, options))  # a pool costs more than it saves
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         chunk = max(1, len(sources) // (4 * workers))
+        parts = [
+            (sources[i : i + chunk], sizes[i : i + chunk]) for i in range(0, len(sources), chunk)
+        ]
+        read = functools.partial(_read_part, options=options)
         with ProcessPoolExecutor(max_workers=min(workers, n_files)) as pool:
-            take(pool.map(read, sources, chunksize=chunk))
+            take(r for got in pool.map(read, parts) for r in got)
     return runs, done, skipped
+
+
+#: files of at most this many bytes are read together by a format's ``read_many`` ...
+BATCH_FILE_BYTES = 1 << 20
+#: ... in batches of at most this many bytes
+BATCH_BYTES = 16 << 20
+
+
+def read_in_batches(
+    sources: list[Source], sizes: list[int], options: ReadOptions | None = None
+) -> Iterator[Settled]:
+    """:func:`read_and_settle` of each source, in order; consecutive small one-file
+    sources of a format with ``read_many`` (see :class:`Format`) are read by one call."""
+    options = options or ReadOptions()
+    i, n = 0, len(sources)
+    while i < n:
+        fmt = _batch_format(sources[i], sizes[i])
+        j, total = i, 0
+        while (
+            j < n
+            and fmt is not None
+            and total + sizes[j] <= BATCH_BYTES
+            and _batch_format(sources[j], sizes[j]) is fmt
+        ):
+            total += sizes[j]
+            j += 1
+        if fmt is None or fmt.read_many is None or j - i < 2:
+            yield read_and_settle(sources[i], options)
+            i += 1
+            continue
+        try:
+            logs = fmt.read_many([s.paths[0] for s in sources[i:j]], options)
+        except Exception:  # a bug in gdei (or no memory for the batch): each file alone
+            logs = [None] * (j - i)
+        for source, log in zip(sources[i:j], logs, strict=True):
+            yield read_and_settle(source, options) if log is None else settle(source, [log], [])
+        i = j
+
+
+def _read_part(part: tuple[list[Source], list[int]], options: ReadOptions | None) -> list[Settled]:
+    """:func:`read_in_batches` of a pool worker's share of the sources."""
+    return list(read_in_batches(*part, options))
+
+
+def _batch_format(source: Source, size: int) -> Format | None:
+    """The format of *source* if it is one small file of a format with ``read_many``."""
+    if len(source.paths) != 1 or size > BATCH_FILE_BYTES or "+" in source.format:
+        return None
+    fmt = get(source.format)
+    return fmt if fmt.read_many is not None else None
 
 
 @dataclass
@@ -174,11 +231,14 @@ class Assembled:
     info: RunInfo
 
 
-def read_and_settle(
-    source: Source, options: ReadOptions | None = None
-) -> tuple[ReadRun | None, list[Assembled], list[SkippedFile]]:
+def read_and_settle(source: Source, options: ReadOptions | None = None) -> Settled:
     """Read a source; assemble its runs now unless its format's hook may join them."""
     logs, skipped = read_source(source, options)
+    return settle(source, logs, skipped)
+
+
+def settle(source: Source, logs: list[RawLog], skipped: list[SkippedFile]) -> Settled:
+    """:func:`read_and_settle` of a source whose files were read into *logs*."""
     if not logs:
         return None, [], skipped
     kept = tuple(log.path for log in logs)

@@ -8,6 +8,7 @@ its line.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -24,7 +25,7 @@ from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     import numpy as np
 
@@ -110,6 +111,127 @@ def read(
         warnings=warnings,
         step_names=step_names,
     )
+
+
+def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
+    """Many small CSV logs, each read as :func:`read` reads it, or ``None`` for a
+    file left to :func:`read`.
+
+    Arrow's parse costs about as much per call as for a few thousand rows, and
+    most of a small file's read is that call.  So files with the same header
+    line are parsed as one table (the header once, then each file's rows), and
+    the table is cut back into each file's rows by its count of line ends.
+    Only the plain case is taken: an ASCII file of at least one row ending in a
+    line end, without quotes, blank lines or a lone carriage return, whose
+    header names no run or metric column, and a table of numbers only (what a
+    file's own parse gives then: Arrow types a column over the whole table as
+    it would over each file, up to an integer or empty column becoming a float
+    one, which :func:`_arrow_columns` reads alike).  Any other file, and every
+    file of a table with anything else in it (a rejected row, a text column),
+    is ``None``: :func:`read` then reads it, with its own messages.
+    """
+    options = options or ReadOptions()
+    out: list[RawLog | None] = [None] * len(paths)
+    groups: dict[tuple[str, bytes], list[tuple[int, bytes]]] = {}
+    for i, path in enumerate(paths):
+        warnings: list[str] = []
+        try:
+            data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+        except InputError:
+            continue
+        head = data.find(b"\n") + 1
+        body = memoryview(data)[head:]
+        if (
+            warnings
+            or not head
+            or not body
+            or not data.endswith(b"\n")
+            or not data.isascii()
+            or b'"' in data
+            or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
+            or not data[:head].strip()
+        ):
+            continue
+        delimiter = "\t" if logical_suffix(path) == ".tsv" else ","
+        groups.setdefault((delimiter, bytes(data[:head])), []).append((i, data))
+    for (delimiter, header), members in groups.items():
+        if len(members) > 1 and not _text_column_types(header, delimiter):
+            for i, log in _read_group(header, members, delimiter, paths, options):
+                out[i] = log
+    return out
+
+
+def _read_group(
+    header: bytes,
+    members: list[tuple[int, bytes]],
+    delimiter: str,
+    paths: Sequence[Path],
+    options: ReadOptions,
+) -> list[tuple[int, RawLog]]:
+    """:func:`read_many` of files sharing *header*: ``(index, log)`` of each file
+    read, none when the table holds anything but numbers."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from gdei_cli.readers._table import Column, table_to_raw
+
+    cut = len(header)
+    joined = b"".join([header, *(memoryview(data)[cut:] for _, data in members)])
+    # each file's line ends: its rows, unless it has blank lines (which Arrow skips, so
+    # the table then has fewer rows than the files have line ends: checked below)
+    line_end = np.frombuffer(joined, np.uint8) == ord("\n")
+    bounds = np.cumsum([cut] + [len(data) - cut for _, data in members]).tolist()
+    counts = np.array([np.count_nonzero(line_end[a:b]) for a, b in itertools.pairwise(bounds)])
+    del line_end
+    invalid: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(joined),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
+            ),
+        )
+    except pa.ArrowInvalid:
+        return []
+    n, size = table.num_rows, len(joined)
+    del joined
+    if invalid or n != int(counts.sum()):
+        return []
+    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
+        return []
+    named = list(zip(table.column_names, table.columns, strict=True))
+    del table
+    columns = _arrow_columns(named, n, size)
+    ends = np.cumsum(counts)
+    got = []
+    for (i, _), rows, end in zip(members, counts.tolist(), ends.tolist(), strict=True):
+        start = end - rows
+        part = [Column(c.name, c.values[start:end], c.present[start:end]) for c in columns]
+        try:
+            log = table_to_raw(
+                part,
+                rows,
+                path=paths[i],
+                fmt=NAME,
+                row_lines=np.arange(2, rows + 2, dtype=np.int64),
+                skipped=[],
+                warnings=[],
+            )
+        except InputError:
+            continue  # (read gives the file its message)
+        got.append((i, log))
+    return got
 
 
 def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Column]:
@@ -270,4 +392,5 @@ FORMAT: Final = Format(
     read=read,
     recognise=lambda s: s.is_csv,
     order=90,
+    read_many=read_many,
 )

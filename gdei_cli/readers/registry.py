@@ -178,6 +178,9 @@ class Format:
     * ``side_files(path)``: the files besides the log itself that ``read``
       may open (``hparams.yaml``, an MLflow run's params): a run read from a
       URL is copied with them.
+    * ``read_many(paths, options)``: many small files read at once, each as
+      ``read`` reads it, or ``None`` for a file ``read`` must take (a format
+      whose per-file cost is mostly a fixed cost per call).
     """
 
     name: str
@@ -194,6 +197,7 @@ class Format:
     metric_doc: str = "a training loss"
     skip_names: frozenset[str] = field(default_factory=frozenset)
     side_files: Callable[[Path], Sequence[Path]] | None = None
+    read_many: Callable[[Sequence[Path], ReadOptions], list[RawLog | None]] | None = None
 
     def folder_of(self, path: Path) -> Path:
         """The folder a file of a folder-grouped format belongs to."""

@@ -1,0 +1,190 @@
+"""Many small CSV logs read by one Arrow parse (``csv.read_many``): each file's log
+is the one ``csv.read`` gives it, or the file is left to ``csv.read``."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gdei_cli import assembly, load
+from gdei_cli.discovery import discover
+from gdei_cli.errors import InputError
+from gdei_cli.readers import csv as csv_reader
+from gdei_cli.readers.registry import ReadOptions
+
+from .test_readers_text import _raw_summary
+
+
+def _alone(path):
+    try:
+        return _raw_summary(csv_reader.read(path, ReadOptions()))
+    except InputError as exc:
+        return str(exc)
+
+
+def _check_many(paths):
+    """read_many's logs equal read's, file by file; returns which files it took."""
+    got = csv_reader.read_many(paths, ReadOptions())
+    assert len(got) == len(paths)
+    for path, log in zip(paths, got, strict=True):
+        if log is not None:
+            assert _raw_summary(log) == _alone(path), path.name
+    return [log is not None for log in got]
+
+
+def test_plain_wide_logs_sharing_a_header_are_read_together(write):
+    """Integers in one file and floats in another, a column empty in one file, absent
+    cells, NaN and infinity tokens, CRLF line ends, gzip: every file is taken, as read
+    reads it."""
+    paths = [
+        write("a.csv", "step,loss,acc\n0,1,\n1,2,\n2,3,\n"),
+        write("b.csv", "step,loss,acc\n0,0.5,0.1\n1,nan,0.2\n2,inf,NA\n"),
+        write("c.csv", "step,loss,acc\n5,-inf,1e400\n3,7,\n"),
+        write("d.csv", "step,loss,acc\r\n0,1,2\r\n"),
+        write("e.csv", "step,loss,acc\r\n4,1,2\r\n9,,3\r\n"),
+        write("f.csv", "step,lr\n0,0.1\n1,0.2\n"),  # a header of its own, twice
+        write("g.csv", "step,lr\n0,1\n"),
+        write("h.csv.gz", gzip.compress(b"step,lr\n2,0.3\n")),  # decompressed first
+    ]
+    assert _check_many(paths) == [True] * len(paths)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "why"),
+    [
+        ("quote.csv", 'step,loss\n0,"1"\n', "a quote"),
+        ("cut.csv", "step,loss\n0,1\n1,0.", "no line end at the end"),
+        ("bare.csv", "step,loss\n", "no rows"),
+        ("cr.csv", "step,loss\r0,1\r1,2\r", "lone carriage returns"),
+        ("accent.csv", "step,précision\n0,1\n", "not ASCII"),
+        ("names.csv", "run,step,loss\na,0,1\n", "a run column"),
+        ("long.csv", "metric,step,value\nloss,0,1\n", "a metric column"),
+    ],
+)
+def test_files_read_alone(write, name, text, why):
+    """Files outside the plain case are left to read (None), whatever their company."""
+    path = write(name, text)
+    other = write("other_" + name, text.replace('"', "").replace("0.", "0.5\n"))
+    assert _check_many([path, other])[0] is False, why
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "step,loss\n0,1\n\n1,2\n",  # a blank line: the line ends no longer count the rows
+        "step,loss\n0,1\n1,2,3\n",  # a row Arrow rejects
+        "step,loss\n0,one\n",  # text in a column: not numbers only
+        "step,loss\n0,true\n",  # booleans
+        "step,loss\n0,2024-01-01\n",  # a date
+    ],
+)
+def test_a_file_outside_the_plain_case_sends_its_whole_table_back(write, bad):
+    """A table with anything but numbers (or rows that do not add up) is not cut up:
+    every file sharing its header is read alone."""
+    paths = [write("a.csv", "step,loss\n0,1\n1,2\n"), write("b.csv", bad)]
+    assert _check_many(paths) == [False, False]
+
+
+#: cells of the plain case (numbers of every kind, absent cells) ...
+_NUMBER = st.sampled_from(
+    ["0", "1", "-3", "2.5", "1e3", "", "NA", "null", "nan", "inf", "-inf", "1e400",
+     "9223372036854775807", "99999999999999999999"]
+)  # fmt: skip
+#: ... and cells outside it
+_ODD = st.sampled_from(["x", '"4"', "true", " 7 ", "2024-01-01", "é"])
+_HEADER = st.sampled_from(["step,loss,acc", "step,loss,acc", "epoch,loss", "step,wall_time"])
+
+
+@st.composite
+def _file(draw):
+    """A small CSV log: mostly the plain case; now and then an odd cell, a ragged
+    row, a lone carriage return, a blank line or a last line without its end."""
+    header = draw(_HEADER)
+    width = header.count(",") + 1
+    odd = draw(st.sampled_from([False] * 4 + [True]))
+    cell = _NUMBER | _ODD if odd else _NUMBER
+    row = st.lists(cell, min_size=width, max_size=width)
+    if odd:
+        row = row | st.lists(cell, min_size=1, max_size=width + 1)
+    rows = draw(st.lists(row, min_size=0 if odd else 1, max_size=6))
+    end = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"] if odd else ["\n", "\r\n"]))
+    tail = draw(st.sampled_from([end, "", end + end] if odd else [end]))
+    return header + end, odd, end.join([header, *(",".join(r) for r in rows)]) + tail
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(files=st.lists(_file(), min_size=1, max_size=6))
+def test_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, files):
+    """Whatever the files hold (ragged rows, cut lines, blank lines, text, quotes, huge
+    numbers, line ends of every kind), read_many never raises, each log it gives is
+    the one read gives that file, and it takes every file of a header shared by two
+    plain files or more and by no other."""
+    folder = tmp_path / str(abs(hash(tuple(files))))
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i, (_, _, text) in enumerate(files):
+        path = folder / f"f{i}.csv"
+        path.write_bytes(text.encode())
+        paths.append(path)
+    took = _check_many(paths)
+    for header in {h for h, _, _ in files}:
+        members = [i for i, (h, _, _) in enumerate(files) if h == header]
+        if len(members) > 1 and not any(files[i][1] for i in members):
+            assert all(took[i] for i in members), header
+
+
+def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, tmp_path):
+    """load: the frame, the runs' bookkeeping and the skipped files are the same when
+    every file is read alone; over a process pool too."""
+    for i in range(12):
+        rows = "".join(f"{s},{1 / (s + i + 1)},{'' if s % 3 else s}\n" for s in range(20))
+        write(f"runs/r{i:02d}.csv", "step,loss,acc\n" + rows)
+    write("runs/ragged.csv", "step,loss,acc\n0,1\n1,2,3\n")
+    write("runs/restarted.csv", "step,loss,acc\n0,1,1\n1,2,2\n0,3,3\n1,4,4\n")
+    write("runs/floats.csv", "step,loss,acc\n0,0.5,\n1,0.25,\n")
+    write("runs/packed.csv.gz", gzip.compress(b"step,loss,acc\n0,1,2\n"))
+    together = load([tmp_path / "runs"], jobs=1)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(assembly, "BATCH_FILE_BYTES", -1)
+        alone = load([tmp_path / "runs"], jobs=1)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(assembly, "POOL_MIN_BYTES", 0)
+        pooled = load([tmp_path / "runs"], jobs=2)
+    for other in (alone, pooled):
+        pd.testing.assert_frame_equal(together.frame, other.frame)
+        assert together.runs == other.runs
+        assert together.skipped_files == other.skipped_files
+    assert len(together.runs) == 15
+    assert [s.path.rsplit("/", 1)[-1] for s in together.skipped_files] == ["ragged.csv"]
+
+
+def test_read_in_batches_calls_read_many_once_for_a_run_of_small_files(write, tmp_path):
+    """Consecutive small one-file sources of one format go to one read_many call;
+    a source too large for a batch is read alone."""
+    calls = []
+    real = csv_reader.read_many
+
+    def spy(paths, options=None):
+        calls.append([p.name for p in paths])
+        return real(paths, options)
+
+    for i in range(3):
+        write(f"runs/a{i}.csv", "step,loss\n0,1\n1,2\n")
+    write("runs/b.csv", "step,loss\n" + "0,1\n" * 40)
+    write("runs/c0.csv", "step,loss\n0,1\n")
+    write("runs/c1.csv", "step,loss\n0,1\n")
+    sources, _ = discover([tmp_path / "runs"])
+    sizes = [p.stat().st_size for s in sources for p in s.paths]
+    spied = dataclasses.replace(assembly.get("csv"), read_many=spy)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(assembly, "BATCH_FILE_BYTES", 100)
+        m.setattr(assembly, "get", lambda name: spied)
+        got = list(assembly.read_in_batches(sources, sizes))
+    assert len(got) == 6
+    assert calls == [["a0.csv", "a1.csv", "a2.csv"], ["c0.csv", "c1.csv"]]
