@@ -188,3 +188,21 @@ def test_read_in_batches_calls_read_many_once_for_a_run_of_small_files(write, tm
         got = list(assembly.read_in_batches(sources, sizes))
     assert len(got) == 6
     assert calls == [["a0.csv", "a1.csv", "a2.csv"], ["c0.csv", "c1.csv"]]
+
+
+def test_a_batch_read_that_fails_leaves_each_file_to_its_own_read(write, tmp_path):
+    """A bug in read_many (or no memory for a batch) must not sink the folder: the
+    files are then read one by one, with the same result."""
+    for i in range(4):
+        write(f"runs/r{i}.csv", f"step,loss\n0,{i}\n1,{i / 2}\n")
+    whole = load([tmp_path / "runs"], jobs=1)
+    spied = dataclasses.replace(assembly.get("csv"), read_many=_raises)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(assembly, "get", lambda name: spied)
+        alone = load([tmp_path / "runs"], jobs=1)
+    pd.testing.assert_frame_equal(whole.frame, alone.frame)
+    assert len(alone.runs) == 4 and not alone.skipped_files
+
+
+def _raises(paths, options=None):
+    raise RuntimeError("a bug")
