@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import (
+    ARROW_RELEASE_BYTES,
     check_utf8,
     line_of,
     logical_suffix,
@@ -140,11 +141,10 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
         except InputError:
             continue
         head = data.find(b"\n") + 1
-        body = memoryview(data)[head:]
         if (
             warnings
             or not head
-            or not body
+            or head == len(data)  # no row
             or not data.endswith(b"\n")
             or not data.isascii()
             or b'"' in data
@@ -169,7 +169,8 @@ def _read_group(
     options: ReadOptions,
 ) -> list[tuple[int, RawLog]]:
     """:func:`read_many` of files sharing *header*: ``(index, log)`` of each file
-    read, none when the table holds anything but numbers."""
+    read, none when the table holds anything but numbers.  *members* (each file's
+    index and bytes) is emptied once the files are joined."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -178,10 +179,12 @@ def _read_group(
 
     cut = len(header)
     joined = b"".join([header, *(memoryview(data)[cut:] for _, data in members)])
+    bounds = np.cumsum([cut] + [len(data) - cut for _, data in members]).tolist()
+    indices = [i for i, _ in members]
+    members.clear()  # (the files' own bytes: only the joined copy is kept)
     # each file's line ends: its rows, unless it has blank lines (which Arrow skips, so
     # the table then has fewer rows than the files have line ends: checked below)
     line_end = np.frombuffer(joined, np.uint8) == ord("\n")
-    bounds = np.cumsum([cut] + [len(data) - cut for _, data in members]).tolist()
     counts = np.array([np.count_nonzero(line_end[a:b]) for a, b in itertools.pairwise(bounds)])
     del line_end
     invalid: list[Any] = []
@@ -212,10 +215,12 @@ def _read_group(
         return []
     named = list(zip(table.column_names, table.columns, strict=True))
     del table
-    columns = _arrow_columns(named, n, size)
+    # (a batch's parse is handed back to the OS whatever its size: the next batch
+    # would not reuse it before the runs' columns pile up)
+    columns = _arrow_columns(named, n, max(size, ARROW_RELEASE_BYTES))
     ends = np.cumsum(counts)
     got = []
-    for (i, _), rows, end in zip(members, counts.tolist(), ends.tolist(), strict=True):
+    for i, rows, end in zip(indices, counts.tolist(), ends.tolist(), strict=True):
         start = end - rows
         part = [Column(c.name, c.values[start:end], c.present[start:end]) for c in columns]
         try:
