@@ -179,10 +179,10 @@ def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iter
             continue
         subfolders = []
         for entry in entries:
-            path = Path(entry.path)
             if entry.name.startswith("."):
                 continue
-            kind = file_kind(path)
+            path = Path(entry.path)
+            kind = _kind_of(entry, path)
             if kind == "folder":
                 subfolders.append(path)
             elif kind == "file":
@@ -193,31 +193,47 @@ def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iter
         stack.extend(reversed(subfolders))  # depth first, in sorted order
 
 
+def _kind_of(entry: os.DirEntry[str], path: Path) -> str:
+    """:func:`file_kind` of a folder entry: a plain file or folder is told by the
+    type the folder listing already gave (no ``stat`` call); a symbolic link or
+    anything else gets the whole check."""
+    try:
+        if not entry.is_symlink():
+            if entry.is_file(follow_symlinks=False):
+                return "file"
+            if entry.is_dir(follow_symlinks=False):
+                return "folder"
+    except OSError:
+        pass
+    return file_kind(path)
+
+
 def _real(path: Path) -> Path:
     """The path with symbolic links resolved (never raises, unlike ``Path.resolve``)."""
     return Path(os.path.realpath(path))
 
 
 class _Reals:
-    """:func:`_real`, remembered for one discovery: a path that is not a link is its
-    folder's real path plus its name, so a folder is resolved once for all its files
-    (``os.path.realpath`` looks at every component of every path again)."""
+    """:func:`_real`, as text, remembered for one discovery: a path that is not a link
+    is its folder's real path plus its name, so a folder is resolved once for all its
+    files (``os.path.realpath`` looks at every component of every path again).  Text,
+    not ``Path`` objects: thousands of files would spend more on building them."""
 
     def __init__(self) -> None:
-        self._memo: dict[Path, Path] = {}
+        self._memo: dict[str, str] = {}
 
-    def __call__(self, path: Path) -> Path:
-        below: list[Path] = []  # paths under the first one resolved, nearest last
-        here = path
+    def __call__(self, path: Path) -> str:
+        below: list[tuple[str, str]] = []  # (path, name) under the first one resolved
+        here = str(path)
         while (got := self._memo.get(here)) is None:
-            parent = here.parent
-            if parent == here or here.name in ("", ".", "..") or os.path.islink(here):
-                got = self._memo[here] = _real(here)
+            parent, name = os.path.split(here)
+            if parent == here or name in ("", ".", "..") or os.path.islink(here):
+                got = self._memo[here] = os.path.realpath(here)
                 break
-            below.append(here)
+            below.append((here, name))
             here = parent
-        for p in reversed(below):  # no recursion: folders nest thousands deep
-            got = self._memo[p] = got / p.name
+        for p, name in reversed(below):  # no recursion: folders nest thousands deep
+            got = self._memo[p] = os.path.join(got, name)
         return got
 
 
@@ -226,9 +242,15 @@ def common_root(paths: list[Path]) -> Path:
     return Path(os.path.commonpath([str(b) for b in bases])) if bases else Path(".")
 
 
-def relative_name(path: Path, root: Path, real: Callable[[Path], Path] = _real) -> str:
-    rel = os.path.relpath(real(path), root)
-    return root.name if rel == "." else Path(rel).as_posix()
+def relative_name(path: Path, root: Path, real: Callable[[Path], str] = os.path.realpath) -> str:
+    """*path*'s real path relative to *root* (a real path), ``/``-separated; *root*'s
+    own name for *root* itself."""
+    full, base = real(path), str(root)
+    if full.startswith(base) and full[len(base) : len(base) + 1] == os.sep:
+        rel = full[len(base) + 1 :]  # (below the root: what relpath gives, for less)
+    else:
+        rel = os.path.relpath(full, base)
+    return root.name if rel == "." else (rel if os.sep == "/" else Path(rel).as_posix())
 
 
 def _stem(path: Path) -> str:
@@ -245,7 +267,7 @@ def group(
     generic = GENERIC_STEMS.union(*(f.generic_names for f in formats()))
     by_folder: dict[tuple[Path, str], list[Path]] = {}
     singles: list[tuple[Path, Format]] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     real = _Reals()
     for path, fmt in found:
         key = real(path)

@@ -33,4 +33,22 @@ def test_discovery_resolves_paths_as_realpath_does(tmp_path, monkeypatch) -> Non
     ]
     real = _Reals()
     for p in paths * 2:  # the second time from what was remembered
-        assert real(p) == _real(p) == Path(os.path.realpath(p)), p
+        assert real(p) == str(_real(p)) == os.path.realpath(p), p
+
+
+def test_relative_names_are_relpaths(tmp_path) -> None:
+    """A run's name is its real path relative to the root, as ``os.path.relpath``
+    gives it (the root's own name for the root), below the root, beside it, and
+    under ``/``."""
+    import os
+
+    from gdei_cli.discovery import relative_name
+
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "rootless").mkdir()
+    root = Path(os.path.realpath(tmp_path / "root"))
+    for p in [root / "a" / "f.csv", root / "a", root, root.parent / "rootless" / "g.csv"]:
+        rel = os.path.relpath(os.path.realpath(p), root)
+        assert relative_name(p, root) == (root.name if rel == "." else rel), p
+    assert relative_name(root / "a", Path("/")) == str(root / "a")[1:]
+    assert relative_name(root / "a", root, lambda p: str(p)) == "a"
