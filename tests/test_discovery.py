@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 
 def test_discovery_resolves_paths_as_realpath_does(tmp_path, monkeypatch) -> None:
     """Discovery's remembered real paths (a folder resolved once for its files) are
@@ -52,3 +55,22 @@ def test_relative_names_are_relpaths(tmp_path) -> None:
         assert relative_name(p, root) == (root.name if rel == "." else rel), p
     assert relative_name(root / "a", Path("/")) == str(root / "a")[1:]
     assert relative_name(root / "a", root, lambda p: str(p)) == "a"
+
+
+@settings(max_examples=300, deadline=None)
+@given(head=st.binary(max_size=40) | st.text(max_size=30).map(str.encode))
+def test_a_header_is_the_first_line_of_the_decoded_head(head) -> None:
+    """Detection decodes only the first line's bytes: the same fields as decoding
+    the whole head and splitting off its first line (damaged UTF-8 included)."""
+    import csv
+
+    from gdei_cli.readers.registry import ReadOptions, Sniff
+
+    sniff = Sniff(Path("x.csv"), ReadOptions())
+    sniff.__dict__["head"] = head + b"\n\xe2\x82 more\n"  # (what the file would give)
+    line = sniff.text.split("\n", 1)[0].strip("\r\ufeff")
+    try:
+        want = [h.strip() for h in next(csv.reader([line]))]
+    except (StopIteration, csv.Error):
+        want = []
+    assert sniff.header == want

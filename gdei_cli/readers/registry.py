@@ -78,13 +78,11 @@ class Sniff:
             return b""
         try:
             with os.fdopen(fd, "rb") as fh:
-                start = fh.read(2)
-                fh.seek(0)
-                if start == b"\x1f\x8b":
+                data: bytes = fh.read(SNIFF_BYTES)
+                if data[:2] == b"\x1f\x8b":
+                    fh.seek(0)
                     with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-                        data: bytes = gz.read(SNIFF_BYTES)
-                        return data
-                data = fh.read(SNIFF_BYTES)
+                        data = gz.read(SNIFF_BYTES)
                 return data
         except (OSError, EOFError, zlib.error):
             return b""
@@ -98,7 +96,12 @@ class Sniff:
         """The first line as CSV fields (whitespace-stripped)."""
         import csv
 
-        line = self.text.split("\n", 1)[0].strip("\r\ufeff")
+        # (the first line's bytes decoded alone: what decoding the whole head and
+        # splitting it gives, as a line end is never part of a UTF-8 character)
+        head = self.head
+        end = head.find(b"\n")
+        line = head[: end if end >= 0 else len(head)].decode("utf-8", errors="replace")
+        line = line.strip("\r\ufeff")
         try:
             return [h.strip() for h in next(csv.reader([line]))]
         except (StopIteration, csv.Error):
