@@ -254,11 +254,15 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
         p = parts[i]
         k = p.step.size
         if k:
-            lookup = np.array([position[str(m)] for m in p.metric_names], dtype=np.int32)
+            names = [str(m) for m in p.metric_names]
+            if names == all_metrics[: len(names)]:  # (the usual run: codes as they are)
+                mcode[at : at + k] = p.metric
+            else:
+                lookup = np.array([position[m] for m in names], dtype=np.int32)
+                np.take(lookup, p.metric, out=mcode[at : at + k])
             step[at : at + k] = p.step
             value[at : at + k] = p.value
             wall[at : at + k] = p.wall_time
-            mcode[at : at + k] = lookup[p.metric]
             rcode[at : at + k] = run_pos[p.run]
         at += k
         parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
