@@ -20,9 +20,16 @@ from gdei_cli.readers.registry import ReadOptions
 from .test_readers_text import _raw_summary
 
 
+def _summary(log):
+    """_raw_summary, plus what it leaves out: the order of the runs, and each log's
+    metric names in their order (names no point uses included)."""
+    runs = log.subruns or {"": log}
+    return _raw_summary(log), [(k, list(v.points.metric_names)) for k, v in runs.items()]
+
+
 def _alone(path):
     try:
-        return _raw_summary(csv_reader.read(path, ReadOptions()))
+        return _summary(csv_reader.read(path, ReadOptions()))
     except InputError as exc:
         return str(exc)
 
@@ -33,7 +40,7 @@ def _check_many(paths):
     assert len(got) == len(paths)
     for path, log in zip(paths, got, strict=True):
         if log is not None:
-            assert _raw_summary(log) == _alone(path), path.name
+            assert _summary(log) == _alone(path), path.name
     return [log is not None for log in got]
 
 
@@ -54,6 +61,32 @@ def test_plain_wide_logs_sharing_a_header_are_read_together(write):
     assert _check_many(paths) == [True] * len(paths)
 
 
+def test_long_logs_and_run_columns_are_read_together(write):
+    """Run and metric names: each file's own names, in its own order of first use
+    (not the order over all the files), absent names, a file with none at all, and
+    run names that are numbers."""
+    paths = [
+        write("a.csv", "run,metric,step,value\nx,loss,0,1\nx,acc,0,2\ny,loss,0,3\n"),
+        write("b.csv", "run,metric,step,value\ny,acc,0,1\n,loss,1,2\nx,acc,1,NA\n"),
+        write("c.csv", "run,metric,step,value\nNA,NA,0,1\n"),
+        write("d.csv", "run,metric,step,value\nz,val/loss,3,0.5\nz,loss,3,0.25\n"),
+        write("e.csv", "run,step,loss\n7,0,1\n8,0,2\n7,1,0.5\n"),
+        write("f.csv", "run,step,loss\n8,0,1\n,1,2\n"),
+    ]
+    assert _check_many(paths) == [True] * len(paths)
+
+
+def test_a_run_column_of_numbers_and_names_sends_its_table_back(write):
+    """Numbers and names in one run column are an error in a file holding both, and
+    no error in a file holding one kind: the files are read alone, each as it is."""
+    paths = [
+        write("a.csv", "run,step,loss\n7,0,1\n"),
+        write("b.csv", "run,step,loss\nx,0,1\n"),
+        write("c.csv", "run,step,loss\n7,0,1\nx,0,2\n"),
+    ]
+    assert _check_many(paths) == [False, False, False]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "why"),
     [
@@ -62,8 +95,6 @@ def test_plain_wide_logs_sharing_a_header_are_read_together(write):
         ("bare.csv", "step,loss\n", "no rows"),
         ("cr.csv", "step,loss\r0,1\r1,2\r", "lone carriage returns"),
         ("accent.csv", "step,précision\n0,1\n", "not ASCII"),
-        ("names.csv", "run,step,loss\na,0,1\n", "a run column"),
-        ("long.csv", "metric,step,value\nloss,0,1\n", "a metric column"),
     ],
 )
 def test_files_read_alone(write, name, text, why):
@@ -97,7 +128,15 @@ _NUMBER = st.sampled_from(
 )  # fmt: skip
 #: ... and cells outside it
 _ODD = st.sampled_from(["x", '"4"', "true", " 7 ", "2024-01-01", "é"])
-_HEADER = st.sampled_from(["step,loss,acc", "step,loss,acc", "epoch,loss", "step,wall_time"])
+_HEADER = st.sampled_from(
+    ["step,loss,acc", "step,loss,acc", "epoch,loss", "step,wall_time", "run,step,loss",
+     "metric,step,value", "run,metric,step,value", "tag,value", "metric,run,value,step"]
+)  # fmt: skip
+#: run and metric names of the plain case (words and absent cells) ...
+_NAME = st.sampled_from(["a", "b", "loss", "val/loss", "r1", "", "NA"])
+#: ... and outside it (numbers among words, NaN spelled as a name)
+_ODD_NAME = st.sampled_from(["7", "2.5", "nan", "x y", " a"])
+_NAMED = ("run", "metric", "tag")
 
 
 @st.composite
@@ -107,10 +146,11 @@ def _file(draw):
     header = draw(_HEADER)
     width = header.count(",") + 1
     odd = draw(st.sampled_from([False] * 4 + [True]))
-    cell = _NUMBER | _ODD if odd else _NUMBER
-    row = st.lists(cell, min_size=width, max_size=width)
+    number = _NUMBER | _ODD if odd else _NUMBER
+    name = _NAME | _ODD_NAME if odd else _NAME
+    row = st.tuples(*(name if c in _NAMED else number for c in header.split(","))).map(list)
     if odd:
-        row = row | st.lists(cell, min_size=1, max_size=width + 1)
+        row = row | st.lists(number | name, min_size=1, max_size=width + 1)
     rows = draw(st.lists(row, min_size=0 if odd else 1, max_size=6))
     end = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"] if odd else ["\n", "\r\n"]))
     tail = draw(st.sampled_from([end, "", end + end] if odd else [end]))

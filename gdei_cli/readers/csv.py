@@ -155,7 +155,7 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
         delimiter = "\t" if logical_suffix(path) == ".tsv" else ","
         groups.setdefault((delimiter, bytes(data[:head])), []).append((i, data))
     for (delimiter, header), members in groups.items():
-        if len(members) > 1 and not _text_column_types(header, delimiter):
+        if len(members) > 1:
             for i, log in _read_group(header, members, delimiter, paths, options):
                 out[i] = log
     return out
@@ -201,7 +201,10 @@ def _read_group(
                 delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
             ),
             convert_options=pacsv.ConvertOptions(
-                null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
+                null_values=NULL_TOKENS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                column_types=_text_column_types(header, delimiter),
             ),
         )
     except pa.ArrowInvalid:
@@ -210,19 +213,26 @@ def _read_group(
     del joined
     if invalid or n != int(counts.sum()):
         return []
-    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
-    if not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null, pa.types.is_dictionary)
+    if not all(any(is_(t) for is_ in kinds) for t in table.schema.types):
         return []
     named = list(zip(table.column_names, table.columns, strict=True))
     del table
     # (a batch's parse is handed back to the OS whatever its size: the next batch
     # would not reuse it before the runs' columns pile up)
     columns = _arrow_columns(named, n, max(size, ARROW_RELEASE_BYTES))
+    if any(c.bad_row is not None for c in columns):
+        return []  # a run or metric column mixing numbers and names: each file says where
     ends = np.cumsum(counts)
     got = []
     for i, rows, end in zip(indices, counts.tolist(), ends.tolist(), strict=True):
         start = end - rows
-        part = [Column(c.name, c.values[start:end], c.present[start:end]) for c in columns]
+        part = [
+            _names_of_rows(c, start, end)
+            if c.codes is not None
+            else Column(c.name, c.values[start:end], c.present[start:end])
+            for c in columns
+        ]
         try:
             log = table_to_raw(
                 part,
@@ -237,6 +247,29 @@ def _read_group(
             continue  # (read gives the file its message)
         got.append((i, log))
     return got
+
+
+def _names_of_rows(col: Column, start: int, end: int) -> Column:
+    """Rows *start* to *end* of a text column (codes into names), as that file's own
+    parse gives them: codes into the names those rows use, in order of first use,
+    and the null column when they hold none."""
+    import numpy as np
+
+    from gdei_cli.readers._table import Column, _text_column
+
+    if col.codes is None or col.uniques is None:
+        raise AssertionError("not a text column")
+    codes, present = col.codes[start:end], col.present[start:end]
+    if not present.any():
+        return Column(col.name, np.full(end - start, np.nan), np.zeros(end - start, dtype=bool))
+    import pandas as pd
+
+    used = pd.unique(codes)  # in order of first use
+    used = used[used >= 0]
+    # (one slot more, never set: an absent cell's -1 picks it, and stays -1)
+    lookup = np.full(len(col.uniques) + 1, -1, dtype=np.int32)
+    lookup[used] = np.arange(used.size, dtype=np.int32)
+    return _text_column(col.name, lookup[codes], col.uniques[used], present)
 
 
 def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Column]:
