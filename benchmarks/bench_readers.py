@@ -8,7 +8,8 @@ times, interleaved round by round (median of ``--rounds``):
   metric) and JSON lines: gdei's reader (file to points) and ``gdei_cli.load``
   (files to the canonical, sorted frame) against pyarrow's own C++ reader of
   the same file (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
-* 200 long CSV files of 5,000 points: ``load`` against pyarrow reading each;
+* 200 CSV files of 5,000 points, wide (``step,loss,val_loss``) and long
+  (``metric,step,value``): ``load`` against pyarrow reading each;
 * the engine: ``gdei_cli.analyze`` over 10^7 points (1,000 runs x 10,000)
   against one vectorized numpy pass of the paper's index over the same values;
 * (``bench_scale.py`` times ``gdei analyze`` over many small runs.)
@@ -49,6 +50,7 @@ def write_data() -> dict[str, Path]:
         "wide CSV": DATA / "wide.csv",
         "JSON lines": DATA / "lines.jsonl",
         "200 CSV files": DATA / "many",
+        "200 long CSV files": DATA / "many_long",
     }
     if not paths["long CSV"].exists():
         per_run = POINTS // 200
@@ -87,6 +89,18 @@ def write_data() -> dict[str, Path]:
                     "val_loss": rng.random(n).round(6),
                 }
             ).to_csv(many / f"run{i:03d}.csv", index=False)
+    many_long = paths["200 long CSV files"]
+    if not many_long.exists():
+        many_long.mkdir()
+        n = 5_000 // 2
+        for i in range(200):
+            pd.DataFrame(
+                {
+                    "metric": np.tile(np.array(["loss", "val_loss"], dtype=object), n),
+                    "step": np.arange(n).repeat(2),
+                    "value": rng.random(2 * n).round(6),
+                }
+            ).to_csv(many_long / f"run{i:03d}.csv", index=False)
     return paths
 
 
@@ -125,18 +139,18 @@ def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
             f"| {label}, 1M points | {t['ref']:.3f} | {t['read']:.3f} | "
             f"{t['read'] / t['ref']:.1f}x | {t['load']:.3f} | {t['load'] / t['ref']:.1f}x |"
         )
-    many = sorted(paths["200 CSV files"].glob("*.csv"))
+    for label, name in (("200 CSV files", "200 wide CSV files"), ("200 long CSV files", None)):
+        many = sorted(paths[label].glob("*.csv"))
+        folder = paths[label]
 
-    def ref_many() -> object:
-        return [pacsv.read_csv(p) for p in many]
+        def ref_many(files: list[Path] = many) -> object:
+            return [pacsv.read_csv(p) for p in files]
 
-    t = median_times(
-        {"ref": ref_many, "load": lambda: load([paths["200 CSV files"]], jobs=1)}, rounds
-    )
-    rows.append(
-        f"| 200 CSV files, 1M points | {t['ref']:.3f} | - | - | {t['load']:.3f} | "
-        f"{t['load'] / t['ref']:.1f}x |"
-    )
+        t = median_times({"ref": ref_many, "load": lambda f=folder: load([f], jobs=1)}, rounds)
+        rows.append(
+            f"| {name or label}, 1M points | {t['ref']:.3f} | - | - | {t['load']:.3f} | "
+            f"{t['load'] / t['ref']:.1f}x |"
+        )
     del pa
     return rows
 
@@ -187,7 +201,7 @@ print(json.dumps({"growth": hwm() - base, "frame": ds.frame.memory_usage(deep=Tr
 
 def memory_rows(paths: dict[str, Path]) -> list[str]:
     rows = []
-    for label in ("long CSV", "wide CSV", "JSON lines", "200 CSV files"):
+    for label in ("long CSV", "wide CSV", "JSON lines", "200 CSV files", "200 long CSV files"):
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY, str(paths[label])],
             capture_output=True,
