@@ -115,14 +115,17 @@ def clean_name(name: str) -> str:
     return name
 
 
-def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+def categorical(codes: np.ndarray, names: list[str], *, checked: bool = True) -> pd.Categorical:
     """A categorical of str names (one categories dtype everywhere, pandas 2 and 3).
 
     A few names (a log's metrics) reuse one cached dtype: building the categories
-    index is most of the cost of a small file's categorical."""
+    index is most of the cost of a small file's categorical.  With ``checked=False``
+    pandas does not check the codes (two passes over them): only for codes valid by
+    construction."""
     if len(names) <= _CACHED_NAMES:
-        return pd.Categorical.from_codes(codes, dtype=_dtype(tuple(str(n) for n in names)))
-    return pd.Categorical.from_codes(codes, categories=str_index(names))
+        dtype = _dtype(tuple(str(n) for n in names))
+        return pd.Categorical.from_codes(codes, dtype=dtype, validate=checked)
+    return pd.Categorical.from_codes(codes, categories=str_index(names), validate=checked)
 
 
 #: category lists up to this long are cached (as dtypes; they are immutable)
@@ -234,10 +237,14 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     if len(parts) == 1 and total:  # one run: its columns are the frame's, no copy
         (only,) = parts
         parts[0] = RunColumns(only.run, only.metric_names, *(np.zeros(0),) * 4)
-        lookup = np.array([position[str(m)] for m in only.metric_names], dtype=np.int32)
+        names = [str(m) for m in only.metric_names]
+        if names == all_metrics:  # (its names sorted, as assembly gives them: no lookup)
+            metric = np.asarray(only.metric, dtype=np.int32)
+        else:
+            metric = np.array([position[m] for m in names], dtype=np.int32)[only.metric]
         return _frame(
             np.zeros(total, dtype=np.int32),
-            lookup[only.metric],
+            metric,
             np.asarray(only.step, dtype=np.int64),
             np.asarray(only.value, dtype=np.float64),
             np.asarray(only.wall_time, dtype=np.float64),
@@ -281,8 +288,9 @@ def _frame(
 ) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            RUN: categorical(rcode, runs),
-            METRIC: categorical(mcode, metrics),
+            # (codes made here from lookups into these very names: valid by construction)
+            RUN: categorical(rcode, runs, checked=False),
+            METRIC: categorical(mcode, metrics, checked=False),
             STEP: step,
             VALUE: value,
             WALL_TIME: wall,
