@@ -750,6 +750,20 @@ def test_run_and_metric_dictionaries_over_many_parse_blocks(tmp_path, monkeypatc
     assert typed == inferred
 
 
+def test_a_line_longer_than_a_parse_block_is_read_in_larger_blocks(write, tmp_path):
+    """Arrow parses in 1 MiB blocks first; a line longer than that (a long run name,
+    within the line limit) makes it parse again in blocks that hold the longest line
+    allowed."""
+    from gdei_cli.readers import csv as csv_reader
+
+    rows = "".join(f"r,{s},{s / 10}\n" for s in range(60_000))  # several blocks
+    long_name = "x" * (3 << 20)
+    path = write("long_line.csv", f"run,step,loss\n{rows}{long_name},0,1\n{rows}")
+    log = csv_reader.read(path)
+    assert sorted(log.subruns) == ["r", long_name]
+    assert len(log.subruns["r"].points) == 120_000
+
+
 def test_the_header_prefilter_knows_every_run_and_metric_column_name():
     """The CSV reader skips parsing a header holding none of these bytes: each run
     and long-metric column name must contain one of them."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import (
     ARROW_RELEASE_BYTES,
+    LINE_FRACTION,
     check_utf8,
     line_of,
     logical_suffix,
@@ -47,7 +48,6 @@ def read(
     """
     import numpy as np
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     from gdei_cli.readers._table import settle_invalid_rows, table_to_raw
 
@@ -69,28 +69,18 @@ def read(
     data = _drop_cut_last_line(data, warnings, skipped)
     delimiter = "\t" if logical_suffix(path) == ".tsv" else ","
     invalid: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append(row)
-        return "skip"
-
+    types = _text_column_types(data, delimiter)
+    # a block must hold the longest line read_bytes lets through; smaller blocks keep
+    # both cores busy on a file of a few blocks: they are tried first
+    longest = max(SMALL_BLOCK, options.max_bytes // LINE_FRACTION + 1)
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            # a block must hold the longest line read_bytes lets through
-            read_options=pacsv.ReadOptions(
-                use_threads=True, block_size=max(1 << 20, options.max_bytes // 256 + 1)
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                null_values=NULL_TOKENS,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                column_types=_text_column_types(data, delimiter),
-            ),
-        )
+        try:
+            table = _parse(data, delimiter, types, invalid, SMALL_BLOCK)
+        except pa.ArrowInvalid:
+            if longest == SMALL_BLOCK:
+                raise
+            invalid.clear()  # a line longer than a block, or an error said again below
+            table = _parse(data, delimiter, types, invalid, longest)
     except pa.ArrowInvalid as exc:
         raise InputError(f"not a readable CSV file: {exc}", path=path) from None
 
@@ -111,6 +101,37 @@ def read(
         skipped=skipped,
         warnings=warnings,
         step_names=step_names,
+    )
+
+
+#: Arrow's parse block (a file's lines longer than this are parsed again in larger ones)
+SMALL_BLOCK: Final = 1 << 20
+
+
+def _parse(
+    data: bytes, delimiter: str, types: dict[str, Any], invalid: list[Any], block: int
+) -> Any:
+    """Arrow's parse of CSV *data* with gdei's options (*types*: columns typed ahead,
+    see :func:`_text_column_types`) into a table; rows it rejects go to *invalid*."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(row)
+        return "skip"
+
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(use_threads=True, block_size=block),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+        ),
+        convert_options=pacsv.ConvertOptions(
+            null_values=NULL_TOKENS,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            column_types=types,
+        ),
     )
 
 
@@ -173,7 +194,6 @@ def _read_group(
     index and bytes) is emptied once the files are joined."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     from gdei_cli.readers._table import Column, table_to_raw
 
@@ -188,24 +208,9 @@ def _read_group(
     counts = np.array([np.count_nonzero(line_end[a:b]) for a, b in itertools.pairwise(bounds)])
     del line_end
     invalid: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append(row)
-        return "skip"
-
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(joined),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                null_values=NULL_TOKENS,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                column_types=_text_column_types(header, delimiter),
-            ),
+        table = _parse(
+            joined, delimiter, _text_column_types(header, delimiter), invalid, SMALL_BLOCK
         )
     except pa.ArrowInvalid:
         return []
