@@ -751,15 +751,16 @@ def test_run_and_metric_dictionaries_over_many_parse_blocks(tmp_path, monkeypatc
 
 
 def test_a_line_longer_than_a_parse_block_is_read_in_larger_blocks(write, tmp_path):
-    """Arrow parses in 1 MiB blocks first; a line longer than that (a long run name,
-    within the line limit) makes it parse again in blocks that hold the longest line
-    allowed."""
+    """Arrow parses in 4 MiB blocks first; a line too long for them (a long run name,
+    within the line limit: 16 MiB under a 4 GiB file limit) makes it parse again in
+    blocks that hold the longest line allowed."""
     from gdei_cli.readers import csv as csv_reader
+    from gdei_cli.readers.registry import ReadOptions
 
-    rows = "".join(f"r,{s},{s / 10}\n" for s in range(60_000))  # several blocks
-    long_name = "x" * (3 << 20)
+    rows = "".join(f"r,{s},{s / 10}\n" for s in range(60_000))
+    long_name = "x" * (9 << 20)  # (more than two blocks: Arrow's parse fails on it)
     path = write("long_line.csv", f"run,step,loss\n{rows}{long_name},0,1\n{rows}")
-    log = csv_reader.read(path)
+    log = csv_reader.read(path, ReadOptions(max_bytes=4 << 30))
     assert sorted(log.subruns) == ["r", long_name]
     assert len(log.subruns["r"].points) == 120_000
 
