@@ -51,12 +51,19 @@ class Column:
     #: a non-numeric column's cells, as codes into its distinct values (-1: absent)
     codes: np.ndarray | None = None
     uniques: np.ndarray | None = None
+    #: every present value was parsed as an integer (an Arrow integer column): whole
+    #: numbers without checking (a hint: the answers are the same without it)
+    whole: bool = False
 
 
 def _is_integral(col: Column) -> bool:
     """Every present value a whole number below 2**62 in size (so finite too)."""
-    vals = col.values[col.present]
-    if vals.size == 0 or not (np.abs(vals) < 2.0**62).all():  # NaN and inf fail here
+    vals = col.values if col.present.all() else col.values[col.present]
+    if vals.size == 0:
+        return False
+    if col.whole:  # integers already: only their size to check
+        return bool(-(2.0**62) < vals.min() and vals.max() < 2.0**62)
+    if not (np.abs(vals) < 2.0**62).all():  # NaN and inf fail here
         return False
     return bool((vals == np.rint(vals)).all())
 

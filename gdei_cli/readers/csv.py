@@ -237,7 +237,7 @@ def _read_group(
         part = [
             _names_of_rows(c, start, end)
             if c.codes is not None
-            else Column(c.name, c.values[start:end], c.present[start:end])
+            else Column(c.name, c.values[start:end], c.present[start:end], whole=c.whole)
             for c in columns
         ]
         try:
@@ -297,7 +297,8 @@ def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Co
         if chunked.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
             # numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a float does
             vals = _into_numpy(chunked.iterchunks(), n, np.float64)
-            columns.append(Column(name=name, values=vals, present=np.ones(n, dtype=bool)))
+            whole = pa.types.is_integer(t)
+            columns.append(Column(name, vals, np.ones(n, dtype=bool), whole=whole))
             continue
         if pa.types.is_dictionary(t):  # the run or metric names (see _text_column_types)
             columns.append(_dictionary_column(name, chunked, n))
@@ -314,9 +315,8 @@ def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Co
                 .fill_null(float("nan"))
                 .to_numpy(zero_copy_only=False)
             )
-            columns.append(
-                Column(name=name, values=np.asarray(vals, dtype=np.float64), present=present)
-            )
+            vals = np.asarray(vals, dtype=np.float64)
+            columns.append(Column(name, vals, present, whole=pa.types.is_integer(t)))
         elif pa.types.is_null(t):
             columns.append(Column(name=name, values=np.full(n, np.nan), present=present))
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
