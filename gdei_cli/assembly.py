@@ -396,7 +396,7 @@ def assemble_run(
         # numpy's stable sort of 8- and 16-bit integers is a radix sort)
         order = np.argsort(code, kind="stable")
         grouped = (code[order], step[order])
-        if not _strictly_sorted(*grouped):
+        if not _rises_within(*grouped):
             keep &= superseded_mask(code, step)
             order = grouped = None
     superseded = np.bincount(code[~keep], minlength=len(names))
@@ -431,6 +431,13 @@ def _cat(arrays: list[np.ndarray], dtype: type | np.dtype[Any]) -> np.ndarray:
     if not arrays:
         return np.zeros(0, dtype=dtype)
     return np.concatenate(arrays).astype(dtype, copy=False)
+
+
+def _rises_within(sorted_codes: np.ndarray, step: np.ndarray) -> bool:
+    """:func:`_strictly_sorted` of rows whose codes are known to be sorted: every step
+    that does not rise is where the code changes."""
+    back = np.flatnonzero(step[1:] <= step[:-1])
+    return bool((sorted_codes[back + 1] != sorted_codes[back]).all())
 
 
 def _strictly_sorted(codes: np.ndarray, step: np.ndarray) -> bool:

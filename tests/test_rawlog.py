@@ -79,3 +79,25 @@ def test_names_are_valid_unicode_as_a_frames_categories_are() -> None:
                np.ones(1), np.zeros(1))  # fmt: skip
     assert p.metric_names == [schema.clean_name("loss\ud800")]
     assert str(p.to_frame()[schema.METRIC].iloc[0]) == p.metric_names[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.integers(-3, 3)), max_size=40),
+    big=st.booleans(),
+)
+def test_the_order_checks_agree_with_sorting(rows, big) -> None:
+    """Assembly's order checks: rows strictly sorted by (metric code, step) are what
+    sorting them leaves unchanged with no two equal; with codes already sorted, the
+    quicker check (only where steps fall) gives the same answer.  Above the probe's
+    64 rows too."""
+    from gdei_cli.assembly import _rises_within, _strictly_sorted
+
+    rows = rows * 3 if big else rows
+    codes = np.array([c for c, _ in rows], dtype=np.int8)
+    steps = np.array([s for _, s in rows], dtype=np.int64)
+    want = sorted(set(rows)) == rows
+    assert _strictly_sorted(codes, steps) == want
+    order = np.argsort(codes, kind="stable")
+    grouped = [rows[i] for i in order]
+    assert _rises_within(codes[order], steps[order]) == (sorted(set(grouped)) == grouped)
