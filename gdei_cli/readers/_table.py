@@ -149,8 +149,10 @@ def table_to_raw(
 
     if step_col is not None:
         row_ok = step_col.present.copy()
-        steps = np.where(row_ok, step_col.values, 0).astype(np.int64)
         n_missing = int(n_rows - row_ok.sum())
+        # (an absent step's NaN must not be cast: it is 0 until the row is dropped)
+        vals = np.where(row_ok, step_col.values, 0) if n_missing else step_col.values
+        steps = vals.astype(np.int64)
         if n_missing:
             warnings.append(f"{n_missing} row(s) without a {step_col.name!r} value were left out")
     else:
