@@ -181,7 +181,7 @@ def test_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, files):
 
 def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, tmp_path):
     """load: the frame, the runs' bookkeeping and the skipped files are the same when
-    every file is read alone; over a process pool too."""
+    every file is read alone; over a process pool too (CSV and JSON lines)."""
     for i in range(12):
         rows = "".join(f"{s},{1 / (s + i + 1)},{'' if s % 3 else s}\n" for s in range(20))
         write(f"runs/r{i:02d}.csv", "step,loss,acc\n" + rows)
@@ -189,6 +189,8 @@ def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, t
     write("runs/restarted.csv", "step,loss,acc\n0,1,1\n1,2,2\n0,3,3\n1,4,4\n")
     write("runs/floats.csv", "step,loss,acc\n0,0.5,\n1,0.25,\n")
     write("runs/packed.csv.gz", gzip.compress(b"step,loss,acc\n0,1,2\n"))
+    for i in range(3):  # JSON lines, read together too
+        write(f"runs/j{i}.jsonl", "".join(f'{{"step": {s}, "loss": {i + s}}}\n' for s in range(5)))
     together = load([tmp_path / "runs"], jobs=1)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(assembly, "BATCH_FILE_BYTES", -1)
@@ -200,7 +202,7 @@ def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, t
         pd.testing.assert_frame_equal(together.frame, other.frame)
         assert together.runs == other.runs
         assert together.skipped_files == other.skipped_files
-    assert len(together.runs) == 15
+    assert len(together.runs) == 18
     assert [s.path.rsplit("/", 1)[-1] for s in together.skipped_files] == ["ragged.csv"]
 
 
@@ -246,3 +248,102 @@ def test_a_batch_read_that_fails_leaves_each_file_to_its_own_read(write, tmp_pat
 
 def _raises(paths, options=None):
     raise RuntimeError("a bug")
+
+
+# --------------------------------------------------------------------------- JSON lines
+
+
+def _json_alone(path):
+    from gdei_cli.readers import jsonl
+
+    try:
+        return _summary(jsonl.read(path, ReadOptions()))
+    except InputError as exc:
+        return str(exc)
+
+
+def _check_many_json(paths):
+    """jsonl.read_many's logs equal jsonl.read's, file by file; which files it took."""
+    from gdei_cli.readers import jsonl
+
+    got = jsonl.read_many(paths, ReadOptions())
+    assert len(got) == len(paths)
+    for path, log in zip(paths, got, strict=True):
+        if log is not None:
+            assert _summary(log) == _json_alone(path), path.name
+    return [log is not None for log in got]
+
+
+def test_plain_json_lines_are_read_together(write):
+    """A key missing from one file, a key only ever null in another, integers in one
+    file and floats in another: each file's own columns, as its own read gives."""
+    paths = [
+        write("a.jsonl", '{"step": 0, "loss": 1, "acc": null}\n{"step": 1, "loss": 2}\n'),
+        write("b.jsonl", '{"step": 0, "loss": 0.5, "lr": 0.1}\n{"step": 1, "loss": 0.25}\n'),
+        write("c.jsonl", '{"_step": 3, "loss": 7, "acc": 0.5}\n'),
+        write("d.jsonl.gz", gzip.compress(b'{"step": 5, "val_loss": 1e3}\n')),
+    ]
+    assert _check_many_json(paths) == [True] * len(paths)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        '{"step": 0, "loss": NaN}\n',  # a token only the Python parser reads
+        '{"step": 0, "loss": 1}\n\n{"step": 1, "loss": 2}\n',  # a blank line
+        '{"step": 0, "loss": 1}',  # no line end at the end
+        '{"step": 0, "loss": "1"}\n',  # text
+        '{"step": 0, "loss": true}\n',  # a boolean
+        '{"step": 0, "opt": {"lr": 1}}\n',  # an object
+        '{"step": 0, "loss": [1]}\n',  # a list
+        '{"step": 0, "perte": 1, "é": 2}\n',  # not ASCII
+        ' {"step": 0, "loss": 1}\n',  # not an object first
+    ],
+)
+def test_json_lines_outside_the_plain_case_are_read_alone(write, odd):
+    plain = write("a.jsonl", '{"step": 0, "loss": 1}\n')
+    other = write("b.jsonl", odd)
+    took = _check_many_json([plain, other])
+    assert took[1] is False
+
+
+_JSON_VALUE = st.sampled_from(["0", "1", "-3", "2.5", "1e3", "null", "9223372036854775807"])
+_JSON_ODD = st.sampled_from(
+    ['"x"', '"7"', "true", "NaN", "[1]", '{"a": 1}', "Infinity", "1e400"]
+)  # fmt: skip
+
+
+@st.composite
+def _json_file(draw):
+    """Small JSON lines: mostly plain records of numbers; now and then an odd value,
+    a blank line, a missing last line end or a line that is not a record."""
+    odd = draw(st.sampled_from([False] * 4 + [True]))
+    value = _JSON_VALUE | _JSON_ODD if odd else _JSON_VALUE
+    keys = st.lists(st.sampled_from(["step", "loss", "acc", "_step", "lr"]), unique=True)
+    records = draw(st.lists(st.tuples(keys, st.data()), min_size=1, max_size=5))
+    lines = []
+    for names, data in records:
+        fields = ", ".join(f'"{k}": {data.draw(value)}' for k in names)
+        lines.append("{" + fields + "}")
+    if odd and draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(["", "[1, 2]", "{"])))
+    tail = draw(st.sampled_from(["\n", ""])) if odd else "\n"
+    return odd, "\n".join(lines) + tail
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(files=st.lists(_json_file(), min_size=1, max_size=6))
+def test_json_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, files):
+    """read_many never raises, each log it gives is the one read gives that file, and
+    it takes every file when all of them are plain."""
+    folder = tmp_path / str(abs(hash(tuple(files))))
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i, (_, text) in enumerate(files):
+        path = folder / f"f{i}.jsonl"
+        path.write_bytes(text.encode())
+        paths.append(path)
+    took = _check_many_json(paths)
+    if len(files) > 1 and not any(odd for odd, _ in files):
+        assert all(took)

@@ -10,6 +10,7 @@ or ``null`` is absent; ``NaN`` is a value.  Nested objects become
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import release_arrow_memory
+from gdei_cli.readers._io import ARROW_RELEASE_BYTES, read_bytes, release_arrow_memory
 from gdei_cli.readers._table import Column, classify_arrow_text, classify_text, table_to_raw
 from gdei_cli.readers.base import RawLog, SkippedLine
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
 # A NaN with a payload of our own marks "the log said NaN", so it survives the
@@ -356,8 +359,6 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     holding numbers are numbers.  Line *i* of the file is record *i*, as no line is
     blank.
     """
-    import pyarrow as pa
-    import pyarrow.json as pajson
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.isascii():
@@ -366,8 +367,19 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
         # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
         # nesting (6,000 levels: 12 s)
         return None
+    table = _arrow_table(body)
+    if table is None:
+        return None
+    return _table_columns(table, len(body))
+
+
+def _arrow_table(body: bytes) -> Any:
+    """pyarrow's parse of JSON lines *body* into a table, or ``None`` when it refuses."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
     try:
-        table = pajson.read_json(
+        return pajson.read_json(
             pa.BufferReader(body),
             read_options=pajson.ReadOptions(
                 use_threads=True, block_size=max(1 << 20, len(body) // 8 + 1)
@@ -375,7 +387,14 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    release_arrow_memory(len(body))  # the parse's buffers, before the columns are converted
+
+
+def _table_columns(table: Any, nbytes: int) -> tuple[list[Column], int]:
+    """:func:`fast_columns` of pyarrow's *table* (parsed from *nbytes*), which it
+    empties: each column converted, Arrow's memory handed back before and after."""
+    import pyarrow as pa
+
+    release_arrow_memory(nbytes)  # the parse's buffers, before the columns are converted
     n = table.num_rows
     columns: list[Column] = []
 
@@ -410,8 +429,66 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
 
     add_all(table)
     del table  # nothing else holds Arrow's buffers now
-    release_arrow_memory(len(body))
+    release_arrow_memory(nbytes)
     return columns, n
+
+
+def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | None]:
+    """Many small JSON-lines logs, each read as :func:`fast_columns` and
+    :func:`fast_to_raw` read it, or ``None`` for a file left to its own read.
+
+    pyarrow's JSON parse costs about 2 ms a call whatever the file, more than a
+    small file's lines, so the files are parsed as one table (one after another)
+    and the table is cut back into each file's lines.  Taken: ASCII files ending
+    in a line end, without a byte-order mark, whose joined lines the fast path
+    takes (no slow marker, blank line or deep nesting), in a table of numbers
+    only (flat records: no text, object, list or boolean values).  Then a key a
+    file holds no number under is no column of that file, as in its own parse
+    (where it is missing, or all ``null``).  Anything else: every file ``None``.
+    """
+    out: list[RawLog | None] = [None] * len(paths)
+    taken: list[tuple[int, bytes]] = []
+    for i, path in enumerate(paths):
+        warnings: list[str] = []
+        try:
+            data = read_bytes(path, warnings, max_bytes=max_bytes)
+        except InputError:
+            continue
+        if not warnings and data.endswith(b"\n") and data.isascii() and data[:1] == b"{":
+            taken.append((i, data))
+    if len(taken) < 2:
+        return out
+    import pyarrow as pa
+
+    bounds = np.cumsum([0] + [len(data) for _, data in taken]).tolist()
+    joined = b"".join([data for _, data in taken])
+    indices = [i for i, _ in taken]
+    taken.clear()  # (the files' own bytes: only the joined copy is kept)
+    # each file's lines: its records (no line is blank, or the fast path refuses)
+    line_end = np.frombuffer(joined, np.uint8) == ord("\n")
+    counts = [int(np.count_nonzero(line_end[a:b])) for a, b in itertools.pairwise(bounds)]
+    del line_end
+    table = _arrow_table(joined) if _fast_path_may_read(joined) else None
+    size = len(joined)
+    del joined
+    if table is None or table.num_rows != sum(counts):
+        return out
+    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
+        return out
+    columns, _ = _table_columns(table, max(size, ARROW_RELEASE_BYTES))
+    del table
+    start = 0
+    for i, rows in zip(indices, counts, strict=True):
+        end = start + rows
+        part = [
+            Column(c.name, c.values[start:end], c.present[start:end])
+            for c in columns
+            if c.present[start:end].any()  # (a key this file never gives a number)
+        ]
+        out[i] = fast_to_raw(paths[i], (part, rows), fmt, [])
+        start = end
+    return out
 
 
 def frame_to_raw(

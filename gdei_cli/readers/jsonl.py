@@ -15,6 +15,8 @@ from gdei_cli.readers._io import read_bytes
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gdei_cli.readers.base import RawLog
 
 NAME: Final = "jsonl"
@@ -38,6 +40,14 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     )
 
 
+def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
+    """Many small JSON-lines logs, each read as :func:`read` reads it, or ``None``
+    for a file left to :func:`read` (see :func:`gdei_cli.readers._json.fast_many`)."""
+    from gdei_cli.readers._json import fast_many
+
+    return fast_many(paths, NAME, (options or ReadOptions()).max_bytes)
+
+
 def _recognise(s: Sniff) -> bool:
     if s.suffix in (".jsonl", ".ndjson"):
         return True
@@ -50,4 +60,5 @@ FORMAT: Final = Format(
     read=read,
     recognise=_recognise,
     order=91,
+    read_many=read_many,
 )
