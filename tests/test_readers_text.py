@@ -754,7 +754,7 @@ def test_run_and_metric_dictionaries_over_many_parse_blocks(tmp_path, monkeypatc
 
 
 def test_a_line_longer_than_a_parse_block_is_read_in_larger_blocks(write, tmp_path):
-    """Arrow parses in 4 MiB blocks first; a line too long for them (a long run name,
+    """Arrow parses in 1 MiB blocks first; a line too long for them (a long run name,
     within the line limit: 16 MiB under a 4 GiB file limit) makes it parse again in
     blocks that hold the longest line allowed."""
     from gdei_cli.readers import csv as csv_reader

@@ -104,11 +104,13 @@ def read(
     )
 
 
-#: Arrow's parse block (a file with a longer line is parsed again in larger ones): a
-#: few blocks per file keep both cores busy, larger ones hold more memory at once (a
-#: 1M-point wide CSV parses in 0.95x pyarrow's default read with 1, 2 or 4 MiB blocks
-#: and 1.05x with 8 MiB; its load peaks at 2.5x, 2.5x, 2.2x and 2.1x the frame)
-SMALL_BLOCK: Final = 4 << 20
+#: Arrow's parse block (a file with a longer line is parsed again in larger ones):
+#: small blocks keep both cores busy and the columns' chunks small.  Reads of 1M
+#: points over pyarrow's default read, with 1 / 2 / 4 / 8 MiB blocks: long CSV
+#: 1.36-1.59x / 1.52-1.60x / 1.53-1.67x / 1.54-1.67x, wide CSV 1.16-1.23x /
+#: 1.15-1.28x / 1.21-1.27x / 1.40-1.49x; the wide load peaks at 2.5x the frame with
+#: 1 MiB and 2.2x with 4 MiB (the long one at 3.5x with any)
+SMALL_BLOCK: Final = 1 << 20
 
 
 def _parse(
@@ -213,7 +215,7 @@ def _read_group(
     invalid: list[Any] = []
     try:
         types = _text_column_types(header, delimiter)
-        table = _parse(joined, delimiter, types, invalid, 1 << 20)  # (a batch: 2 MiB)
+        table = _parse(joined, delimiter, types, invalid, SMALL_BLOCK)
     except pa.ArrowInvalid:
         return []
     n, size = table.num_rows, len(joined)
