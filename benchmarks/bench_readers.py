@@ -9,7 +9,8 @@ times, interleaved round by round (median of ``--rounds``):
   (files to the canonical, sorted frame) against pyarrow's own C++ reader of
   the same file (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
 * 200 CSV files of 5,000 points, wide (``step,loss,val_loss``) and long
-  (``metric,step,value``): ``load`` against pyarrow reading each;
+  (``metric,step,value``), and 200 JSON-lines files of 5,000 points: ``load``
+  against pyarrow reading each;
 * the engine: ``gdei_cli.analyze`` over 10^7 points (1,000 runs x 10,000)
   against one vectorized numpy pass of the paper's index over the same values;
 * (``bench_scale.py`` times ``gdei analyze`` over many small runs.)
@@ -33,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "text"
@@ -51,6 +53,7 @@ def write_data() -> dict[str, Path]:
         "JSON lines": DATA / "lines.jsonl",
         "200 CSV files": DATA / "many",
         "200 long CSV files": DATA / "many_long",
+        "200 JSON-lines files": DATA / "many_jsonl",
     }
     if not paths["long CSV"].exists():
         per_run = POINTS // 200
@@ -87,6 +90,18 @@ def write_data() -> dict[str, Path]:
         lambda n: {"metric": np.tile(np.array(["loss", "val_loss"], dtype=object), n),
                    "step": np.arange(n).repeat(2), "value": rng.random(2 * n).round(6)},
     )  # fmt: skip
+    many_jsonl = paths["200 JSON-lines files"]
+    if not many_jsonl.exists():
+        many_jsonl.mkdir()
+        n = 5_000 // 2
+        for i in range(200):
+            vals = rng.random((n, 2)).round(6)
+            (many_jsonl / f"run{i:03d}.jsonl").write_text(
+                "".join(
+                    json.dumps({"step": s, "loss": a, "val_loss": b}) + "\n"
+                    for s, (a, b) in enumerate(vals.tolist())
+                )
+            )
     return paths
 
 
@@ -137,12 +152,17 @@ def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
             f"| {label}, 1M points | {t['ref']:.3f} | {t['read']:.3f} | "
             f"{t['read'] / t['ref']:.1f}x | {t['load']:.3f} | {t['load'] / t['ref']:.1f}x |"
         )
-    for label, name in (("200 CSV files", "200 wide CSV files"), ("200 long CSV files", None)):
-        many = sorted(paths[label].glob("*.csv"))
+    folders = (
+        ("200 CSV files", "200 wide CSV files", pacsv.read_csv),
+        ("200 long CSV files", None, pacsv.read_csv),
+        ("200 JSON-lines files", None, pajson.read_json),
+    )
+    for label, name, reader in folders:
+        many = sorted(p for p in paths[label].iterdir() if p.suffix in (".csv", ".jsonl"))
         folder = paths[label]
 
-        def ref_many(files: list[Path] = many) -> object:
-            return [pacsv.read_csv(p) for p in files]
+        def ref_many(files: list[Path] = many, read: Any = reader) -> object:
+            return [read(p) for p in files]
 
         t = median_times({"ref": ref_many, "load": lambda f=folder: load([f], jobs=1)}, rounds)
         rows.append(
@@ -199,7 +219,14 @@ print(json.dumps({"growth": hwm() - base, "frame": ds.frame.memory_usage(deep=Tr
 
 def memory_rows(paths: dict[str, Path]) -> list[str]:
     rows = []
-    for label in ("long CSV", "wide CSV", "JSON lines", "200 CSV files", "200 long CSV files"):
+    for label in (
+        "long CSV",
+        "wide CSV",
+        "JSON lines",
+        "200 CSV files",
+        "200 long CSV files",
+        "200 JSON-lines files",
+    ):
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY, str(paths[label])],
             capture_output=True,
