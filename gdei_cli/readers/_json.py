@@ -367,19 +367,22 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
         # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
         # nesting (6,000 levels: 12 s)
         return None
-    table = _arrow_table(body)
-    if table is None:
-        return None
-    return _table_columns(table, len(body))
+    return _arrow_columns(body)
 
 
-def _arrow_table(body: bytes) -> Any:
-    """pyarrow's parse of JSON lines *body* into a table, or ``None`` when it refuses."""
+def _arrow_columns(
+    body: bytes, *, numbers_only: bool = False, release: int | None = None
+) -> tuple[list[Column], int] | None:
+    """pyarrow's parse of JSON lines *body*, as :func:`fast_columns` gives it, or
+    ``None`` when pyarrow refuses the text (or, with *numbers_only*, when a key holds
+    anything but numbers and ``null``).  Arrow's memory is handed back before and
+    after the columns are converted as for a file of *release* bytes (default: the
+    body's size; see ``release_arrow_memory``)."""
     import pyarrow as pa
     import pyarrow.json as pajson
 
     try:
-        return pajson.read_json(
+        table = pajson.read_json(
             pa.BufferReader(body),
             read_options=pajson.ReadOptions(
                 use_threads=True, block_size=max(1 << 20, len(body) // 8 + 1)
@@ -387,13 +390,10 @@ def _arrow_table(body: bytes) -> Any:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-
-
-def _table_columns(table: Any, nbytes: int) -> tuple[list[Column], int]:
-    """:func:`fast_columns` of pyarrow's *table* (parsed from *nbytes*), which it
-    empties: each column converted, Arrow's memory handed back before and after."""
-    import pyarrow as pa
-
+    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if numbers_only and not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
+        return None
+    nbytes = len(body) if release is None else release
     release_arrow_memory(nbytes)  # the parse's buffers, before the columns are converted
     n = table.num_rows
     columns: list[Column] = []
@@ -458,8 +458,6 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
             taken.append((i, data))
     if len(taken) < 2:
         return out
-    import pyarrow as pa
-
     bounds = np.cumsum([0] + [len(data) for _, data in taken]).tolist()
     joined = b"".join([data for _, data in taken])
     indices = [i for i, _ in taken]
@@ -468,16 +466,14 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
     line_end = np.frombuffer(joined, np.uint8) == ord("\n")
     counts = [int(np.count_nonzero(line_end[a:b])) for a, b in itertools.pairwise(bounds)]
     del line_end
-    table = _arrow_table(joined) if _fast_path_may_read(joined) else None
-    size = len(joined)
-    del joined
-    if table is None or table.num_rows != sum(counts):
+    got = None
+    if _fast_path_may_read(joined):
+        # (a batch's parse is handed back to the OS whatever its size: the next batch
+        # would not reuse it before the runs' columns pile up)
+        got = _arrow_columns(joined, numbers_only=True, release=ARROW_RELEASE_BYTES)
+    if got is None or got[1] != sum(counts):
         return out
-    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
-    if not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
-        return out
-    columns, _ = _table_columns(table, max(size, ARROW_RELEASE_BYTES))
-    del table
+    columns = got[0]
     start = 0
     for i, rows in zip(indices, counts, strict=True):
         end = start + rows

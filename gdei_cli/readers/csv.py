@@ -149,13 +149,15 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
     line are parsed as one table (the header once, then each file's rows), and
     the table is cut back into each file's rows by its count of line ends.
     Only the plain case is taken: an ASCII file of at least one row ending in a
-    line end, without quotes, blank lines or a lone carriage return, whose
-    header names no run or metric column, and a table of numbers only (what a
+    line end, without quotes, blank lines or a lone carriage return, in a table
+    of numbers, and of names in the header's run and metric columns (what a
     file's own parse gives then: Arrow types a column over the whole table as
     it would over each file, up to an integer or empty column becoming a float
-    one, which :func:`_arrow_columns` reads alike).  Any other file, and every
-    file of a table with anything else in it (a rejected row, a text column),
-    is ``None``: :func:`read` then reads it, with its own messages.
+    one, which :func:`_arrow_columns` reads alike; each file's names are
+    re-coded in its own order of first use).  Any other file, and every file of
+    a table with anything else in it (a rejected row, a text column, a name
+    column mixing numbers and names), is ``None``: :func:`read` then reads it,
+    with its own messages.
     """
     options = options or ReadOptions()
     out: list[RawLog | None] = [None] * len(paths)
@@ -263,6 +265,7 @@ def _names_of_rows(col: Column, start: int, end: int) -> Column:
     parse gives them: codes into the names those rows use, in order of first use,
     and the null column when they hold none."""
     import numpy as np
+    import pandas as pd
 
     from gdei_cli.readers._table import Column, _text_column
 
@@ -271,8 +274,6 @@ def _names_of_rows(col: Column, start: int, end: int) -> Column:
     codes, present = col.codes[start:end], col.present[start:end]
     if not present.any():
         return Column(col.name, np.full(end - start, np.nan), np.zeros(end - start, dtype=bool))
-    import pandas as pd
-
     used = pd.unique(codes)  # in order of first use
     used = used[used >= 0]
     # (one slot more, never set: an absent cell's -1 picks it, and stays -1)
