@@ -359,7 +359,6 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     holding numbers are numbers.  Line *i* of the file is record *i*, as no line is
     blank.
     """
-
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.isascii():
         return None  # non-ASCII keys or text: the Python parser's exact handling
