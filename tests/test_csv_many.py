@@ -15,6 +15,7 @@ from gdei_cli import assembly, load
 from gdei_cli.discovery import discover
 from gdei_cli.errors import InputError
 from gdei_cli.readers import csv as csv_reader
+from gdei_cli.readers import jsonl
 from gdei_cli.readers.registry import ReadOptions
 
 from .test_readers_text import _raw_summary
@@ -27,20 +28,21 @@ def _summary(log):
     return _raw_summary(log), [(k, list(v.points.metric_names)) for k, v in runs.items()]
 
 
-def _alone(path):
+def _alone(path, reader):
     try:
-        return _summary(csv_reader.read(path, ReadOptions()))
+        return _summary(reader.read(path, ReadOptions()))
     except InputError as exc:
         return str(exc)
 
 
-def _check_many(paths):
-    """read_many's logs equal read's, file by file; returns which files it took."""
-    got = csv_reader.read_many(paths, ReadOptions())
+def _check_many(paths, reader=csv_reader):
+    """*reader*'s read_many gives each file the log its read gives it (CSV by
+    default); returns which files it took."""
+    got = reader.read_many(paths, ReadOptions())
     assert len(got) == len(paths)
     for path, log in zip(paths, got, strict=True):
         if log is not None:
-            assert _summary(log) == _alone(path), path.name
+            assert _summary(log) == _alone(path, reader), path.name
     return [log is not None for log in got]
 
 
@@ -253,27 +255,6 @@ def _raises(paths, options=None):
 # --------------------------------------------------------------------------- JSON lines
 
 
-def _json_alone(path):
-    from gdei_cli.readers import jsonl
-
-    try:
-        return _summary(jsonl.read(path, ReadOptions()))
-    except InputError as exc:
-        return str(exc)
-
-
-def _check_many_json(paths):
-    """jsonl.read_many's logs equal jsonl.read's, file by file; which files it took."""
-    from gdei_cli.readers import jsonl
-
-    got = jsonl.read_many(paths, ReadOptions())
-    assert len(got) == len(paths)
-    for path, log in zip(paths, got, strict=True):
-        if log is not None:
-            assert _summary(log) == _json_alone(path), path.name
-    return [log is not None for log in got]
-
-
 def test_plain_json_lines_are_read_together(write):
     """A key missing from one file, a key only ever null in another, integers in one
     file and floats in another: each file's own columns, as its own read gives."""
@@ -283,7 +264,7 @@ def test_plain_json_lines_are_read_together(write):
         write("c.jsonl", '{"_step": 3, "loss": 7, "acc": 0.5}\n'),
         write("d.jsonl.gz", gzip.compress(b'{"step": 5, "val_loss": 1e3}\n')),
     ]
-    assert _check_many_json(paths) == [True] * len(paths)
+    assert _check_many(paths, jsonl) == [True] * len(paths)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +284,7 @@ def test_plain_json_lines_are_read_together(write):
 def test_json_lines_outside_the_plain_case_are_read_alone(write, odd):
     plain = write("a.jsonl", '{"step": 0, "loss": 1}\n')
     other = write("b.jsonl", odd)
-    took = _check_many_json([plain, other])
+    took = _check_many([plain, other], jsonl)
     assert took[1] is False
 
 
@@ -344,6 +325,6 @@ def test_json_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, file
         path = folder / f"f{i}.jsonl"
         path.write_bytes(text.encode())
         paths.append(path)
-    took = _check_many_json(paths)
+    took = _check_many(paths, jsonl)
     if len(files) > 1 and not any(odd for odd, _ in files):
         assert all(took)
