@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import shutil
 
 import pandas as pd
 import pytest
@@ -250,6 +251,42 @@ def test_a_batch_read_that_fails_leaves_each_file_to_its_own_read(write, tmp_pat
 
 def _raises(paths, options=None):
     raise RuntimeError("a bug")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "pattern"),
+    [
+        ("lightning", "lightning_csv/*/metrics.csv"),
+        ("keras", "keras_csv/*/training.log"),
+        ("ultralytics", "yolo_csv/*/results.csv"),
+    ],
+)
+def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(
+    tmp_path, fmt, pattern
+):
+    """The real logs of each CSV dialect, each run folder copied twice with its side
+    files: read_many takes every copy and gives it the dialect's own log (points,
+    names, the format's name, the attributes of hparams.yaml or args.yaml)."""
+    from .conftest import shared_logs
+
+    reader = assembly.get(fmt)
+    originals = sorted(shared_logs().glob(pattern))
+    assert originals, pattern
+    paths = []
+    for i, original in enumerate(originals):
+        for copy in ("a", "b"):
+            shutil.copytree(original.parent, tmp_path / f"{i}{copy}")
+            paths.append(tmp_path / f"{i}{copy}" / original.name)
+    got = reader.read_many(paths, ReadOptions())
+    assert all(log is not None for log in got)
+    for path, log in zip(paths, got, strict=True):
+        alone = reader.read(path, ReadOptions())
+        assert (_summary(log), log.format, log.attrs) == (
+            _summary(alone),
+            alone.format,
+            alone.attrs,
+        )
+        assert log.format == fmt
 
 
 # --------------------------------------------------------------------------- JSON lines

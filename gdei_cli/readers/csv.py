@@ -27,7 +27,7 @@ from gdei_cli.readers.base import SkippedLine
 from gdei_cli.readers.registry import Format, ReadOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     import numpy as np
 
@@ -187,6 +187,19 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
             for i, log in _read_group(header, members, delimiter, paths, options):
                 out[i] = log
     return out
+
+
+def dialect_many(
+    finish: Callable[[Path, RawLog], RawLog],
+) -> Callable[[Sequence[Path], ReadOptions | None], list[RawLog | None]]:
+    """The ``read_many`` of a CSV dialect whose ``read`` is :func:`read` then
+    *finish* (its format's name, side files): :func:`read_many`, then *finish*."""
+
+    def many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
+        logs = read_many(paths, options)
+        return [None if log is None else finish(p, log) for p, log in zip(paths, logs, strict=True)]
+
+    return many
 
 
 def _read_group(

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path, options)
+    return _finish(path, csv.read(path, options))
+
+
+def _finish(path: Path, log: RawLog) -> RawLog:
+    """A log read as CSV, as this format (its name)."""
     log.format = FORMAT.name
     return log
 
@@ -35,4 +39,5 @@ FORMAT: Final = Format(
     recognise=_recognise,
     order=16,
     metric_doc="`loss`",
+    read_many=csv.dialect_many(_finish),
 )

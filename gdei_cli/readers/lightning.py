@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path, options)
+    return _finish(path, csv.read(path, options))
+
+
+def _finish(path: Path, log: RawLog) -> RawLog:
+    """A ``metrics.csv`` read as CSV, as this format: its name, ``hparams.yaml``."""
     log.format = FORMAT.name
     hparams = scalar_attrs(path.parent / "hparams.yaml")
     log.attrs.update({f"hparam.{k}": v for k, v in hparams.items()})
@@ -38,4 +42,5 @@ FORMAT: Final = Format(
     side_files=lambda path: [path.parent / "hparams.yaml"],
     run_doc="the `version_N` folder",
     metric_doc="`train_loss`, `train_loss_step`",
+    read_many=csv.dialect_many(_finish),
 )

@@ -22,7 +22,11 @@ ARGS: Final = ("model", "data", "epochs", "patience", "batch", "imgsz", "optimiz
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = csv.read(path, options)
+    return _finish(path, csv.read(path, options))
+
+
+def _finish(path: Path, log: RawLog) -> RawLog:
+    """A ``results.csv`` read as CSV, as this format: its name, ``args.yaml``."""
     log.format = FORMAT.name
     log.attrs.update(scalar_attrs(path.parent / "args.yaml", ARGS))
     return log
@@ -44,4 +48,5 @@ FORMAT: Final = Format(
     side_files=lambda path: [path.parent / "args.yaml"],
     run_doc="its folder",
     metric_doc="sum of `train/*_loss` (objective: fitness)",
+    read_many=csv.dialect_many(_finish),
 )
