@@ -20,6 +20,7 @@ No format is named in this module.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -300,8 +301,6 @@ def superseded_mask(codes: np.ndarray, step: np.ndarray) -> np.ndarray:
     step: a later point at a step <= its own means the run went back (resumed
     from a checkpoint) and wrote that stretch again.
     """
-    import pandas as pd
-
     n = step.size
     keep = np.ones(n, dtype=bool)
     if n == 0:
@@ -311,8 +310,10 @@ def superseded_mask(codes: np.ndarray, step: np.ndarray) -> np.ndarray:
     s_rev = step[order]
     c_rev = codes[order]
     starts = np.r_[True, c_rev[1:] != c_rev[:-1]]
-    seg = np.cumsum(starts) - 1
-    run_min = pd.Series(s_rev).groupby(seg).cummin().to_numpy()
+    run_min = np.empty_like(s_rev)
+    bounds = [*np.flatnonzero(starts).tolist(), n]
+    for a, b in itertools.pairwise(bounds):  # a running minimum per metric
+        np.minimum.accumulate(s_rev[a:b], out=run_min[a:b])
     big = np.iinfo(np.int64).max
     later_min = np.where(starts, big, np.r_[big, run_min[:-1]]).astype(np.int64)
     keep[order] = s_rev < later_min
