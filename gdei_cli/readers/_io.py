@@ -196,6 +196,32 @@ def read_bytes(
     return data
 
 
+def read_plain(path: Path, max_bytes: int) -> bytes | None:
+    """:func:`read_bytes` of a file to read in a batch with others, or ``None`` when
+    it cannot be read or comes with a warning (a damaged gzip): such a file is left
+    to its own read, which says so."""
+    warnings: list[str] = []
+    try:
+        data = read_bytes(path, warnings, max_bytes=max_bytes)
+    except InputError:
+        return None
+    return None if warnings else data
+
+
+def join_counting_lines(head: bytes, bodies: list[bytes | memoryview]) -> tuple[bytes, list[int]]:
+    """*head*, then every body, as one text; and each body's count of line ends (one
+    pass of numpy over the whole text, not one ``count`` per body)."""
+    import itertools
+
+    import numpy as np
+
+    joined = b"".join([head, *bodies])
+    bounds = np.cumsum([len(head)] + [len(b) for b in bodies]).tolist()
+    line_end = np.frombuffer(joined, np.uint8) == ord("\n")
+    counts = [int(np.count_nonzero(line_end[a:b])) for a, b in itertools.pairwise(bounds)]
+    return joined, counts
+
+
 def check_line_length(data: bytes, limit: int, path: Path) -> None:
     """Refuse a line longer than *limit* bytes (a few ``rfind`` calls per *limit* bytes)."""
     start = 0

@@ -10,7 +10,6 @@ or ``null`` is absent; ``NaN`` is a value.  Nested objects become
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -22,7 +21,12 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from gdei_cli.errors import InputError
-from gdei_cli.readers._io import ARROW_RELEASE_BYTES, read_bytes, release_arrow_memory
+from gdei_cli.readers._io import (
+    ARROW_RELEASE_BYTES,
+    join_counting_lines,
+    read_plain,
+    release_arrow_memory,
+)
 from gdei_cli.readers._table import Column, classify_arrow_text, classify_text, table_to_raw
 from gdei_cli.readers.base import RawLog, SkippedLine
 
@@ -448,23 +452,15 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
     out: list[RawLog | None] = [None] * len(paths)
     taken: list[tuple[int, bytes]] = []
     for i, path in enumerate(paths):
-        warnings: list[str] = []
-        try:
-            data = read_bytes(path, warnings, max_bytes=max_bytes)
-        except InputError:
-            continue
-        if not warnings and data.endswith(b"\n") and data.isascii() and data[:1] == b"{":
+        data = read_plain(path, max_bytes)
+        if data is not None and data.endswith(b"\n") and data.isascii() and data[:1] == b"{":
             taken.append((i, data))
     if len(taken) < 2:
         return out
-    bounds = np.cumsum([0] + [len(data) for _, data in taken]).tolist()
-    joined = b"".join([data for _, data in taken])
+    # each file's lines: its records (no line is blank, or the fast path refuses)
+    joined, counts = join_counting_lines(b"", [data for _, data in taken])
     indices = [i for i, _ in taken]
     taken.clear()  # (the files' own bytes: only the joined copy is kept)
-    # each file's lines: its records (no line is blank, or the fast path refuses)
-    line_end = np.frombuffer(joined, np.uint8) == ord("\n")
-    counts = [int(np.count_nonzero(line_end[a:b])) for a, b in itertools.pairwise(bounds)]
-    del line_end
     got = None
     if _fast_path_may_read(joined):
         # (a batch's parse is handed back to the OS whatever its size: the next batch

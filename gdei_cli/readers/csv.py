@@ -8,7 +8,6 @@ its line.
 
 from __future__ import annotations
 
-import itertools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -18,9 +17,11 @@ from gdei_cli.readers._io import (
     ARROW_RELEASE_BYTES,
     LINE_FRACTION,
     check_utf8,
+    join_counting_lines,
     line_of,
     logical_suffix,
     read_bytes,
+    read_plain,
     release_arrow_memory,
 )
 from gdei_cli.readers.base import SkippedLine
@@ -163,15 +164,12 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
     out: list[RawLog | None] = [None] * len(paths)
     groups: dict[tuple[str, bytes], list[tuple[int, bytes]]] = {}
     for i, path in enumerate(paths):
-        warnings: list[str] = []
-        try:
-            data = read_bytes(path, warnings, max_bytes=options.max_bytes)
-        except InputError:
+        data = read_plain(path, options.max_bytes)
+        if data is None:
             continue
         head = data.find(b"\n") + 1
         if (
-            warnings
-            or not head
+            not head
             or head == len(data)  # no row
             or not data.endswith(b"\n")
             or not data.isascii()
@@ -218,15 +216,11 @@ def _read_group(
     from gdei_cli.readers._table import Column, table_to_raw
 
     cut = len(header)
-    joined = b"".join([header, *(memoryview(data)[cut:] for _, data in members)])
-    bounds = np.cumsum([cut] + [len(data) - cut for _, data in members]).tolist()
-    indices = [i for i, _ in members]
-    members.clear()  # (the files' own bytes: only the joined copy is kept)
     # each file's line ends: its rows, unless it has blank lines (which Arrow skips, so
     # the table then has fewer rows than the files have line ends: checked below)
-    line_end = np.frombuffer(joined, np.uint8) == ord("\n")
-    counts = np.array([np.count_nonzero(line_end[a:b]) for a, b in itertools.pairwise(bounds)])
-    del line_end
+    joined, counts = join_counting_lines(header, [memoryview(data)[cut:] for _, data in members])
+    indices = [i for i, _ in members]
+    members.clear()  # (the files' own bytes: only the joined copy is kept)
     invalid: list[Any] = []
     try:
         types = _text_column_types(header, delimiter)
@@ -235,7 +229,7 @@ def _read_group(
         return []
     n, size = table.num_rows, len(joined)
     del joined
-    if invalid or n != int(counts.sum()):
+    if invalid or n != sum(counts):
         return []
     kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null, pa.types.is_dictionary)
     if not all(any(is_(t) for is_ in kinds) for t in table.schema.types):
@@ -247,10 +241,10 @@ def _read_group(
     columns = _arrow_columns(named, n, max(size, ARROW_RELEASE_BYTES))
     if any(c.bad_row is not None for c in columns):
         return []  # a run or metric column mixing numbers and names: each file says where
-    ends = np.cumsum(counts)
     got = []
-    for i, rows, end in zip(indices, counts.tolist(), ends.tolist(), strict=True):
-        start = end - rows
+    start = 0
+    for i, rows in zip(indices, counts, strict=True):
+        end = start + rows
         part = [
             _names_of_rows(c, start, end)
             if c.codes is not None
@@ -268,8 +262,10 @@ def _read_group(
                 warnings=[],
             )
         except InputError:
-            continue  # (read gives the file its message)
-        got.append((i, log))
+            pass  # (read gives the file its message)
+        else:
+            got.append((i, log))
+        start = end
     return got
 
 
