@@ -237,11 +237,8 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     if len(parts) == 1 and total:  # one run: its columns are the frame's, no copy
         (only,) = parts
         parts[0] = RunColumns(only.run, only.metric_names, *(np.zeros(0),) * 4)
-        names = [str(m) for m in only.metric_names]
-        if names == all_metrics:  # (its names sorted, as assembly gives them: no lookup)
-            metric = np.asarray(only.metric, dtype=np.int32)
-        else:
-            metric = np.array([position[m] for m in names], dtype=np.int32)[only.metric]
+        metric = np.empty(total, dtype=np.int32)
+        _frame_codes(only, all_metrics, position, metric)
         return _frame(
             np.zeros(total, dtype=np.int32),
             metric,
@@ -261,12 +258,7 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
         p = parts[i]
         k = p.step.size
         if k:
-            names = [str(m) for m in p.metric_names]
-            if names == all_metrics[: len(names)]:  # (the usual run: codes as they are)
-                mcode[at : at + k] = p.metric
-            else:
-                lookup = np.array([position[m] for m in names], dtype=np.int32)
-                np.take(lookup, p.metric, out=mcode[at : at + k])
+            _frame_codes(p, all_metrics, position, mcode[at : at + k])
             step[at : at + k] = p.step
             value[at : at + k] = p.value
             wall[at : at + k] = p.wall_time
@@ -275,6 +267,19 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
         parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
         del p  # the run's points are copied: free them now, not after the last run
     return _frame(rcode, mcode, step, value, wall, all_runs, all_metrics)
+
+
+def _frame_codes(
+    part: RunColumns, all_metrics: list[str], position: dict[str, int], out: np.ndarray
+) -> None:
+    """*part*'s metric codes as codes into *all_metrics* (where *position* finds each
+    name), written into *out*: as they are when its names are the first of them (the
+    usual run, its names sorted as assembly gives them), else through a lookup."""
+    names = [str(m) for m in part.metric_names]
+    if names == all_metrics[: len(names)]:
+        out[:] = part.metric
+    else:
+        np.take(np.array([position[m] for m in names], dtype=np.int32), part.metric, out=out)
 
 
 def _frame(
