@@ -345,7 +345,7 @@ def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: l
         n,
         path=path,
         fmt=fmt,
-        row_lines=np.arange(1, n + 1, dtype=np.int64),
+        row_lines=range(1, n + 1),
         skipped=[],
         warnings=warnings,
     )
