@@ -31,7 +31,7 @@ import numpy as np
 from gdei_cli import schema
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.errors import GdeiError, UsageError
-from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock
+from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock, take
 from gdei_cli.readers.registry import Format, ReadOptions, ReadRun, Source, detect, get
 
 if TYPE_CHECKING:
@@ -403,14 +403,14 @@ def assemble_run(
     superseded = np.bincount(code[~keep], minlength=len(names))
     if not keep.all():
         idx = np.flatnonzero(keep)
-        code, step, value, wall = code[idx], step[idx], value[idx], wall[idx]
+        code, step, value, wall = code[idx], step[idx], value[idx], take(wall, idx)
         order = grouped = None
     if order is None and not in_order and not _strictly_sorted(code, step):
         order = np.lexsort((step, code))
     if grouped is not None and order is not None:
-        (code, step), value, wall = grouped, value[order], wall[order]  # codes, steps: taken
+        (code, step), value, wall = grouped, value[order], take(wall, order)  # codes, steps: taken
     elif order is not None:
-        code, step, value, wall = code[order], step[order], value[order], wall[order]
+        code, step, value, wall = code[order], step[order], value[order], take(wall, order)
     kinds = [log.wall_clock for log in logs]
     preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
     info = RunInfo(

@@ -237,22 +237,22 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     if len(parts) == 1 and total:  # one run: its columns are the frame's, no copy
         (only,) = parts
         parts[0] = RunColumns(only.run, only.metric_names, *(np.zeros(0),) * 4)
-        metric = np.empty(total, dtype=np.int32)
+        metric = np.empty(total, dtype=_codes_dtype(all_metrics))
         _frame_codes(only, all_metrics, position, metric)
         return _frame(
-            np.zeros(total, dtype=np.int32),
+            np.zeros(total, dtype=_codes_dtype(all_runs)),
             metric,
             np.asarray(only.step, dtype=np.int64),
             np.asarray(only.value, dtype=np.float64),
-            np.asarray(only.wall_time, dtype=np.float64),
+            np.ascontiguousarray(only.wall_time, dtype=np.float64),  # (a no_clock view: copied)
             all_runs,
             all_metrics,
         )
     step = np.empty(total, dtype=np.int64)
     value = np.empty(total, dtype=np.float64)
     wall = np.empty(total, dtype=np.float64)
-    mcode = np.empty(total, dtype=np.int32)
-    rcode = np.empty(total, dtype=np.int32)
+    mcode = np.empty(total, dtype=_codes_dtype(all_metrics))
+    rcode = np.empty(total, dtype=_codes_dtype(all_runs))
     at = 0
     for i in order:
         p = parts[i]
@@ -279,7 +279,16 @@ def _frame_codes(
     if names == all_metrics[: len(names)]:
         out[:] = part.metric
     else:
-        np.take(np.array([position[m] for m in names], dtype=np.int32), part.metric, out=out)
+        np.take(np.array([position[m] for m in names], dtype=out.dtype), part.metric, out=out)
+
+
+def _codes_dtype(names: list[str]) -> np.dtype[Any]:
+    """The integer type pandas keeps a categorical's codes into *names* in: codes
+    written in it from the start need no second, narrowing copy."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if len(names) < np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 def _frame(

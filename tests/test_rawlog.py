@@ -101,3 +101,47 @@ def test_the_order_checks_agree_with_sorting(rows, big) -> None:
     order = np.argsort(codes, kind="stable")
     grouped = [rows[i] for i in order]
     assert _rises_within(codes[order], steps[order]) == (sorted(set(grouped)) == grouped)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n=st.integers(0, 50), data=st.data())
+def test_take_of_a_log_without_clock_is_nan_in_no_memory(n, data) -> None:
+    """A log without a clock carries its NaN wall times as a view of one NaN: taking
+    rows of it gives as many NaN, still a view; any other array is taken as numpy
+    takes it."""
+    from gdei_cli.readers.base import no_clock, take
+
+    rows = np.asarray(data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=60 if n else 0)))
+    rows = rows.astype(np.int64)
+    got = take(no_clock(n), rows)
+    assert got.shape == (rows.size,) and np.isnan(got).all()
+    assert n == 0 or got.strides == (0,)
+    values = np.arange(n, dtype=np.float64)
+    assert np.array_equal(take(values, rows), values[rows])
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_a_frame_of_logs_without_clock_owns_its_wall_times(tmp_path, runs) -> None:
+    """The frame's wall-time column of logs with no clock is NaN, an array of its own
+    (one value per row, not a view of one NaN), whether one run or several are
+    stacked."""
+    from gdei_cli import load
+
+    for r in range(runs):
+        (tmp_path / f"r{r}.csv").write_text(
+            "step,loss\n" + "".join(f"{i},{1 / (i + 1)}\n" for i in range(50))
+        )
+    wall = load([tmp_path], jobs=1).frame[schema.WALL_TIME].to_numpy()
+    assert wall.size == 50 * runs and np.isnan(wall).all()
+    assert wall.strides == (8,)  # (not a view of one NaN)
+
+
+@pytest.mark.parametrize("k", [1, 126, 127, 128, 32766, 32767, 32768])
+def test_the_frames_codes_are_in_the_type_pandas_keeps(k) -> None:
+    """stack_runs writes a frame's codes in the integer type pandas would narrow them
+    to, so pandas keeps them as they are."""
+    import pandas as pd
+
+    names = [str(i) for i in range(k)]
+    wanted = pd.Categorical.from_codes(np.zeros(1, dtype=np.int64), categories=names).codes.dtype
+    assert schema._codes_dtype(names) == wanted

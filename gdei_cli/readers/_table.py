@@ -18,7 +18,7 @@ import pandas as pd
 
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import line_of
-from gdei_cli.readers.base import Points, RawLog, SkippedLine, WallClock
+from gdei_cli.readers.base import Points, RawLog, SkippedLine, WallClock, no_clock, take
 
 #: step columns, in order of preference
 STEP_NAMES: Final = ("step", "global_step", "iteration", "iter", "epoch", "_step", "Step")
@@ -91,7 +91,7 @@ def table_to_raw(
     *,
     path: Path,
     fmt: str,
-    row_lines: np.ndarray,
+    row_lines: np.ndarray | range,
     skipped: list[SkippedLine],
     warnings: list[str],
     step_names: tuple[str, ...] | None = None,
@@ -99,7 +99,8 @@ def table_to_raw(
     """Melt a table into a :class:`RawLog`.
 
     *row_lines* maps each table row to its 1-based line in the file, for
-    error messages.
+    error messages (a ``range`` when rows are lines one after another: no array
+    of a number per row).
     """
     by_name: dict[str, Column] = {}
     for col in columns:
@@ -158,7 +159,7 @@ def table_to_raw(
     else:
         row_ok = np.ones(n_rows, dtype=bool)
         steps = np.arange(n_rows, dtype=np.int64)
-    wall_arr = np.full(n_rows, np.nan) if wall is None else wall
+    wall_arr = no_clock(n_rows) if wall is None else wall
 
     run_col = next((by_name[n] for n in RUN_NAMES if n in by_name), None)
     reserved = {c for c in (step_col.name if step_col else None, wall_name) if c}
@@ -173,7 +174,7 @@ def table_to_raw(
             *metric_col_codes(metric_col, idx),
             step=steps[idx],
             value=value_col.values[idx],
-            wall_time=wall_arr[idx],
+            wall_time=wall_arr[idx] if isinstance(idx, slice) else take(wall_arr, idx),
         )
         source_rows: np.ndarray | slice = idx
     else:
@@ -196,7 +197,7 @@ def table_to_raw(
                     names,
                     np.tile(steps, k) if k > 1 else steps,
                     np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values,
-                    np.full(n_rows * k, np.nan)  # no wall clock: nothing to tile
+                    no_clock(n_rows * k)  # no wall clock: nothing to tile
                     if wall is None
                     else (np.tile(wall_arr, k) if k > 1 else wall_arr),
                 )
@@ -204,7 +205,7 @@ def table_to_raw(
                 present = np.vstack([c.present & row_ok for c in metrics])  # metric by row
                 cols, rows = np.nonzero(present)  # metric-major, rows ascending
                 values = np.vstack([c.values for c in metrics])
-                points = Points(cols, names, steps[rows], values[cols, rows], wall_arr[rows])
+                points = Points(cols, names, steps[rows], values[cols, rows], take(wall_arr, rows))
             source_rows = rows
     if run_col is not None:
         log = RawLog(path=path, format=fmt, points=Points.empty(), wall_clock=wall_kind,
@@ -246,7 +247,7 @@ def split_runs(
         sorted_codes = codes[order]
         # one gather per column; each run is then a slice of it
         m, st = points.metric_codes[order], points.step[order]
-        v, w = points.value[order], points.wall_time[order]
+        v, w = points.value[order], take(points.wall_time, order)
     # queries in the codes' dtype where they fit: numpy would copy the codes to a wider one
     wide = np.result_type(sorted_codes.dtype, np.min_scalar_type(len(names) + 1))
     bounds = np.searchsorted(sorted_codes, np.arange(len(names) + 1, dtype=wide))

@@ -168,6 +168,26 @@ class RawLog:
         return f"RawLog({self.format}, {str(self.path)!r}, {self.n_points:,} point(s))"
 
 
+def no_clock(n: int) -> np.ndarray:
+    """The wall times of *n* points of a log without a clock: NaN each, as a read-only
+    view of one NaN (no memory per point).  :func:`take` keeps it one; whatever
+    stores the times (a frame) copies them."""
+    import numpy as np
+
+    return np.broadcast_to(np.float64(np.nan), (n,))
+
+
+def take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]`` (*rows*: positions), except that a :func:`no_clock` array
+    stays a view of its one value."""
+    import numpy as np
+
+    if values.ndim == 1 and values.size and values.strides == (0,):
+        return np.broadcast_to(values[:1], (len(rows),))
+    picked: np.ndarray = values[rows]
+    return picked
+
+
 def raw_frame(metric: object, step: object, value: object, wall_time: object) -> pd.DataFrame:
     """A raw (file-order) frame with the canonical dtypes."""
     import numpy as np
@@ -180,7 +200,7 @@ def raw_frame(metric: object, step: object, value: object, wall_time: object) ->
             METRIC: metric,
             STEP: np.asarray(step, dtype=np.int64),
             VALUE: np.asarray(value, dtype=np.float64),
-            WALL_TIME: np.asarray(wall_time, dtype=np.float64),
+            WALL_TIME: np.ascontiguousarray(wall_time, dtype=np.float64),  # (no view)
         },
         copy=False,  # no consolidation copy: the arrays become the columns
     )
