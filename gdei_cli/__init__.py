@@ -26,6 +26,9 @@ __version__ = "0.1.0"
 # set here, before anything imports pyarrow (a program that used pyarrow before
 # importing gdei_cli keeps the default); a value the user set is kept.
 os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+# ... and it hands freed memory back to the OS 10 ms after a free; at once, a 1M-point
+# load peaked another 10-13% lower (long CSV 2.78x -> 2.43x the frame), no slower.
+os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
 
 _EXPORTS = {
     "Analysis": "gdei_cli.engine",

@@ -117,18 +117,20 @@ def test_the_layer_table_catches_an_upward_import():
     assert upward == ["gdei_cli.report"]
 
 
+@pytest.mark.parametrize("option", ["MIMALLOC_ARENA_EAGER_COMMIT", "MIMALLOC_PURGE_DELAY"])
 @pytest.mark.parametrize(("given", "seen"), [(None, "0"), ("2", "2")])
-def test_importing_the_package_turns_off_mimallocs_eager_commit_unless_set(given, seen):
-    """The package sets Arrow's allocator option before pyarrow is imported (the
-    load-memory benchmark measures its effect), and keeps a value the user set."""
+def test_importing_the_package_sets_mimallocs_options_unless_set(option, given, seen):
+    """The package sets Arrow's allocator options (no eager commit, freed memory
+    purged at once) before pyarrow is imported (the load-memory benchmark measures
+    their effect), and keeps a value the user set."""
     import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    env = {k: v for k, v in os.environ.items() if k != option}
     if given is not None:
-        env["MIMALLOC_ARENA_EAGER_COMMIT"] = given
-    code = "import os, gdei_cli; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])"
+        env[option] = given
+    code = f"import os, gdei_cli; print(os.environ['{option}'])"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
