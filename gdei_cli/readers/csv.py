@@ -112,7 +112,6 @@ def _named_to_log(
 ) -> RawLog:
     """The log of a file of *size* bytes whose *n* rows Arrow parsed into *named*
     columns (emptied as they are converted, see :func:`_arrow_columns`)."""
-
     from gdei_cli.readers._table import table_to_raw
 
     columns = _arrow_columns(named, n, size)
@@ -184,10 +183,10 @@ def _parse_file(
     :data:`STREAM_BYTES`, not gzip, ending in a line end, with a header that is
     UTF-8 text, is parsed by Arrow from the file in blocks of :data:`SMALL_BLOCK`
     (a line of two blocks or more fails the parse: the line limit is taken to be
-    no less).  The
-    whole read takes it back (it then parses the file again, and says what is
-    wrong) when the parse fails or rejects a row, when a column is not UTF-8
-    text (Arrow types it as binary), or when the file changed while it was read.
+    no less).  The whole read takes it back (it then parses the file again, and
+    says what is wrong) when the parse fails or rejects a row, when a column is
+    not UTF-8 text (Arrow types it as binary), or when the file changed while it
+    was read.
     """
     import pyarrow as pa
 
@@ -199,13 +198,15 @@ def _parse_file(
         size = before.st_size
         if not STREAM_BYTES < size <= options.max_bytes:
             return None
-        head = os.pread(fd, HEAD_BYTES, 0)
+        head = os.read(fd, HEAD_BYTES)
+        os.lseek(fd, size - 1, os.SEEK_SET)
+        last = os.read(fd, 1)
         end = head.find(b"\n")
         if (
             head[:2] == b"\x1f\x8b"  # gzip
             or end < 0
             or not head[:end].strip()
-            or os.pread(fd, 1, size - 1) not in (b"\n", b"\r")
+            or last not in (b"\n", b"\r")
         ):
             return None
         try:
