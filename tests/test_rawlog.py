@@ -107,8 +107,8 @@ def test_the_order_checks_agree_with_sorting(rows, big) -> None:
 @given(n=st.integers(0, 50), data=st.data())
 def test_take_of_a_log_without_clock_is_nan_in_no_memory(n, data) -> None:
     """A log without a clock carries its NaN wall times as a view of one NaN: taking
-    rows of it gives as many NaN, still a view; any other array is taken as numpy
-    takes it."""
+    rows (positions or a slice) of it gives as many NaN, still a view; any other
+    array is taken as numpy takes it."""
     from gdei_cli.readers.base import no_clock, take
 
     rows = np.asarray(data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=60 if n else 0)))
@@ -118,6 +118,11 @@ def test_take_of_a_log_without_clock_is_nan_in_no_memory(n, data) -> None:
     assert n == 0 or got.strides == (0,)
     values = np.arange(n, dtype=np.float64)
     assert np.array_equal(take(values, rows), values[rows])
+    part = slice(*sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2))))
+    got = take(no_clock(n), part)
+    assert got.size == len(range(n)[part]) and np.isnan(got).all()
+    assert got.size < 2 or got.strides == (0,)
+    assert np.array_equal(take(values, part), values[part])
 
 
 @pytest.mark.parametrize("runs", [1, 3])

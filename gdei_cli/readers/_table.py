@@ -174,7 +174,7 @@ def table_to_raw(
             *metric_col_codes(metric_col, idx),
             step=steps[idx],
             value=value_col.values[idx],
-            wall_time=wall_arr[idx] if isinstance(idx, slice) else take(wall_arr, idx),
+            wall_time=take(wall_arr, idx),
         )
         source_rows: np.ndarray | slice = idx
     else:

@@ -177,12 +177,13 @@ def no_clock(n: int) -> np.ndarray:
     return np.broadcast_to(np.float64(np.nan), (n,))
 
 
-def take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``values[rows]`` (*rows*: positions), except that a :func:`no_clock` array
-    stays a view of its one value."""
+def take(values: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """``values[rows]`` (*rows*: positions, or a slice), except that a
+    :func:`no_clock` array stays a view of its one value (a slice of it is one)."""
     import numpy as np
 
-    if values.ndim == 1 and values.size and values.strides == (0,):
+    constant = values.ndim == 1 and values.size and values.strides == (0,)
+    if constant and not isinstance(rows, slice):
         return np.broadcast_to(values[:1], (len(rows),))
     picked: np.ndarray = values[rows]
     return picked
