@@ -507,8 +507,14 @@ def _dictionary_column(name: str, chunked: Any, n: int) -> Column:
         k = len(chunk)
         own = chunk.dictionary.to_pylist()
         lookup = np.array([position.setdefault(s, len(position)) for s in own] + [-1], np.int32)
-        indices = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
-        np.take(lookup, indices.to_numpy(zero_copy_only=False), out=codes[at : at + k])
+        first = int(lookup[0]) if len(own) else 0
+        if not chunk.null_count and (lookup[:-1] == np.arange(first, first + len(own))).all():
+            # its names in the order they joined (a chunk that starts no name, or a run
+            # column's next runs): its codes shifted, not looked up (an add, not a gather)
+            np.add(chunk.indices.to_numpy(zero_copy_only=False), first, out=codes[at : at + k])
+        else:
+            indices = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
+            np.take(lookup, indices.to_numpy(zero_copy_only=False), out=codes[at : at + k])
         at += k
     present = codes >= 0 if chunked.null_count else np.ones(n, dtype=bool)
     return classify_codes(name, codes, np.asarray(list(position), dtype=object), present)
