@@ -31,7 +31,7 @@ import numpy as np
 from gdei_cli import schema
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.errors import GdeiError, UsageError
-from gdei_cli.readers.base import Purge, RawLog, SkippedLine, WallClock, take
+from gdei_cli.readers.base import Points, Purge, RawLog, SkippedLine, WallClock, no_clock, take
 from gdei_cli.readers.registry import Format, ReadOptions, ReadRun, Source, detect, get
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def settle(source: Source, logs: list[RawLog], skipped: list[SkippedFile]) -> Se
     run = ReadRun(Source(source.run, source.format, kept, source.where), logs)
     if "+" not in source.format and get(source.format).join is not None:
         return run, [], skipped
-    return None, [assembled(r) for r in _split(run)], skipped
+    return None, assembled_runs(_split(run)), skipped
 
 
 def assembled(run: ReadRun) -> Assembled:
@@ -310,14 +310,30 @@ def superseded_mask(codes: np.ndarray, step: np.ndarray) -> np.ndarray:
     s_rev = step[order]
     c_rev = codes[order]
     starts = np.r_[True, c_rev[1:] != c_rev[:-1]]
-    run_min = np.empty_like(s_rev)
-    bounds = [*np.flatnonzero(starts).tolist(), n]
-    for a, b in itertools.pairwise(bounds):  # a running minimum per metric
-        np.minimum.accumulate(s_rev[a:b], out=run_min[a:b])
+    run_min = _running_min_per_group(s_rev, starts)
     big = np.iinfo(np.int64).max
     later_min = np.where(starts, big, np.r_[big, run_min[:-1]]).astype(np.int64)
     keep[order] = s_rev < later_min
     return keep
+
+
+def _running_min_per_group(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The running minimum of int64 *values* within each group of consecutive rows
+    (*starts*: where each group begins): one pass over all the groups, each shifted
+    below the one before it so that none lowers the next one's minimum, when the
+    shifted values fit; else group by group."""
+    group = np.cumsum(starts) - 1
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if max(abs(low), abs(high)) + int(group[-1]) * span < 2**62:
+        shift = group * span  # group g's values all lie below group g-1's
+        shifted: np.ndarray = np.minimum.accumulate(values - shift) + shift
+        return shifted
+    out = np.empty_like(values)
+    bounds = [*np.flatnonzero(starts).tolist(), values.size]
+    for a, b in itertools.pairwise(bounds):
+        np.minimum.accumulate(values[a:b], out=out[a:b])
+    return out
 
 
 def purged_mask(
@@ -411,19 +427,180 @@ def assemble_run(
         (code, step), value, wall = grouped, value[order], take(wall, order)  # codes, steps: taken
     elif order is not None:
         code, step, value, wall = code[order], step[order], value[order], take(wall, order)
+    dropped = {names[i]: int(c) for i, c in enumerate(superseded) if c > 0}
+    return names, code, step, value, wall, _run_info(run, fmt, logs, dropped)
+
+
+def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]) -> RunInfo:
+    """The :class:`RunInfo` of a run read from *logs* (*superseded*: points dropped
+    by restarts, per metric)."""
     kinds = [log.wall_clock for log in logs]
     preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
-    info = RunInfo(
+    return RunInfo(
         run=run,
         format=fmt,
         sources=[str(log.path) for log in logs],
         wall_clock=next((k for k in preference if k in kinds), "absent"),
-        superseded={names[i]: int(c) for i, c in enumerate(superseded) if c > 0},
+        superseded=superseded,
         skipped_lines=[s for log in logs for s in log.skipped_lines],
         warnings=[f"{log.path}: {w}" for log in logs for w in log.warnings],
         attrs={k: v for log in logs for k, v in log.attrs.items()},
     )
-    return names, code, step, value, wall, info
+
+
+def assembled_runs(runs: list[ReadRun]) -> list[Assembled]:
+    """:func:`assembled` of each of *runs*, in order, with the same results.
+
+    Runs read from one file each and without restart markers (the runs of a
+    file split by its run column, the usual case) are assembled together:
+    their points side by side, keyed by run then metric, go through the same
+    steps as one run's do (:func:`assemble_run`) in whole-array passes, so
+    there is no numpy call per run but the final slicing.
+    """
+    together = [i for i, r in enumerate(runs) if len(r.logs) == 1 and not r.logs[0].purges]
+    if len(together) < 2:
+        return [assembled(r) for r in runs]
+    out: list[Assembled | None] = [None] * len(runs)
+    for i, got in zip(together, _assembled_together([runs[i] for i in together]), strict=True):
+        out[i] = got
+    return [got if got is not None else assembled(run) for got, run in zip(out, runs, strict=True)]
+
+
+def _assembled_together(runs: list[ReadRun]) -> list[Assembled]:
+    """:func:`assembled_runs` of runs of one log each, none with restart markers."""
+    points = [run.logs[0].points for run in runs]
+    names = sorted({m for p in points for m in p.metric_names})
+    position = {m: i for i, m in enumerate(names)}
+    n_names = max(len(names), 1)
+    cdt = np.min_scalar_type(-n_names)
+    # each run's codes as codes into *names*: through one lookup when the runs list
+    # the same names (a file's runs share its metric column), else run by run
+    lookups: dict[tuple[str, ...], np.ndarray | None] = {}
+    for p in points:
+        listed = tuple(p.metric_names)
+        if listed not in lookups:
+            same = list(listed) == names[: len(listed)]
+            lookups[listed] = None if same else np.array([position[m] for m in listed], cdt)
+    whole = _side_by_side(points)
+    if len(lookups) == 1:
+        (lookup,) = lookups.values()
+        parts = [whole.metric_codes] if whole is not None else [p.metric_codes for p in points]
+        code = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        code = code.astype(cdt, copy=False) if lookup is None else np.take(lookup, code)
+    else:
+        code = np.concatenate(
+            [
+                p.metric_codes.astype(cdt) if (lk := lookups[tuple(p.metric_names)]) is None
+                else np.take(lk, p.metric_codes)
+                for p in points
+            ]
+        ).astype(cdt, copy=False)  # fmt: skip
+    if whole is not None:  # the file's arrays: no copy
+        step, value, wall = whole.step, whole.value, whole.wall_time
+    else:
+        step = np.concatenate([p.step for p in points])
+        value = np.concatenate([p.value for p in points])
+        constant = all(p.wall_time.strides == (0,) for p in points)
+        clockless = constant and all(np.isnan(p.wall_time[:1]).all() for p in points)
+        wall = no_clock(len(step)) if clockless else np.concatenate([p.wall_time for p in points])
+    step = np.asarray(step, dtype=np.int64)
+    value = np.asarray(value, dtype=np.float64)
+    wall = np.asarray(wall, dtype=np.float64)
+    sizes = np.array([len(p) for p in points], dtype=np.int64)
+    listed_names = [tuple(p.metric_names) for p in points]
+    del points, whole
+    # the key of a point: its run, then its metric (runs are side by side, each in
+    # file order: the key's groups are each run's metrics, in the order they were
+    # written, as assemble_run's codes are)
+    kdt = np.min_scalar_type(-(len(runs) * n_names))
+    key = np.repeat(np.arange(len(runs), dtype=kdt) * kdt.type(n_names), sizes)
+    key += code
+    dropped = np.zeros(0, dtype=kdt)
+    if not _strictly_sorted(key, step):
+        order = _grouped_order(key, np.cumsum(sizes) - sizes)
+        sorted_step = step[order]
+        if _rises_within(key[order], sorted_step):  # no restart: the sort is the frame's
+            code, step, value, wall = code[order], sorted_step, value[order], take(wall, order)
+        else:
+            keep = superseded_mask(key, step)
+            dropped = key[~keep]
+            idx = np.flatnonzero(keep)
+            key, code, step = key[idx], code[idx], step[idx]
+            value, wall = value[idx], take(wall, idx)
+            if not _strictly_sorted(key, step):
+                order = np.lexsort((step, key))
+                code, step, value, wall = code[order], step[order], value[order], take(wall, order)
+        del order, sorted_step
+    del key
+    # points dropped by restarts, per run and metric
+    gone_keys, gone_counts = np.unique(dropped, return_counts=True)
+    gone_runs, gone_codes = np.divmod(gone_keys, kdt.type(n_names))
+    gone: dict[int, dict[str, int]] = {}
+    for r, c, k in zip(gone_runs.tolist(), gone_codes.tolist(), gone_counts.tolist(), strict=True):
+        gone.setdefault(r, {})[names[c]] = k
+    kept = sizes - np.bincount(gone_runs, weights=gone_counts, minlength=len(runs)).astype(np.int64)
+    bounds = np.r_[0, np.cumsum(kept)].tolist()
+    # each run's own names (those its log lists, sorted) and its codes into them
+    own: dict[tuple[str, ...], tuple[list[str], np.ndarray | None]] = {}
+    out = []
+    for i, (run, listed) in enumerate(zip(runs, listed_names, strict=True)):
+        if listed not in own:
+            mine = sorted(set(listed))
+            remap = None
+            if mine != names:
+                remap = np.zeros(n_names, dtype=np.min_scalar_type(-max(len(mine), 1)))
+                remap[[position[m] for m in mine]] = np.arange(len(mine))
+            own[listed] = (mine, remap)
+        mine, remap = own[listed]
+        a, b = bounds[i], bounds[i + 1]
+        codes = code[a:b] if remap is None else remap[code[a:b]]
+        src = run.source
+        columns = schema.RunColumns(src.run, mine, codes, step[a:b], value[a:b], wall[a:b])
+        out.append(Assembled(columns, _run_info(src.run, src.format, run.logs, gone.get(i, {}))))
+    return out
+
+
+#: points sorted at a time by :func:`_grouped_order` (whole runs, so more for a larger run)
+_ORDER_BLOCK = 1 << 16
+
+
+def _grouped_order(key: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` of keys that rise from run to run (*starts*:
+    where each run begins): sorted a block of whole runs at a time, each block's keys
+    shifted to start at 0 in their smallest dtype.  A block's keys fit 8 or 16 bits,
+    whose stable sort in numpy is a radix sort; one over the keys of a whole file of
+    runs took 3x as long (1M points of 200 runs, 19 ms against 6)."""
+    n = key.size
+    order = np.empty(n, dtype=np.intp)
+    cuts = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, n, _ORDER_BLOCK))], n])
+    for a, b in itertools.pairwise(cuts.tolist()):
+        part = key[a:b]
+        low, high = part.min(), part.max()
+        shifted = (part - low).astype(np.min_scalar_type(-(int(high - low) + 1)))
+        np.add(np.argsort(shifted, kind="stable"), a, out=order[a:b])
+    return order
+
+
+def _side_by_side(points: list[Points]) -> Points | None:
+    """The points of which *points* are consecutive rows, one after another (the runs
+    a file was split into: see ``Points.within``), as that slice of them; else ``None``."""
+    first = points[0].within
+    if first is None:
+        return None
+    whole, start = first
+    at = start
+    for p in points:
+        if p.within is None or p.within[0] is not whole or p.within[1] != at:
+            return None
+        at += len(p)
+    rows = slice(start, at)
+    return Points(
+        whole.metric_codes[rows],
+        whole.metric_names,
+        whole.step[rows],
+        whole.value[rows],
+        whole.wall_time[rows],
+    )
 
 
 def _cat(arrays: list[np.ndarray], dtype: type | np.dtype[Any]) -> np.ndarray:

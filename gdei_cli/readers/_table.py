@@ -251,12 +251,13 @@ def split_runs(
     # queries in the codes' dtype where they fit: numpy would copy the codes to a wider one
     wide = np.result_type(sorted_codes.dtype, np.min_scalar_type(len(names) + 1))
     bounds = np.searchsorted(sorted_codes, np.arange(len(names) + 1, dtype=wide))
+    whole = Points(m, points.metric_names, st, v, w)
     out: dict[str, RawLog] = {}
     for i, name in enumerate(names):
         a, b = int(bounds[i]), int(bounds[i + 1])
         if a == b:
             continue
-        sub = Points(m[a:b], points.metric_names, st[a:b], v[a:b], w[a:b])
+        sub = Points(m[a:b], whole.metric_names, st[a:b], v[a:b], w[a:b], within=(whole, a))
         key = name or "(no name)"
         if key in out:  # two spellings of one name (" a" and "a"): one run
             was = out[key].points

@@ -7,7 +7,7 @@ module imports no heavy library at import time (the registry loads it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -49,6 +49,9 @@ class Points:
     step: np.ndarray
     value: np.ndarray
     wall_time: np.ndarray
+    #: these points are rows ``start:start + len(self)`` of *whole* (one run of a file
+    #: split into runs): assembly then works on the file's arrays, not on each run's
+    within: tuple[Points, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from gdei_cli.schema import clean_name

@@ -1,0 +1,154 @@
+"""Assembling many runs at once (the runs of a file split by its run column) gives
+exactly what assembling each run alone gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gdei_cli import assembly
+from gdei_cli.readers._table import split_runs
+from gdei_cli.readers.base import Points, RawLog, no_clock
+from gdei_cli.readers.registry import ReadRun, Source
+
+NAMES = ["loss", "val_loss", "lr", "acc"]
+
+#: one run's rows: (metric index into NAMES, step, value)
+rows_st = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(-3, 40),
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+    ),
+    max_size=25,
+)
+
+
+def _log(path: str, points: Points, *, purges: bool = False) -> RawLog:
+    log = RawLog(Path(path), "csv", points=points, warnings=[f"{path} said so"])
+    if purges:
+        log.purges = [(5, {NAMES[0]: 1})]
+    return log
+
+
+def _points(rows: list[tuple[int, int, float]], listed: list[str], clock: bool) -> Points:
+    # codes index *listed*, a permutation of the names the rows use (and maybe more)
+    code = np.array([listed.index(NAMES[m]) for m, _, _ in rows], dtype=np.int32)
+    step = np.array([s for _, s, _ in rows], dtype=np.int64)
+    value = np.array([v for _, _, v in rows], dtype=np.float64)
+    wall = step * 2.0 + 1e9 if clock else no_clock(len(rows))
+    return Points(code, listed, step, value, wall)
+
+
+def _same(got: list[assembly.Assembled], want: list[assembly.Assembled]) -> None:
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.info == b.info
+        ca, cb = a.columns, b.columns
+        assert ca.run == cb.run
+        assert list(ca.metric_names) == list(cb.metric_names)
+        for x, y in (
+            (ca.metric, cb.metric),
+            (ca.step, cb.step),
+            (ca.value, cb.value),
+            (ca.wall_time, cb.wall_time),
+        ):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)  # (NaN equals NaN here)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(rows_st, st.permutations(NAMES), st.booleans(), st.integers(0, 9), st.booleans()),
+        min_size=0,
+        max_size=6,
+    )
+)
+def test_runs_assembled_together_are_each_run_assembled_alone(runs):
+    """Runs of their own logs: listing their names in any order, all four or only
+    those they use, with or without a clock; some read from two files or with a
+    restart marker (assembled alone)."""
+    read = []
+    for i, (rows, order, clock, kind, every) in enumerate(runs):
+        # the names it lists: all four, or only those its rows use (in any order)
+        listed = [n for n in order if every or any(NAMES[m] == n for m, _, _ in rows)]
+        points = _points(rows, listed, clock)
+        logs = [_log(f"r{i}.csv", points, purges=kind == 0)]
+        if kind == 1:  # a second file: this run is assembled alone
+            logs.append(_log(f"r{i}b.csv", _points(rows[:3], NAMES, clock)))
+        read.append(ReadRun(Source(f"r{i}", "csv", tuple(log.path for log in logs), None), logs))
+    _same(assembly.assembled_runs(read), [assembly.assembled(r) for r in read])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), rows_st.map(lambda r: r[:1])), max_size=60),
+    clock=st.booleans(),
+    spellings=st.booleans(),
+)
+def test_the_runs_of_a_split_file_assemble_as_each_alone(rows, clock, spellings):
+    """A file's rows in any run order (restarts too), split as the table readers split
+    a run column: assembled together from the file's arrays, each run as alone."""
+    flat = [(r, *row[0]) for r, row in rows if row]
+    run_names = ["b", "a", "c", " a", "d"] if spellings else ["b", "a", "c", "e", "d"]
+    points = _points([(m, s, v) for _, m, s, v in flat], NAMES, clock)
+    codes = np.array([r for r, *_ in flat], dtype=np.int64)
+    parent = RawLog(Path("all.csv"), "csv", points=Points.empty())
+    subruns = split_runs(points, codes, run_names, parent)
+    read = [
+        ReadRun(Source(f"all.csv/{name}", "csv", (Path("all.csv"),), None), [log])
+        for name, log in subruns.items()
+    ]
+    _same(assembly.assembled_runs(read), [assembly.assembled(r) for r in read])
+
+
+def test_a_split_file_is_assembled_from_its_own_arrays():
+    """The runs of a split file are slices of the file's arrays, and are seen as such
+    (no copy of the file's points to join them)."""
+    n = 40
+    points = Points(
+        np.tile(np.arange(2, dtype=np.int32), n // 2),
+        ["val_loss", "loss"],
+        np.arange(n, dtype=np.int64) // 2,
+        np.linspace(1, 0, n),
+        no_clock(n),
+    )
+    codes = np.repeat(np.arange(4), n // 4)
+    subruns = split_runs(
+        points,
+        codes,
+        ["a", "b", "c", "d"],
+        RawLog(Path("x"), "csv", frame=None, points=Points.empty()),
+    )
+    whole = assembly._side_by_side([log.points for log in subruns.values()])
+    assert whole is not None
+    assert np.shares_memory(whole.value, points.value)
+    assert np.shares_memory(whole.step, points.step)
+
+
+def _running_min_by_loop(values: np.ndarray, starts: np.ndarray) -> list[int]:
+    out, low = [], 0
+    for v, s in zip(values.tolist(), starts.tolist(), strict=True):
+        low = v if s else min(low, v)
+        out.append(low)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(-(2**62), 2**62) | st.integers(-5, 5)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_the_running_minimum_per_group_is_a_loop_over_groups(rows):
+    """Small values take the one-pass shift; values near int64's edge the loop."""
+    values = np.array([v for _, v in rows], dtype=np.int64)
+    starts = np.array([True] + [s for s, _ in rows[1:]])
+    got = assembly._running_min_per_group(values, starts)
+    assert got.tolist() == _running_min_by_loop(values, starts)
