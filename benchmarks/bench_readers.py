@@ -4,10 +4,11 @@
 cached in ``benchmarks/data/``) 1,000,000-point logs in each text layout and
 times, interleaved round by round (median of ``--rounds``):
 
-* a long CSV (``run,metric,step,value``; 200 runs), a wide CSV (a column per
-  metric) and JSON lines: gdei's reader (file to points) and ``gdei_cli.load``
-  (files to the canonical, sorted frame) against pyarrow's own C++ reader of
-  the same file (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
+* a long CSV (``run,metric,step,value``; 200 runs, and 10,000 runs of 100
+  points), a wide CSV (a column per metric) and JSON lines: gdei's reader
+  (file to points) and ``gdei_cli.load`` (files to the canonical, sorted
+  frame) against pyarrow's own C++ reader of the same file
+  (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
 * 200 CSV files of 5,000 points, wide (``step,loss,val_loss``) and long
   (``metric,step,value``), and 200 JSON-lines files of 5,000 points: ``load``
   against pyarrow reading each;
@@ -49,6 +50,7 @@ def write_data() -> dict[str, Path]:
     rng = np.random.default_rng(0)
     paths = {
         "long CSV": DATA / "long.csv",
+        "long CSV of 10,000 runs": DATA / "long_runs.csv",
         "wide CSV": DATA / "wide.csv",
         "JSON lines": DATA / "lines.jsonl",
         "200 CSV files": DATA / "many",
@@ -63,6 +65,14 @@ def write_data() -> dict[str, Path]:
         pd.DataFrame(
             {"run": runs, "metric": tags, "step": step, "value": rng.random(POINTS).round(6)}
         ).to_csv(paths["long CSV"], index=False)
+    if not paths["long CSV of 10,000 runs"].exists():  # a sweep's export: many short runs
+        per_run = POINTS // 10_000
+        step = np.tile(np.arange(per_run // 2).repeat(2), 10_000)
+        tags = np.tile(np.array(["loss", "val_loss"], dtype=object), POINTS // 2)
+        runs = np.repeat(np.array([f"run_{i:05d}" for i in range(10_000)], dtype=object), per_run)
+        pd.DataFrame(
+            {"run": runs, "metric": tags, "step": step, "value": rng.random(POINTS).round(6)}
+        ).to_csv(paths["long CSV of 10,000 runs"], index=False)
     if not paths["wide CSV"].exists():
         n = POINTS // 4
         pd.DataFrame(
@@ -137,7 +147,7 @@ def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
     from gdei_cli.readers import jsonl as gjsonl
 
     rows = []
-    for label in ("long CSV", "wide CSV", "JSON lines"):
+    for label in ("long CSV", "long CSV of 10,000 runs", "wide CSV", "JSON lines"):
         path = paths[label]
         if label == "JSON lines":
             ref: Callable[[], object] = lambda p=path: pajson.read_json(p)  # noqa: E731
@@ -221,6 +231,7 @@ def memory_rows(paths: dict[str, Path]) -> list[str]:
     rows = []
     for label in (
         "long CSV",
+        "long CSV of 10,000 runs",
         "wide CSV",
         "JSON lines",
         "200 CSV files",
