@@ -540,6 +540,7 @@ def _assembled_together(runs: list[ReadRun]) -> list[Assembled]:
     bounds = np.r_[0, np.cumsum(kept)].tolist()
     # each run's own names (those its log lists, sorted) and its codes into them
     own: dict[tuple[str, ...], tuple[list[str], np.ndarray | None]] = {}
+    stacked = schema.RunColumns("", names, code, step, value, wall)  # (see RunColumns.within)
     out = []
     for i, (run, listed) in enumerate(zip(runs, listed_names, strict=True)):
         if listed not in own:
@@ -551,9 +552,15 @@ def _assembled_together(runs: list[ReadRun]) -> list[Assembled]:
             own[listed] = (mine, remap)
         mine, remap = own[listed]
         a, b = bounds[i], bounds[i + 1]
-        codes = code[a:b] if remap is None else remap[code[a:b]]
         src = run.source
-        columns = schema.RunColumns(src.run, mine, codes, step[a:b], value[a:b], wall[a:b])
+        if remap is None:  # rows a:b of the whole, under its names
+            columns = schema.RunColumns(
+                src.run, mine, code[a:b], step[a:b], value[a:b], wall[a:b], within=(stacked, a)
+            )
+        else:
+            columns = schema.RunColumns(
+                src.run, mine, remap[code[a:b]], step[a:b], value[a:b], wall[a:b]
+            )
         out.append(Assembled(columns, _run_info(src.run, src.format, run.logs, gone.get(i, {}))))
     return out
 

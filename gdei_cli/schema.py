@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -217,6 +217,10 @@ class RunColumns:
     step: np.ndarray
     value: np.ndarray
     wall_time: np.ndarray
+    #: these columns are rows ``start:start + len`` of *whole*'s, under the same metric
+    #: names (runs assembled together from one file): :func:`stack_runs` copies runs
+    #: that follow one another there in one go, and takes a whole it would copy as is
+    within: tuple[RunColumns, int] | None = field(default=None, repr=False, compare=False)
 
 
 def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
@@ -226,7 +230,9 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
     depend on the order files were named on the command line); each run's
     codes are remapped through a small lookup table (no per-point string
     work); runs are stacked in name order, each run's parts freed as it is
-    copied.
+    copied.  Runs that follow one another in one assembled whole (the runs of
+    a file) are copied in one go, and a whole that is the frame is not copied.
+    *parts* is emptied.
     """
     order = sorted(range(len(parts)), key=lambda i: parts[i].run)
     all_metrics = sorted({str(m) for p in parts for m in p.metric_names})
@@ -248,38 +254,99 @@ def stack_runs(parts: list[RunColumns]) -> pd.DataFrame:
             all_runs,
             all_metrics,
         )
+    blocks = _blocks([parts[i] for i in order])
+    parts.clear()  # the blocks hold the runs now, and let each go once it is copied
+    whole = blocks[0][0] if len(blocks) == 1 else None
+    if whole is not None and blocks[0][1:3] == (0, whole.step.size):  # a file's runs, in order
+        members = blocks[0][3]
+        metric = np.empty(total, dtype=_codes_dtype(all_metrics))
+        _frame_codes(whole, all_metrics, position, metric)
+        wall = np.ascontiguousarray(whole.wall_time, dtype=np.float64)  # (no_clock: copied)
+        return _frame(
+            _run_codes(members, run_pos, _codes_dtype(all_runs)),
+            metric,
+            np.asarray(whole.step, dtype=np.int64),
+            np.asarray(whole.value, dtype=np.float64),
+            wall,
+            all_runs,
+            all_metrics,
+        )
     step = np.empty(total, dtype=np.int64)
     value = np.empty(total, dtype=np.float64)
     wall = np.empty(total, dtype=np.float64)
     mcode = np.empty(total, dtype=_codes_dtype(all_metrics))
     rcode = np.empty(total, dtype=_codes_dtype(all_runs))
     at = 0
-    for i in order:
-        p = parts[i]
-        k = p.step.size
+    blocks.reverse()
+    while blocks:
+        whole, start, end, members = blocks.pop()
+        k = end - start
+        if whole is None:  # one run of its own
+            (p,) = members
+            src, rows = p, slice(None)
+        else:  # runs one after another in one whole: copied in one go
+            src, rows = whole, slice(start, end)
         if k:
-            _frame_codes(p, all_metrics, position, mcode[at : at + k])
-            step[at : at + k] = p.step
-            value[at : at + k] = p.value
-            wall[at : at + k] = p.wall_time
-            rcode[at : at + k] = run_pos[p.run]
+            _frame_codes(src, all_metrics, position, mcode[at : at + k], rows)
+            step[at : at + k] = src.step[rows]
+            value[at : at + k] = src.value[rows]
+            wall[at : at + k] = src.wall_time[rows]
+            rcode[at : at + k] = _run_codes(members, run_pos, rcode.dtype)
         at += k
-        parts[i] = RunColumns(p.run, p.metric_names, *(np.zeros(0),) * 4)
-        del p  # the run's points are copied: free them now, not after the last run
+        del src, whole, members  # the runs' points are copied: free them now
     return _frame(rcode, mcode, step, value, wall, all_runs, all_metrics)
 
 
+#: runs in stacking order, grouped: (the whole they are consecutive rows of, or None
+#: for a run of its own; first row; end row; the runs)
+Block = tuple["RunColumns | None", int, int, list["RunColumns"]]
+
+
+def _blocks(ordered: list[RunColumns]) -> list[Block]:
+    """*ordered* runs grouped into the stretches that follow one another in one
+    assembled whole (see ``RunColumns.within``); any other run is a block of its own."""
+    blocks: list[Block] = []
+    for p in ordered:
+        if p.within is not None and blocks:
+            whole, start, end, members = blocks[-1]
+            if whole is p.within[0] and end == p.within[1]:
+                members.append(p)
+                blocks[-1] = (whole, start, end + p.step.size, members)
+                continue
+        if p.within is not None:
+            whole, start = p.within
+            blocks.append((whole, start, start + p.step.size, [p]))
+        else:
+            blocks.append((None, 0, p.step.size, [p]))
+    return blocks
+
+
+def _run_codes(members: list[RunColumns], run_pos: dict[str, int], dtype: Any) -> np.ndarray:
+    """The run code of each row of *members*' runs, one after another."""
+    codes = np.array([run_pos.get(p.run, 0) for p in members], dtype=dtype)
+    return (
+        np.repeat(codes, [p.step.size for p in members])
+        if len(members) > 1
+        else (np.full(members[0].step.size, codes[0], dtype=dtype))
+    )
+
+
 def _frame_codes(
-    part: RunColumns, all_metrics: list[str], position: dict[str, int], out: np.ndarray
+    part: RunColumns,
+    all_metrics: list[str],
+    position: dict[str, int],
+    out: np.ndarray,
+    rows: slice = slice(None),
 ) -> None:
-    """*part*'s metric codes as codes into *all_metrics* (where *position* finds each
-    name), written into *out*: as they are when its names are the first of them (the
-    usual run, its names sorted as assembly gives them), else through a lookup."""
+    """The metric codes of *part*'s *rows* as codes into *all_metrics* (where *position*
+    finds each name), written into *out*: as they are when its names are the first of
+    them (the usual run, its names sorted as assembly gives them), else through a lookup."""
     names = [str(m) for m in part.metric_names]
     if names == all_metrics[: len(names)]:
-        out[:] = part.metric
+        out[:] = part.metric[rows]
     else:
-        np.take(np.array([position[m] for m in names], dtype=out.dtype), part.metric, out=out)
+        lookup = np.array([position[m] for m in names], dtype=out.dtype)
+        np.take(lookup, part.metric[rows], out=out)
 
 
 def _codes_dtype(names: list[str]) -> np.dtype[Any]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gdei_cli import assembly
+from gdei_cli import assembly, schema
 from gdei_cli.readers._table import split_runs
 from gdei_cli.readers.base import Points, RawLog, no_clock
 from gdei_cli.readers.registry import ReadRun, Source
@@ -104,6 +105,71 @@ def test_the_runs_of_a_split_file_assemble_as_each_alone(rows, clock, spellings)
         for name, log in subruns.items()
     ]
     _same(assembly.assembled_runs(read), [assembly.assembled(r) for r in read])
+
+
+def _split_file(
+    name: str, rows: list[tuple[int, tuple[int, int, float]]], clock: bool
+) -> list[ReadRun]:
+    """The runs of file *name* holding *rows* (run index, then a point), split as the
+    table readers split a run column."""
+    points = _points([point for _, point in rows], NAMES, clock)
+    codes = np.array([r for r, _ in rows], dtype=np.int64)
+    parent = RawLog(Path(name), "csv", points=Points.empty())
+    subruns = split_runs(points, codes, ["b", "a", "c", "e", "d"], parent)
+    return [
+        ReadRun(Source(f"{name}/{sub}", "csv", (Path(name),), None), [log])
+        for sub, log in subruns.items()
+    ]
+
+
+point_st = st.tuples(st.integers(0, 4), rows_st.filter(len).map(lambda r: r[0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    files=st.lists(st.tuples(st.lists(point_st, max_size=40), st.booleans()), max_size=3),
+    alone=st.none() | rows_st,
+    dropped=st.sets(st.integers(0, 12), max_size=3),
+)
+def test_runs_stacked_from_their_files_arrays_make_the_frame_copies_make(files, alone, dropped):
+    """Stacking the runs of split files (each file's runs one block, in name order or
+    not, some files' runs side by side with another's, maybe a run of its own) gives
+    the frame that stacking each run's own copy gives (the run of its own is named
+    to fall between two runs of the first file); also when some runs are not
+    stacked (a whole is then not all the frame's)."""
+    read = [
+        run for i, (rows, clock) in enumerate(files) for run in _split_file(f"f{i}", rows, clock)
+    ]
+    if alone is not None:
+        read.append(
+            ReadRun(
+                Source("f0/bb", "csv", (Path("x"),), None),
+                [_log("x", _points(alone, NAMES, False))],
+            )
+        )
+    together = assembly.assembled_runs(read)
+    each = [assembly.assembled(r) for r in read]
+    for a in each:
+        assert a.columns.within is None
+    got = schema.stack_runs([a.columns for i, a in enumerate(together) if i not in dropped])
+    want = schema.stack_runs([a.columns for i, a in enumerate(each) if i not in dropped])
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    schema.check_frame(got)
+
+
+def test_a_file_of_runs_in_name_order_is_the_frame_as_assembled():
+    """One file's runs in name order: the frame takes the assembled arrays, no copy."""
+    rows = [(r, (m, s, float(s))) for r in range(3) for s in range(5) for m in range(2)]
+    points = _points([p for _, p in rows], NAMES, True)
+    codes = np.array([r for r, _ in rows])
+    parent = RawLog(Path("f"), "csv", points=Points.empty())
+    subruns = split_runs(points, codes, ["a", "b", "c"], parent)
+    read = [ReadRun(Source(f"f/{k}", "csv", (Path("f"),), None), [v]) for k, v in subruns.items()]
+    together = assembly.assembled_runs(read)
+    value = together[0].columns.within[0].value  # the whole the runs are rows of
+    frame = schema.stack_runs([a.columns for a in together])
+    assert np.shares_memory(frame[schema.VALUE].to_numpy(), value)
+    assert frame[schema.RUN].astype(str).tolist() == ["f/a"] * 10 + ["f/b"] * 10 + ["f/c"] * 10
 
 
 def test_a_split_file_is_assembled_from_its_own_arrays():
