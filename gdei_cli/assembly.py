@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 POOL_MIN_BYTES = 32 * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class RunInfo:
     """What gdei knows about one run besides its points."""
 
@@ -225,7 +225,7 @@ def _batch_format(source: Source, size: int) -> Format | None:
     return fmt if fmt.read_many is not None else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Assembled:
     """One run's columns and bookkeeping, ready to stack."""
 

@@ -204,7 +204,7 @@ def check_frame(frame: pd.DataFrame) -> None:
             raise SchemaError("two rows share a (run, metric, step)")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunColumns:
     """One run's points: metric names (sorted), codes into them, and the columns.
 

@@ -34,7 +34,7 @@ class SkippedLine:
     offset: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Points:
     """One file's points as plain columns, in file order (what assembly reads).
 

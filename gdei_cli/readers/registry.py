@@ -153,7 +153,7 @@ class Source:
     where: Path
 
 
-@dataclass
+@dataclass(slots=True)
 class ReadRun:
     """A run's source and the logs read from it (one per file, in file order)."""
 
