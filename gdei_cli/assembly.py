@@ -434,18 +434,24 @@ def assemble_run(
 def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]) -> RunInfo:
     """The :class:`RunInfo` of a run read from *logs* (*superseded*: points dropped
     by restarts, per metric)."""
-    kinds = [log.wall_clock for log in logs]
-    preference: tuple[WallClock, ...] = ("logged", "relative", "derived")
+    kinds = {log.wall_clock for log in logs}
+    attrs: dict[str, str] = {}
+    for log in logs:
+        attrs.update(log.attrs)
     return RunInfo(
-        run=run,
-        format=fmt,
-        sources=[str(log.path) for log in logs],
-        wall_clock=next((k for k in preference if k in kinds), "absent"),
-        superseded=superseded,
-        skipped_lines=[s for log in logs for s in log.skipped_lines],
-        warnings=[f"{log.path}: {w}" for log in logs for w in log.warnings],
-        attrs={k: v for log in logs for k, v in log.attrs.items()},
+        run,
+        fmt,
+        [str(log.path) for log in logs],
+        next((k for k in _CLOCK_PREFERENCE if k in kinds), "absent"),
+        superseded,
+        [s for log in logs for s in log.skipped_lines],
+        [f"{log.path}: {w}" for log in logs for w in log.warnings],
+        attrs,
     )
+
+
+#: a run's clock, of its files' (a clock any file logged beats one derived)
+_CLOCK_PREFERENCE: tuple[WallClock, ...] = ("logged", "relative", "derived")
 
 
 def assembled_runs(runs: list[ReadRun]) -> list[Assembled]:

@@ -56,6 +56,8 @@ class Points:
     def __post_init__(self) -> None:
         from gdei_cli.schema import clean_name
 
+        if self.within is not None and self.metric_names is self.within[0].metric_names:
+            return  # (the whole's names, made valid when it was made: shared, not copied)
         # valid Unicode, as a frame's categories are (a "\ud800" JSON key)
         self.metric_names = [clean_name(str(n)) for n in self.metric_names]
 
