@@ -42,7 +42,10 @@ class Column:
     """One column of a table: float64 values and a mask of present cells."""
 
     name: str
-    values: np.ndarray  # float64 (NaN where absent)
+    #: float64 (NaN where absent); or int64 when every cell is a present integer (an
+    #: Arrow integer column): a step column needs no float round trip, and a metric's
+    #: values are cast to float64 as they become points (numpy's cast, as before)
+    values: np.ndarray
     present: np.ndarray  # bool
     numeric: bool = True
     #: first row whose cell is present but not a number (for error messages)
@@ -74,7 +77,7 @@ def _wall_seconds(col: Column, name: str) -> tuple[np.ndarray, WallClock] | None
     if vals.size == 0 or not col.numeric:
         return None
     if name in REL_TIME_NAMES:
-        return col.values, "relative"
+        return np.asarray(col.values, dtype=np.float64), "relative"
     finite = vals[np.isfinite(vals)]
     if finite.size == 0:  # (NaN or infinite only: no clock, and no median to warn about)
         return None
@@ -153,7 +156,7 @@ def table_to_raw(
         n_missing = int(n_rows - row_ok.sum())
         # (an absent step's NaN must not be cast: it is 0 until the row is dropped)
         vals = np.where(row_ok, step_col.values, 0) if n_missing else step_col.values
-        steps = vals.astype(np.int64)
+        steps = vals.astype(np.int64, copy=False)
         if n_missing:
             warnings.append(f"{n_missing} row(s) without a {step_col.name!r} value were left out")
     else:
@@ -173,7 +176,7 @@ def table_to_raw(
         points = Points(
             *metric_col_codes(metric_col, idx),
             step=steps[idx],
-            value=value_col.values[idx],
+            value=_floats(value_col.values[idx]),
             wall_time=take(wall_arr, idx),
         )
         source_rows: np.ndarray | slice = idx
@@ -196,7 +199,9 @@ def table_to_raw(
                     np.repeat(np.arange(k, dtype=np.min_scalar_type(-k)), n_rows),  # small codes
                     names,
                     np.tile(steps, k) if k > 1 else steps,
-                    np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values,
+                    _floats(
+                        np.concatenate([c.values for c in metrics]) if k > 1 else metrics[0].values
+                    ),
                     no_clock(n_rows * k)  # no wall clock: nothing to tile
                     if wall is None
                     else (np.tile(wall_arr, k) if k > 1 else wall_arr),
@@ -204,7 +209,7 @@ def table_to_raw(
             else:
                 present = np.vstack([c.present & row_ok for c in metrics])  # metric by row
                 cols, rows = np.nonzero(present)  # metric-major, rows ascending
-                values = np.vstack([c.values for c in metrics])
+                values = np.vstack([c.values for c in metrics], dtype=np.float64)
                 points = Points(cols, names, steps[rows], values[cols, rows], take(wall_arr, rows))
             source_rows = rows
     if run_col is not None:
@@ -221,6 +226,11 @@ def table_to_raw(
         warnings=warnings,
         skipped_lines=skipped,
     )
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """*values* as float64 (numpy's cast of an int64 column; a float64 one as it is)."""
+    return np.asarray(values, dtype=np.float64)
 
 
 def run_keys(col: Column) -> tuple[np.ndarray, list[str]]:

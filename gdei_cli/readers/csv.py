@@ -436,9 +436,12 @@ def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Co
         name, chunked = named.pop()  # (the list no longer holds the column's buffers)
         t = chunked.type
         if chunked.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
-            # numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a float does
-            vals = _into_numpy(chunked.iterchunks(), n, np.float64)
+            # signed integers stay int64 (a step needs no float round trip: see Column);
+            # else numpy's cast: an integer above 2**53 (a seed, a time_ns) rounds, as a
+            # float does
             whole = pa.types.is_integer(t)
+            ints = pa.types.is_signed_integer(t)
+            vals = _into_numpy(chunked.iterchunks(), n, np.int64 if ints else np.float64)
             columns.append(Column(name, vals, np.ones(n, dtype=bool), whole=whole))
             continue
         if pa.types.is_dictionary(t):  # the run or metric names (see _text_column_types)
