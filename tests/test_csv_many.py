@@ -64,6 +64,24 @@ def test_plain_wide_logs_sharing_a_header_are_read_together(write):
     assert _check_many(paths) == [True] * len(paths)
 
 
+def test_a_whole_number_past_2_53_is_read_as_its_own_file_reads_it(write):
+    """A step of 2**53 + 1 is an exact int64 in its file's own parse; a table where
+    another file makes that column floats would round it, so those files are not
+    read together.  A metric of that size is a float in either parse: read together."""
+    big = 2**53 + 1
+    paths = [
+        write("a.csv", f"step,loss\n{big},1\n{big + 2},2\n"),
+        write("b.csv", "step,loss\n1.5,2\n"),
+        write("c.csv", f"step,flops\n0,1\n1,{big}\n"),
+        write("d.csv", "step,flops\n0,1.5e18\n1,inf\n"),
+        write("e.csv", f"epoch,loss\n0,1\n{big},2\n"),
+        write("f.csv", "epoch,loss\n1e300,1\n"),
+    ]
+    assert _check_many(paths) == [False, False, True, True, False, False]
+    log = csv_reader.read(paths[0], ReadOptions())
+    assert log.points.step.tolist() == [big, big + 2]
+
+
 def test_long_logs_and_run_columns_are_read_together(write):
     """Run and metric names: each file's own names, in its own order of first use
     (not the order over all the files), absent names, a file with none at all, and
@@ -129,6 +147,8 @@ _NUMBER = st.sampled_from(
     ["0", "1", "-3", "2.5", "1e3", "", "NA", "null", "nan", "inf", "-inf", "1e400",
      "9223372036854775807", "99999999999999999999"]
 )  # fmt: skip
+#: (whole numbers past 2**53: exact int64 steps, or floats)
+_HUGE = ("9223372036854775807", "99999999999999999999")
 #: ... and cells outside it
 _ODD = st.sampled_from(["x", '"4"', "true", " 7 ", "2024-01-01", "é"])
 _HEADER = st.sampled_from(
@@ -157,7 +177,10 @@ def _file(draw):
     rows = draw(st.lists(row, min_size=0 if odd else 1, max_size=6))
     end = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"] if odd else ["\n", "\r\n"]))
     tail = draw(st.sampled_from([end, "", end + end] if odd else [end]))
-    return header + end, odd, end.join([header, *(",".join(r) for r in rows)]) + tail
+    # a step of 2**53 or more may not be read with files whose steps are floats
+    steps = [i for i, c in enumerate(header.split(",")) if c in ("step", "epoch")]
+    huge = any(r[i] in _HUGE for r in rows for i in steps if i < len(r))
+    return header + end, odd or huge, end.join([header, *(",".join(r) for r in rows)]) + tail
 
 
 @settings(max_examples=150, deadline=None, derandomize=True,
@@ -261,9 +284,7 @@ def _raises(paths, options=None):
         ("ultralytics", "yolo_csv/*/results.csv"),
     ],
 )
-def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(
-    tmp_path, fmt, pattern
-):
+def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(tmp_path, fmt, pattern):
     """The real logs of each CSV dialect, each run folder copied twice with its side
     files: read_many takes every copy and gives it the dialect's own log (points,
     names, the format's name, the attributes of hparams.yaml or args.yaml)."""
