@@ -155,11 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = replace(base, **dict(zip(grid, combo, strict=True)))
             rows = evaluate(loaded, cfg)
             good = sum(r.right for r in rows)
-            print(
-                " ".join(f"{k}={v:g}" for k, v in zip(grid, combo, strict=True)),
-                f"-> {good}/{len(rows)}",
-                flush=True,
-            )
+            print(" ".join(f"{k}={v:g}" for k, v in zip(grid, combo, strict=True)),
+                  f"-> {good}/{len(rows)}", flush=True)
         return 0
     rows = evaluate(loaded, base)
     print_table(rows)

@@ -41,13 +41,7 @@ with atheris.instrument_imports(include=["gdei_cli"]):
 from .fuzzing import PLACES, pipeline, place, seeds
 
 REPO = Path(__file__).resolve().parent.parent
-_INSTRUMENTED = (
-    gdei_cli.assembly,
-    gdei_cli.discovery,
-    gdei_cli.engine,
-    gdei_cli.loader,
-    gdei_cli.report,
-)
+_INSTRUMENTED = (gdei_cli.assembly, gdei_cli.discovery, gdei_cli.engine, gdei_cli.loader, gdei_cli.report)
 TARGETS: dict[str, list[str]] = {
     "tensorboard": ["tensorboard"],
     "mlflow": ["mlflow"],

@@ -36,7 +36,9 @@ def reference_points(path: Path) -> dict[str, list[tuple[int, float, float]]]:
                 if arr.ndim == 0 and arr.dtype.kind in "fiub":
                     tensor_tags.add(v.tag)
                     seqs[v.tag].append((e.step, float(arr.item()), e.wall_time))
-    return {t: s for t, s in seqs.items() if t in simple_tags or plugins.get(t) == "scalars"}
+    return {
+        t: s for t, s in seqs.items() if t in simple_tags or plugins.get(t) == "scalars"
+    }
 
 
 def gdei_points(log) -> dict[str, list[tuple[int, float, float]]]:
@@ -45,15 +47,11 @@ def gdei_points(log) -> dict[str, list[tuple[int, float, float]]]:
     out: dict[str, list[tuple[int, float, float]]] = {}
     for tag in f["metric"].cat.categories:
         sub = f[f["metric"] == tag]
-        out[str(tag)] = list(
-            zip(sub["step"].tolist(), sub["value"].tolist(), sub["wall_time"].tolist(), strict=True)
-        )
+        out[str(tag)] = list(zip(sub["step"].tolist(), sub["value"].tolist(), sub["wall_time"].tolist(), strict=True))
     return out
 
 
-def bits(
-    points: dict[str, list[tuple[int, float, float]]],
-) -> dict[str, list[tuple[int, bytes, bytes]]]:
+def bits(points: dict[str, list[tuple[int, float, float]]]) -> dict[str, list[tuple[int, bytes, bytes]]]:
     """Points with floats as their exact bytes (NaN payloads included)."""
     return {
         t: [(s, struct.pack("<d", v), struct.pack("<d", w)) for s, v, w in pts]

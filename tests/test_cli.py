@@ -221,10 +221,7 @@ def test_readme_worked_example_numbers_are_the_real_ones():
     res = run("analyze", SAMPLES / "overfits.csv", "--format", "json")
     (r,) = json.loads(res.stdout)["runs"]
     assert (r["verdict"], r["stop_step"], r["best_step"], r["last_step"]) == (
-        "over-fitting",
-        83,
-        107,
-        299,
+        "over-fitting", 83, 107, 299,
     )
     assert round(r["objective_best"], 3) == 6.643 and round(r["objective_final"], 2) == 7.83
     assert round(r["loss_at_stop"], 2) == 1.12 and round(r["final_loss"], 2) == 0.50

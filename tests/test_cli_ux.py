@@ -46,11 +46,7 @@ def test_every_width_keeps_names_whole_and_verdicts_untruncated(long_named, widt
 
 def test_columns_env_is_the_default_width(long_named):
     res = run("analyze", long_named, env={"COLUMNS": "50"})
-    assert all(
-        len(line) <= 50
-        for line in res.stdout.splitlines()
-        if not line.startswith(("experiments", "short"))
-    )
+    assert all(len(line) <= 50 for line in res.stdout.splitlines() if not line.startswith(("experiments", "short")))
 
 
 def test_quiet_prints_results_only(write, tmp_path):
@@ -113,15 +109,11 @@ def test_each_invalid_option_is_one_line_and_exit_2(args, says):
 
 
 def test_missing_argument_is_one_line():
-    proc = subprocess.run(
-        [sys.executable, "-m", "gdei_cli", "analyze"], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "gdei_cli", "analyze"], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert (
-        proc.stderr.strip().splitlines()
-        == ["gdei: error: Missing argument 'PATH...'. (see 'gdei analyze --help')"]
-        or "Missing argument" in proc.stderr.strip()
-    )
+    assert proc.stderr.strip().splitlines() == [
+        "gdei: error: Missing argument 'PATH...'. (see 'gdei analyze --help')"
+    ] or "Missing argument" in proc.stderr.strip()
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -146,15 +138,7 @@ def test_github_format_annotates_escapes_and_summarises(write, tmp_path, monkeyp
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.chdir(tmp_path)
-    res = run(
-        "analyze",
-        ".",
-        "--format",
-        "github",
-        "--max-waste",
-        "50%",
-        env={"GITHUB_STEP_SUMMARY": str(summary)},
-    )
+    res = run("analyze", ".", "--format", "github", "--max-waste", "50%", env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert res.exit_code == 1
     lines = res.stdout.splitlines()
     error = next(line for line in lines if line.startswith("::error "))
@@ -177,9 +161,7 @@ def test_step_summary_stays_under_the_cap():
     from gdei_cli import engine, report
     from gdei_cli.loader import load
 
-    rows = [
-        (f"run-{i:05d}-" + "x" * 80, "loss", s, 1.0 / (s + 1)) for i in range(300) for s in range(5)
-    ]
+    rows = [(f"run-{i:05d}-" + "x" * 80, "loss", s, 1.0 / (s + 1)) for i in range(300) for s in range(5)]
     frame = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
     analysis = engine.analyze(frame)
     dataset = load([SAMPLES])  # any dataset: only its skipped files are read
@@ -221,10 +203,7 @@ def test_unknown_setting_names_the_key_and_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(here)
     res = run("analyze", SAMPLES)
     assert res.exit_code == 2
-    assert (
-        "unknown setting 'tolerence'" in res.stderr
-        and str(tmp_path / "pyproject.toml") in res.stderr
-    )
+    assert "unknown setting 'tolerence'" in res.stderr and str(tmp_path / "pyproject.toml") in res.stderr
 
 
 def test_config_file_option_and_gdei_config(tmp_path, monkeypatch):
@@ -282,17 +261,13 @@ def test_load_reports_progress_for_every_byte(write, tmp_path):
     calls = []
     load([tmp_path], progress=lambda done, total: calls.append((done, total)))
     total = calls[0][1]
-    assert calls[0][0] == 0 and total == sum(
-        (tmp_path / f"r{i}.csv").stat().st_size for i in range(5)
-    )
+    assert calls[0][0] == 0 and total == sum((tmp_path / f"r{i}.csv").stat().st_size for i in range(5))
     assert sum(done for done, t in calls[1:]) == total and len(calls) == 6
 
 
 def test_dash_reads_standard_input_with_an_input_format():
     data = (SAMPLES / "overfits.csv").read_text()
-    res = runner.invoke(
-        app, ["analyze", "-", "--input-format", "csv", "--format", "json"], input=data
-    )
+    res = runner.invoke(app, ["analyze", "-", "--input-format", "csv", "--format", "json"], input=data)
     assert res.exit_code == 0, res.output
     (only,) = __import__("json").loads(res.stdout)["runs"]
     assert only["run"] == "stdin" and only["verdict"] == "over-fitting"

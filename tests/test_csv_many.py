@@ -284,7 +284,9 @@ def _raises(paths, options=None):
         ("ultralytics", "yolo_csv/*/results.csv"),
     ],
 )
-def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(tmp_path, fmt, pattern):
+def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(
+    tmp_path, fmt, pattern
+):
     """The real logs of each CSV dialect, each run folder copied twice with its side
     files: read_many takes every copy and gives it the dialect's own log (points,
     names, the format's name, the attributes of hparams.yaml or args.yaml)."""

@@ -58,19 +58,10 @@ def test_hf_trainer_state(write, tmp_path):
             {"epoch": 1.0, "learning_rate": 1e-4, "loss": 1.5, "grad_norm": 2.0, "step": 20},
             {"epoch": 1.0, "eval_loss": 1.6, "eval_runtime": 3.0, "step": 20},
             {"epoch": 2.0, "learning_rate": 5e-5, "loss": 1.4, "grad_norm": 1.0, "step": 40},
-            {
-                "epoch": 2.0,
-                "step": 40,
-                "train_loss": 1.6,
-                "train_runtime": 400.0,
-                "total_flos": 1.0,
-            },
+            {"epoch": 2.0, "step": 40, "train_loss": 1.6, "train_runtime": 400.0, "total_flos": 1.0},
         ],
         "stateful_callbacks": {
-            "EarlyStoppingCallback": {
-                "args": {"early_stopping_patience": 3},
-                "attributes": {"early_stopping_patience_counter": 1},
-            }
+            "EarlyStoppingCallback": {"args": {"early_stopping_patience": 3}, "attributes": {"early_stopping_patience_counter": 1}}
         },
     }
     p = write("out/trainer_state.json", json.dumps(state, indent=2))
@@ -129,20 +120,12 @@ def test_wandb_history_jsonl(write, tmp_path):
     ds = load([tmp_path])
     (run,) = ds.runs
     assert ds.runs[run].wall_clock == "logged"
-    assert ds.frame.loc[ds.frame.metric == "loss", "wall_time"].tolist() == [
-        1700000000.5,
-        1700000001.5,
-    ]
+    assert ds.frame.loc[ds.frame.metric == "loss", "wall_time"].tolist() == [1700000000.5, 1700000001.5]
 
 
 def test_detectron2_relaunch_repeats_iterations(write, tmp_path):
-    lines = [
-        {"iteration": i, "total_loss": 2.0 - i / 100, "lr": 0.01, "time": 0.3} for i in (19, 39, 59)
-    ]
-    lines += [
-        {"iteration": i, "total_loss": 1.0 - i / 1000, "lr": 0.01, "time": 0.3}
-        for i in (39, 59, 79)
-    ]
+    lines = [{"iteration": i, "total_loss": 2.0 - i / 100, "lr": 0.01, "time": 0.3} for i in (19, 39, 59)]
+    lines += [{"iteration": i, "total_loss": 1.0 - i / 1000, "lr": 0.01, "time": 0.3} for i in (39, 59, 79)]
     p = write("output/metrics.json", "".join(json.dumps(x) + "\n" for x in lines))
     assert detect_format(p)[0] == "detectron2"
     ds = load([p])
@@ -155,26 +138,8 @@ def test_mmdet_global_steps_and_config_line(write, tmp_path):
     lines = [{"env_info": "x", "config": "y", "seed": 0, "exp_name": "cfg.py"}]
     for ep in (1, 2):
         for it in (50, 100):
-            lines.append(
-                {
-                    "mode": "train",
-                    "epoch": ep,
-                    "iter": it,
-                    "lr": 0.02,
-                    "loss": 1.0 / (ep * it),
-                    "time": 0.4,
-                }
-            )
-        lines.append(
-            {
-                "mode": "val",
-                "epoch": ep,
-                "iter": 500,
-                "lr": 0.02,
-                "bbox_mAP": 0.1 * ep,
-                "bbox_mAP_copypaste": "0.1 0.2",
-            }
-        )
+            lines.append({"mode": "train", "epoch": ep, "iter": it, "lr": 0.02, "loss": 1.0 / (ep * it), "time": 0.4})
+        lines.append({"mode": "val", "epoch": ep, "iter": 500, "lr": 0.02, "bbox_mAP": 0.1 * ep, "bbox_mAP_copypaste": "0.1 0.2"})
     text = "".join(json.dumps(x) + "\n" for x in lines).replace('"loss": 0.005', '"loss": NaN')
     p = write("work_dirs/x/20210101_000000.log.json", text)
     assert detect_format(p)[0] == "mmdet"
@@ -211,10 +176,7 @@ def test_ultralytics_padded_results(write, tmp_path):
 
 
 def test_tensorboard_download_csv(write, tmp_path):
-    p = write(
-        "run-exp1-tag-train_loss.csv",
-        "Wall time,Step,Value\n1700000000.5,0,2.0\n1700000001.5,10,1.0\n",
-    )
+    p = write("run-exp1-tag-train_loss.csv", "Wall time,Step,Value\n1700000000.5,0,2.0\n1700000001.5,10,1.0\n")
     assert detect_format(p)[0] == "tb_csv"
     ds = load([p])
     assert pts(ds, "train_loss") == [[0, 2.0], [10, 1.0]]
@@ -222,10 +184,7 @@ def test_tensorboard_download_csv(write, tmp_path):
 
 
 def test_deit_log_txt(write, tmp_path):
-    p = write(
-        "output_dir/log.txt",
-        '{"train_lr": 0.001, "train_loss": 6.9, "test_loss": 6.8, "epoch": 0}\n{"train_lr": 0.001, "train_loss": 5.9, "test_loss": 5.8, "epoch": 1}\n',
-    )
+    p = write("output_dir/log.txt", '{"train_lr": 0.001, "train_loss": 6.9, "test_loss": 6.8, "epoch": 0}\n{"train_lr": 0.001, "train_loss": 5.9, "test_loss": 5.8, "epoch": 1}\n')
     assert detect_format(p)[0] == "deit"
     ds = load([p])
     assert pts(ds, "train_loss") == [[0, 6.9], [1, 5.9]]
@@ -248,29 +207,16 @@ def test_text_logs(write, tmp_path, text):
 
 
 def test_line_pattern(write, tmp_path):
-    p = write(
-        "train.out.log",
-        "Epoch 1 done, avg loss=0.9 (acc 0.5)\nnoise\nEpoch 2 done, avg loss=0.7 (acc 0.6)\n",
-    )
+    p = write("train.out.log", "Epoch 1 done, avg loss=0.9 (acc 0.5)\nnoise\nEpoch 2 done, avg loss=0.7 (acc 0.6)\n")
     res = CliRunner().invoke(
         app,
-        [
-            "inspect",
-            str(p),
-            "--format",
-            "json",
-            "--input-format",
-            "textlog",
-            "--line-pattern",
-            r"Epoch (?P<step>\d+) done, avg loss=(?P<loss>[\d.]+) \(acc (?P<acc>[\d.]+)\)",
-        ],
+        ["inspect", str(p), "--format", "json", "--input-format", "textlog", "--line-pattern",
+         r"Epoch (?P<step>\d+) done, avg loss=(?P<loss>[\d.]+) \(acc (?P<acc>[\d.]+)\)"],
     )
     assert res.exit_code == 0, res.output
     (run,) = json.loads(res.stdout)["runs"]
     assert {m["metric"]: m["points"] for m in run["metrics"]} == {"acc": 2, "loss": 2}
-    bad = CliRunner().invoke(
-        app, ["inspect", str(p), "--input-format", "textlog", "--line-pattern", "(?P<x>a)"]
-    )
+    bad = CliRunner().invoke(app, ["inspect", str(p), "--input-format", "textlog", "--line-pattern", "(?P<x>a)"])
     assert bad.exit_code == 2 and "step" in bad.stderr
 
 
@@ -307,10 +253,7 @@ def writers():
 
 
 def facts(run):
-    return {
-        m["metric"]: (m["points"], m["first_step"], m["last_step"], m["superseded"])
-        for m in run["metrics"]
-    }
+    return {m["metric"]: (m["points"], m["first_step"], m["last_step"], m["superseded"]) for m in run["metrics"]}
 
 
 def test_lightning_csvlogger_written_by_lightning(writers):

@@ -379,9 +379,7 @@ def test_live_rule_warmup_delays_the_stop():
     loss = np.r_[np.full(30, 5.0), 5.0 - 0.05 * np.arange(71)]  # flat, then falls
     live = Config(smoothing=0.0, rule="live")
     early = one(frame_of(loss, steps=t), config=live)
-    late = one(
-        frame_of(loss, steps=t), config=Config(smoothing=0.0, rule="live", warmup=Span(40, True))
-    )
+    late = one(frame_of(loss, steps=t), config=Config(smoothing=0.0, rule="live", warmup=Span(40, True)))
     assert early.stop_step <= 30
     assert late.verdict == "still improving"
 
@@ -413,9 +411,7 @@ def test_wall_clock_and_costs():
 def test_seconds_per_step_fills_in_when_no_clock():
     t = np.arange(101)
     loss = 1.0 + 9.0 * np.exp(-t / 3.0)
-    s = one(
-        frame_of(loss, steps=t), config=Config(smoothing=0.0), costs=Costs(seconds_per_step=0.5)
-    )
+    s = one(frame_of(loss, steps=t), config=Config(smoothing=0.0), costs=Costs(seconds_per_step=0.5))
     assert s.wall_saved_s == pytest.approx(0.5 * s.steps_saved)
     assert pd.isna(one(frame_of(loss, steps=t), config=Config(smoothing=0.0)).wall_saved_s)
 
@@ -529,8 +525,7 @@ def test_loss_components_that_never_share_a_step_are_no_metric_not_a_crash():
     with pytest.raises(MetricNotFoundError):
         analyze(bad)
     good = pd.DataFrame(
-        [("ok", "loss", s, 1.0 / (s + 1)) for s in range(50)],
-        columns=["run", "metric", "step", "value"],
+        [("ok", "loss", s, 1.0 / (s + 1)) for s in range(50)], columns=["run", "metric", "step", "value"]
     )
     summary = analyze(pd.concat([bad, good])).summary.set_index("run")
     assert summary.loc["yolo", "verdict"] == "no metric"
@@ -593,7 +588,6 @@ def test_batches_on_the_samples_and_without_points():
     pd.testing.assert_frame_equal(whole.summary, lean.summary)
     assert len(lean.points) == 0
     assert list(lean.points.columns) == list(whole.points.columns)
-
     def kinds(frame):
         return ["category" if isinstance(d, pd.CategoricalDtype) else str(d) for d in frame.dtypes]
 

@@ -42,7 +42,8 @@ def test_no_stop_advised_on_a_run_still_improving(rows):
     wrong = [
         r.run
         for r in rows
-        if r.truth == "still improving" and r.verdict in ("wasteful", "efficient") and not r.right
+        if r.truth == "still improving" and r.verdict in ("wasteful", "efficient")
+        and not r.right
     ]
     assert wrong == []
 

@@ -88,9 +88,7 @@ def test_html_report_is_self_contained(tmp_path):
     assert "<script" not in page and " src=" not in page and "@import" not in page
     import re
 
-    fetched = re.findall(r"(?:src|href)\s*=\s*[\"']\s*(?!#)([^\"']+)", page) + re.findall(
-        r"url\((?!#)", page
-    )
+    fetched = re.findall(r"(?:src|href)\s*=\s*[\"']\s*(?!#)([^\"']+)", page) + re.findall(r"url\((?!#)", page)
     assert fetched == []  # only in-page anchors: nothing to load from a network
     assert run("report", SAMPLES, "-o", tmp_path / "report.txt").exit_code == 2
 

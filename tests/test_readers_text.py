@@ -547,26 +547,8 @@ def test_the_nesting_check_is_the_running_depth_of_brackets(text, limit):
 @given(
     st.lists(
         st.sampled_from(
-            [
-                b"{",
-                b"}",
-                b"[",
-                b"]",
-                b"NaN",
-                b"Infinity",
-                b"\\u",
-                b"\n",
-                b"\r",
-                b" ",
-                b"\t",
-                b"N",
-                b"I",
-                b"\\",
-                b"a",
-                b'"k": 1',
-                b"{" * 20,
-                b"}" * 20,
-            ]
+            [b"{", b"}", b"[", b"]", b"NaN", b"Infinity", b"\\u", b"\n", b"\r", b" ", b"\t",
+             b"N", b"I", b"\\", b"a", b'"k": 1', b"{" * 20, b"}" * 20]
         ),
         max_size=40,
     )
@@ -627,9 +609,7 @@ def test_a_large_arrow_read_hands_its_freed_memory_back(tmp_path, monkeypatch, n
     if name.endswith(".csv"):
         path.write_text("step,loss\n" + "".join(f"{i},{1 / (i + 1)}\n" for i in range(50)))
     else:
-        path.write_text(
-            "".join(json.dumps({"step": i, "loss": 1 / (i + 1)}) + "\n" for i in range(50))
-        )
+        path.write_text("".join(json.dumps({"step": i, "loss": 1 / (i + 1)}) + "\n" for i in range(50)))
     read = gcsv.read if name.endswith(".csv") else gjsonl.read
     pool = pa.default_memory_pool()
     calls: list[int] = []
@@ -725,15 +705,8 @@ _CELLS = st.sampled_from(["a", "b", " a", "7", "7.0", "", "NA", "nan", '"b"', "x
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(
     header=st.sampled_from(
-        [
-            "run,metric,step,value",
-            "metric,run,value,step",
-            "name,tag,Value,step",
-            "experiment,step,loss",
-            "run,run_id,metric,value",
-            "tag,value",
-            "run,metric,run,value",
-        ]
+        ["run,metric,step,value", "metric,run,value,step", "name,tag,Value,step",
+         "experiment,step,loss", "run,run_id,metric,value", "tag,value", "run,metric,run,value"]
     ),  # fmt: skip
     rows=st.lists(st.tuples(_CELLS, _CELLS, st.integers(0, 5), st.floats(-2, 2)), max_size=12),
 )
@@ -830,9 +803,7 @@ def test_many_metrics_with_a_restart_assemble_in_order(write, tmp_path, n_metric
     metric's last value per step, sorted."""
     names = [f"m{(i * 37) % n_metrics:03d}" for i in range(n_metrics)]  # not sorted
     steps = [0, 1, 2, 3, 2, 3, 4]  # resumed at step 2
-    points = [
-        (names[j], s, float(r * 1000 + j)) for r, s in enumerate(steps) for j in range(n_metrics)
-    ]
+    points = [(names[j], s, float(r * 1000 + j)) for r, s in enumerate(steps) for j in range(n_metrics)]
     if layout == "wide":
         rows = [
             ",".join([str(s)] + [str(r * 1000 + j) for j in range(n_metrics)])

@@ -16,9 +16,7 @@ from .conftest import shared_logs
 @pytest.fixture(scope="module")
 def inspected():
     root = shared_logs()
-    res = CliRunner().invoke(
-        app, ["inspect", str(root), "--format", "json"], catch_exceptions=False
-    )
+    res = CliRunner().invoke(app, ["inspect", str(root), "--format", "json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     runs = {r["run"]: r for r in doc["runs"]}
@@ -46,18 +44,8 @@ def test_every_file_is_read(inspected):
         ("tensorboard/CooperBigFoot", "tensorboard", "val_loss", (30, 262, 7889, 0)),
         ("tensorboard/CooperBigFoot", "tensorboard", "epoch", (187, 49, 7889, 30)),
         # 2./3. TF2 Object Detection: tensor scalars only; eval has one point per tag
-        (
-            "tensorboard/huzaifasharafat__TFODCourse__tfod-ssd-train",
-            "tensorboard",
-            "Loss/total_loss",
-            (20, 100, 2000, 0),
-        ),
-        (
-            "tensorboard/huzaifasharafat__TFODCourse__tfod-ssd-eval",
-            "tensorboard",
-            "DetectionBoxes_Precision/mAP",
-            (1, 50000, 50000, 0),
-        ),
+        ("tensorboard/huzaifasharafat__TFODCourse__tfod-ssd-train", "tensorboard", "Loss/total_loss", (20, 100, 2000, 0)),
+        ("tensorboard/huzaifasharafat__TFODCourse__tfod-ssd-eval", "tensorboard", "DetectionBoxes_Precision/mAP", (1, 50000, 50000, 0)),
         # 4. ultralytics TB: per-batch losses at the epoch step: 1350 repeats per train tag
         ("tensorboard/Abonia1", "tensorboard", "train/box_loss", (25, 1, 25, 1350)),
         ("tensorboard/Abonia1", "tensorboard", "metrics/mAP50-95(B)", (25, 1, 25, 2)),
@@ -79,36 +67,16 @@ def test_every_file_is_read(inspected):
         # 10. Detectron2: 200 records every 20 iterations
         ("detectron2_json/", "detectron2", "total_loss", (200, 19, 3999, 0)),
         # 11./12. MMDetection: iter restarts per epoch -> global steps; 12 val lines
-        (
-            "mmdet_json/zhaoyang97__mmdetection__faster-rcnn-swx",
-            "mmdet",
-            "loss",
-            (7200, 50, 360000, 0),
-        ),
-        (
-            "mmdet_json/zhaoyang97__mmdetection__faster-rcnn-swx",
-            "mmdet",
-            "bbox_mAP",
-            (12, 30000, 360000, 0),
-        ),
-        (
-            "mmdet_json/zhaoyang97__mmdetection__atss-swx-nan",
-            "mmdet",
-            "loss",
-            (7200, 50, 360000, 0),
-        ),
+        ("mmdet_json/zhaoyang97__mmdetection__faster-rcnn-swx", "mmdet", "loss", (7200, 50, 360000, 0)),
+        ("mmdet_json/zhaoyang97__mmdetection__faster-rcnn-swx", "mmdet", "bbox_mAP", (12, 30000, 360000, 0)),
+        ("mmdet_json/zhaoyang97__mmdetection__atss-swx-nan", "mmdet", "loss", (7200, 50, 360000, 0)),
         # 13./14. Ultralytics results.csv: 0-based (old) and 1-based (new) epochs
         ("yolo_csv/Abonia1", "ultralytics", "train/box_loss", (25, 0, 24, 0)),
         ("yolo_csv/3bdul1ah", "ultralytics", "metrics/mAP50-95(B)", (134, 1, 134, 0)),
         # 15. Keras CSVLogger (training.log)
         ("keras_csv/", "keras", "val_loss", (24, 0, 23, 0)),
         # 16. W&B chart export: three runs side by side, __MIN/__MAX dropped
-        (
-            "wandb_export/LauraWenderoth__Bachelorarbeit_Kidney_Stain_Transfer__cyclegan-ssim/wandb_export_2022-08-25T22_43_23.724+02_00.csv/cycle_val_975",
-            "wandb_export",
-            "test SSMI_B mean",
-            (200, 105, 21199, 0),
-        ),
+        ("wandb_export/LauraWenderoth__Bachelorarbeit_Kidney_Stain_Transfer__cyclegan-ssim/wandb_export_2022-08-25T22_43_23.724+02_00.csv/cycle_val_975", "wandb_export", "test SSMI_B mean", (200, 105, 21199, 0)),
         # 17. MLflow file store
         ("mlflow/", "mlflow", "loss", (10, 0, 9, 0)),
         # 18. llm.c text log: train loss every step, val every 250
@@ -150,9 +118,7 @@ def test_run_layout_and_attributes(inspected):
 
 def test_analyze_reports_every_run():
     root = shared_logs()
-    res = CliRunner().invoke(
-        app, ["analyze", str(root), "--format", "json"], catch_exceptions=False
-    )
+    res = CliRunner().invoke(app, ["analyze", str(root), "--format", "json"], catch_exceptions=False)
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
     by = {r["run"]: r for r in doc["runs"]}
@@ -174,9 +140,7 @@ def test_analyze_reports_every_run():
 
 def test_metric_glob_picks_per_run():
     root = shared_logs() / "yolo_csv"
-    res = CliRunner().invoke(
-        app, ["analyze", str(root), "--metric", "val/box*", "--format", "json"]
-    )
+    res = CliRunner().invoke(app, ["analyze", str(root), "--metric", "val/box*", "--format", "json"])
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
     assert {r["metric"] for r in doc["runs"]} == {"val/box_loss"}

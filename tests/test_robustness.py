@@ -50,9 +50,7 @@ def alarm(seconds: int) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def messy(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, dict[str, tuple[Path, str]]]]:
+def messy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, tuple[Path, str]]]]:
     root = tmp_path_factory.mktemp("messy")
     yield root, make_messy(root)
     remove_deep_tree(root / "deep")  # too deep for pytest's own clean-up
@@ -180,16 +178,12 @@ def test_gzip_bomb_stops_early_and_a_cut_gzip_keeps_its_complete_rows(write, tmp
     import zlib
 
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
-    bomb = comp.compress(b"step,loss\n") + b"".join(
-        comp.compress(b"0" * (1 << 20)) for _ in range(200)
-    )
+    bomb = comp.compress(b"step,loss\n") + b"".join(comp.compress(b"0" * (1 << 20)) for _ in range(200))
     write("bomb/b.csv.gz", bomb + comp.flush())
     got = load([tmp_path / "bomb"])
     assert not got.runs and "decompression bomb" in got.skipped_files[0].reason
 
-    whole = gzip.compress(
-        ("step,loss\n" + "".join(f"{s},{1 / (1 + s)}\n" for s in range(20000))).encode(), mtime=0
-    )
+    whole = gzip.compress(("step,loss\n" + "".join(f"{s},{1 / (1 + s)}\n" for s in range(20000))).encode(), mtime=0)
     write("cut/c.csv.gz", whole[: int(len(whole) * 0.7)])
     got = load([tmp_path / "cut"])
     (info,) = got.runs.values()
@@ -212,10 +206,7 @@ def test_billion_laughs_side_file_costs_only_the_attributes(write, tmp_path):
         prev, cur = chr(96 + i), chr(97 + i)
         laughs += f"{cur}: &{cur} [{', '.join(['*' + prev] * 9)}]\n"
     write("mlruns/0/r1/meta.yaml", laughs + "status: [1, 2]\nname: r\n")
-    write(
-        "mlruns/0/r1/metrics/loss",
-        "".join(f"{1700000000000 + s} {1 / (1 + s)} {s}\n" for s in range(10)),
-    )
+    write("mlruns/0/r1/metrics/loss", "".join(f"{1700000000000 + s} {1 / (1 + s)} {s}\n" for s in range(10)))
     with alarm(CASE_SECONDS):
         got = load([tmp_path / "mlruns"])
     (info,) = got.runs.values()
@@ -225,9 +216,7 @@ def test_billion_laughs_side_file_costs_only_the_attributes(write, tmp_path):
 
 
 def test_redos_line_is_linear(write, tmp_path):
-    write(
-        "train.log", "a(" * 50_000 + "\n" + "a@" * 50_000 + "\nstep 1 loss 2.0\nstep 2 loss 1.0\n"
-    )
+    write("train.log", "a(" * 50_000 + "\n" + "a@" * 50_000 + "\nstep 1 loss 2.0\nstep 2 loss 1.0\n")
     with alarm(20):
         got = load([tmp_path], fmt="textlog")
     assert len(got.frame) == 2
@@ -243,19 +232,8 @@ def test_redos_line_is_linear(write, tmp_path):
         ("y9999.csv", "step,time,loss\n0,9999-01-01T00:00:00,1\n1,9999-01-02T00:00:00,0.5\n", 2),
         ("huge.jsonl", '{"step": 0, "loss": ' + "9" * 400 + '}\n{"step": 1, "loss": 1}\n', 2),
         ("digits.jsonl", '{"step": 0, "loss": ' + "1" * 5000 + '}\n{"step": 1, "loss": 1}\n', 2),
-        (
-            "digits_nan.jsonl",
-            '{"step": 0, "loss": ' + "1" * 5000 + '}\n{"step": 1, "loss": NaN}\n',
-            2,
-        ),
-        (
-            "deep_ok.jsonl",
-            '{"step": 0, "loss": 1, "x": '
-            + "[" * 6000
-            + "]" * 6000
-            + '}\n{"step": 1, "loss": 0.5}\n',
-            2,
-        ),
+        ("digits_nan.jsonl", '{"step": 0, "loss": ' + "1" * 5000 + '}\n{"step": 1, "loss": NaN}\n', 2),
+        ("deep_ok.jsonl", '{"step": 0, "loss": 1, "x": ' + "[" * 6000 + "]" * 6000 + '}\n{"step": 1, "loss": 0.5}\n', 2),
         ("sur.jsonl", '{"step": 0, "\\ud800": 1, "loss": 1}\n{"step": 1, "loss": 0.5}\n', 3),
         ("cr.jsonl", '{"step": 0, "loss": 1}\r{"step": 1, "loss": 0.5}\r', 2),
         ("bom.jsonl", '\ufeff{"step": 0, "loss": 1}\n{"step": 1, "loss": 0.5}\n', 2),
@@ -284,22 +262,10 @@ def test_year_9999_is_a_clock_not_an_error(write, tmp_path):
     ("name", "content", "says"),
     [
         # (a NaN token sends the file to the Python parser, which reads 100,000 levels)
-        (
-            "deep.jsonl",
-            '{"step": 0, "y": NaN, "x": ' + "[" * 200_000 + "]" * 200_000 + "}\n",
-            "nested too deeply",
-        ),
+        ("deep.jsonl", '{"step": 0, "y": NaN, "x": ' + "[" * 200_000 + "]" * 200_000 + "}\n", "nested too deeply"),
         ("fake.csv", b"\x1f\x8bstep,loss\n0,1\n", "broken gzip data"),
-        (
-            "mmdet/x.log.json",
-            '{"mode": "train", "epoch": 1, "iter": "ten", "loss": 1}\n',
-            "'iter' is 'ten'",
-        ),
-        (
-            "w/wandb_export_x.csv",
-            '"Step","r - loss","r - loss__MIN","r - loss__MAX"\n',
-            "no values",
-        ),
+        ("mmdet/x.log.json", '{"mode": "train", "epoch": 1, "iter": "ten", "loss": 1}\n', "'iter' is 'ten'"),
+        ("w/wandb_export_x.csv", '"Step","r - loss","r - loss__MIN","r - loss__MAX"\n', "no values"),
         ("mlruns/0/r/metrics/loss", "1700000000000\n", "expected '<timestamp> <value>"),
         ("random.jsonl", bytes(range(256)) * 4, "not UTF-8"),
         ("events.out.tfevents.1.x", bytes(range(256)) * 64, "no valid record"),
@@ -350,14 +316,12 @@ def test_complete_unterminated_last_line_is_kept(write, tmp_path):
 
 def test_mlflow_cut_last_line_is_dropped_with_a_warning(write, tmp_path):
     write("mlruns/0/r/meta.yaml", "status: 3\n")
-    write(
-        "mlruns/0/r/metrics/loss",
-        "".join(f"{1700000000000 + s} {1 / (1 + s)} {s}\n" for s in range(5)) + "1700000000100 0.0",
-    )
+    write("mlruns/0/r/metrics/loss", "".join(f"{1700000000000 + s} {1 / (1 + s)} {s}\n" for s in range(5)) + "1700000000100 0.0")
     got = load([tmp_path / "mlruns"], strict=True)
     (info,) = got.runs.values()
     assert len(got.frame) == 5
     assert any("cut short" in w for w in info.warnings)
+
 
 
 def test_mlflow_bad_line_mid_file_is_an_error_naming_it(write, tmp_path):
@@ -368,7 +332,6 @@ def test_mlflow_bad_line_mid_file_is_an_error_naming_it(write, tmp_path):
     with pytest.raises(InputError, match="expected 3 fields, got 4") as err:
         load([tmp_path / "mlruns"], strict=True)
     assert err.value.line == 4
-
 
 def _masked_crc(data: bytes) -> int:
     from gdei_cli.readers.tensorboard.framing import crc, mask
@@ -427,10 +390,7 @@ def test_names_cannot_drive_the_terminal_or_rich(write, tmp_path):
     write("m.csv", "step,loss,x[/b],acc[top1]\n0,1,1,0.1\n1,0.5,0.5,0.2\n")
     write("[link=ssh:evil]n.csv", "step,loss\n0,1\n1,0.5\n")
     write("esc\x1b]8;;evil\x07.csv", "step,loss\n0,1\n1,0.5\n")
-    write(
-        "nl.jsonl",
-        '{"step": 0, "lo\\nss\\u001b[2J\\u202e": 1}\n{"step": 1, "lo\\nss\\u001b[2J\\u202e": 0.5}\n',
-    )
+    write("nl.jsonl", '{"step": 0, "lo\\nss\\u001b[2J\\u202e": 1}\n{"step": 1, "lo\\nss\\u001b[2J\\u202e": 0.5}\n')
     for cmd in ("analyze", "inspect"):
         res = run(cmd, tmp_path)
         assert res.exit_code == 0, res.output
@@ -457,6 +417,7 @@ def test_exports_escape_formulas_and_markdown(write, tmp_path):
     assert any("a\\|b c.jsonl" in line for line in md)
 
 
+
 def test_job_summary_escapes_markdown_like_the_export(write, tmp_path):
     from gdei_cli.engine import analyze
     from gdei_cli.report import step_summary
@@ -465,7 +426,6 @@ def test_job_summary_escapes_markdown_like_the_export(write, tmp_path):
     ds = load([tmp_path])
     table = [line for line in step_summary(analyze(ds.frame), ds).splitlines() if "cmd" in line]
     assert table and table[0].startswith("| '=cmd\\|x\\\\y.csv |")
-
 
 def test_export_never_overwrites_an_input(write, tmp_path):
     log = write("log.csv", "step,loss\n0,1\n1,0.5\n")

@@ -137,9 +137,7 @@ scalars = st.lists(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(points=scalars)
 def test_any_scalar_stream_matches_tensorboard(tmp_path_factory, points):
     from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -152,9 +150,8 @@ def test_any_scalar_stream_matches_tensorboard(tmp_path_factory, points):
         for tag, step, value, wall in points:
             v = summary_pb2.Summary.Value(tag=tag, simple_value=value)
             w.write(
-                event_pb2.Event(
-                    wall_time=wall, step=step, summary=summary_pb2.Summary(value=[v])
-                ).SerializeToString()
+                event_pb2.Event(wall_time=wall, step=step, summary=summary_pb2.Summary(value=[v]))
+                .SerializeToString()
             )
     assert_same(path, tb.read(path))
 
@@ -205,17 +202,13 @@ def test_purge_within_one_file(tmp_path):
 
     def scalar(step, value):
         v = summary_pb2.Summary.Value(tag="loss", simple_value=value)
-        return event_pb2.Event(
-            wall_time=1.0 + step, step=step, summary=summary_pb2.Summary(value=[v])
-        )
+        return event_pb2.Event(wall_time=1.0 + step, step=step, summary=summary_pb2.Summary(value=[v]))
 
     with path.open("wb") as fh:
         w = RecordWriter(fh)
         for s in range(10):
             w.write(scalar(s, 1.0).SerializeToString())
-        start = event_pb2.Event(
-            step=4, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-        )
+        start = event_pb2.Event(step=4, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
         w.write(start.SerializeToString())
         for s in range(4, 12):
             w.write(scalar(s, 2.0).SerializeToString())
@@ -389,9 +382,7 @@ def test_process_pool_gives_the_same_frame_in_the_same_order(tmp_path, monkeypat
     pd.testing.assert_frame_equal(one.frame, two.frame)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     edits=st.lists(
         st.tuples(

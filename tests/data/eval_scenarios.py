@@ -86,33 +86,10 @@ def specs() -> list[Spec]:
         Spec("overfit", "overfit", "lightning", **of, seed=1),
         Spec("overfit", "overfit", "tb", **of, seed=2),
         Spec("overfit", "overfit", "mlflow", **{**of, "epochs": 120}, seed=3),
-        Spec(
-            "overfit_cls",
-            "overfit",
-            "tbx",
-            task="cls",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=80,
-            label_noise=0.3,
-            epochs=120,
-            batch=16,
-            seed=4,
-        ),
-        Spec(
-            "overfit",
-            "overfit",
-            "hf",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=48,
-            noise=0.8,
-            epochs=120,
-            batch=16,
-            seed=5,
-        ),
+        Spec("overfit_cls", "overfit", "tbx", task="cls", hidden=256, opt="adam", lr=3e-3,
+             n_train=80, label_noise=0.3, epochs=120, batch=16, seed=4),
+        Spec("overfit", "overfit", "hf", hidden=256, opt="adam", lr=3e-3, n_train=48,
+             noise=0.8, epochs=120, batch=16, seed=5),
     ]
     # under-training: the run ends while validation still falls
     ut = dict(hidden=64, opt="sgd", lr=0.004, epochs=25, noise=0.2)
@@ -134,47 +111,22 @@ def specs() -> list[Spec]:
     ]
     # a plateau, then a second descent after an LR drop: SGD at a high LR
     # hovers above the optimum (gradient noise), a 20x drop lets it settle
-    ld = dict(
-        hidden=0,
-        dims=4,
-        noise=1.0,
-        opt="sgd",
-        lr=0.08,
-        n_train=512,
-        batch=2,
-        log_every=8,
-        extra={"signal": 0.7},
-    )
+    ld = dict(hidden=0, dims=4, noise=1.0, opt="sgd", lr=0.08, n_train=512, batch=2,
+              log_every=8, extra={"signal": 0.7})
     s += [
-        Spec(
-            "lr_drop_long",
-            "lrdrop_long",
-            "lightning",
-            **ld,
-            schedule="step:25:0.05",
-            epochs=80,
-            seed=2,
-        ),
-        Spec("lr_drop_long", "lrdrop_long", "tb", **ld, schedule="step:25:0.05", epochs=80, seed=8),
-        Spec(
-            "lr_drop_end", "lrdrop_short", "keras", **ld, schedule="step:31:0.05", epochs=34, seed=2
-        ),
-        Spec(
-            "lr_drop_end", "lrdrop_short", "tbx", **ld, schedule="step:31:0.05", epochs=34, seed=8
-        ),
+        Spec("lr_drop_long", "lrdrop_long", "lightning", **ld, schedule="step:25:0.05",
+             epochs=80, seed=2),
+        Spec("lr_drop_long", "lrdrop_long", "tb", **ld, schedule="step:25:0.05", epochs=80,
+             seed=8),
+        Spec("lr_drop_end", "lrdrop_short", "keras", **ld, schedule="step:31:0.05", epochs=34,
+             seed=2),
+        Spec("lr_drop_end", "lrdrop_short", "tbx", **ld, schedule="step:31:0.05", epochs=34,
+             seed=8),
     ]
     # too-high learning rate: learns, then the LR ramps too high and the net
     # collapses to chance level (loss back at ln 10) without any NaN
-    co = dict(
-        task="cls",
-        hidden=128,
-        opt="adam",
-        lr=1e-3,
-        n_train=1024,
-        epochs=60,
-        schedule="ramp:1000",
-        batch=32,
-    )
+    co = dict(task="cls", hidden=128, opt="adam", lr=1e-3, n_train=1024, epochs=60,
+              schedule="ramp:1000", batch=32)
     s += [
         Spec("lr_too_high", "collapse", "tb", **co),
         Spec("lr_too_high", "collapse", "lightning", **co, seed=1),
@@ -202,167 +154,41 @@ def specs() -> list[Spec]:
     ]
     # accuracy-like objectives (no validation loss logged)
     s += [
-        Spec(
-            "acc_overfit",
-            "overfit",
-            "lightning",
-            task="cls",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=80,
-            label_noise=0.3,
-            epochs=120,
-            batch=16,
-            seed=7,
-            objective="val_acc",
-        ),
-        Spec(
-            "acc_improving",
-            "undertrain",
-            "tb",
-            task="cls",
-            hidden=64,
-            opt="sgd",
-            lr=0.01,
-            n_train=1024,
-            epochs=20,
-            seed=8,
-            objective="val_acc",
-        ),
-        Spec(
-            "map_plateau",
-            "plateau",
-            "tbx",
-            task="cls",
-            hidden=0,
-            opt="sgd",
-            lr=0.01,
-            n_train=2048,
-            epochs=80,
-            seed=9,
-            objective="val_map",
-            log_every=4,
-        ),
-        Spec(
-            "accuracy",
-            "overfit",
-            "hf",
-            task="cls",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=64,
-            label_noise=0.4,
-            epochs=150,
-            batch=16,
-            seed=10,
-            objective="eval_accuracy",
-        ),
+        Spec("acc_overfit", "overfit", "lightning", task="cls", hidden=256, opt="adam",
+             lr=3e-3, n_train=80, label_noise=0.3, epochs=120, batch=16, seed=7,
+             objective="val_acc"),
+        Spec("acc_improving", "undertrain", "tb", task="cls", hidden=64, opt="sgd", lr=0.01,
+             n_train=1024, epochs=20, seed=8, objective="val_acc"),
+        Spec("map_plateau", "plateau", "tbx", task="cls", hidden=0, opt="sgd", lr=0.01,
+             n_train=2048, epochs=80, seed=9, objective="val_map", log_every=4),
+        Spec("accuracy", "overfit", "hf", task="cls", hidden=256, opt="adam", lr=3e-3,
+             n_train=64, label_noise=0.4, epochs=150, batch=16, seed=10,
+             objective="eval_accuracy"),
     ]
     # noisy per-step losses (tiny batches, a point every step, no validation)
     s += [
-        Spec(
-            "noisy_plateau",
-            "plateau",
-            "tb",
-            hidden=0,
-            opt="sgd",
-            lr=0.02,
-            n_train=4096,
-            epochs=3,
-            batch=4,
-            noise=0.5,
-            seed=11,
-            objective="train",
-        ),
-        Spec(
-            "noisy_plateau",
-            "plateau",
-            "lightning",
-            hidden=0,
-            opt="sgd",
-            lr=0.02,
-            n_train=4096,
-            epochs=3,
-            batch=4,
-            noise=0.5,
-            seed=12,
-            objective="train",
-        ),
-        Spec(
-            "noisy_improving",
-            "undertrain",
-            "tbx",
-            hidden=64,
-            opt="sgd",
-            lr=0.002,
-            n_train=8192,
-            epochs=8,
-            batch=64,
-            noise=0.2,
-            seed=13,
-            objective="train",
-        ),
+        Spec("noisy_plateau", "plateau", "tb", hidden=0, opt="sgd", lr=0.02, n_train=4096,
+             epochs=3, batch=4, noise=0.5, seed=11, objective="train"),
+        Spec("noisy_plateau", "plateau", "lightning", hidden=0, opt="sgd", lr=0.02,
+             n_train=4096, epochs=3, batch=4, noise=0.5, seed=12, objective="train"),
+        Spec("noisy_improving", "undertrain", "tbx", hidden=64, opt="sgd", lr=0.002,
+             n_train=8192, epochs=8, batch=64, noise=0.2, seed=13, objective="train"),
     ]
     # resumed from a checkpoint
     s += [
-        Spec(
-            "resumed",
-            "overfit",
-            "keras",
-            task="cls",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=80,
-            label_noise=0.3,
-            epochs=120,
-            batch=16,
-            resume_at=50,
-            seed=14,
-        ),
+        Spec("resumed", "overfit", "keras", task="cls", hidden=256, opt="adam", lr=3e-3,
+             n_train=80, label_noise=0.3, epochs=120, batch=16, resume_at=50, seed=14),
         Spec("resumed", "plateau", "tb", **pl, resume_at=30, seed=15),
         Spec("resumed", "undertrain", "hf", **{**ut, "epochs": 12}, resume_at=6, seed=16),
     ]
     # the framework stopped the run itself
     s += [
-        Spec(
-            "early_stopped",
-            "earlystop",
-            "hf",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=48,
-            noise=0.8,
-            epochs=150,
-            batch=16,
-            seed=17,
-            extra={"patience": 3},
-        ),
-        Spec(
-            "early_stopped_plateau",
-            "earlystop",
-            "hf",
-            **{**pl, "epochs": 200, "lr": 0.002},
-            seed=19,
-            extra={"patience": 4},
-        ),
-        Spec(
-            "early_stopped",
-            "earlystop",
-            "keras",
-            hidden=256,
-            opt="adam",
-            lr=3e-3,
-            n_train=48,
-            noise=0.8,
-            epochs=150,
-            batch=16,
-            seed=18,
-            extra={"patience": 10},
-        ),
+        Spec("early_stopped", "earlystop", "hf", hidden=256, opt="adam", lr=3e-3, n_train=48,
+             noise=0.8, epochs=150, batch=16, seed=17, extra={"patience": 3}),
+        Spec("early_stopped_plateau", "earlystop", "hf", **{**pl, "epochs": 200, "lr": 0.002},
+             seed=19, extra={"patience": 4}),
+        Spec("early_stopped", "earlystop", "keras", hidden=256, opt="adam", lr=3e-3,
+             n_train=48, noise=0.8, epochs=150, batch=16, seed=18, extra={"patience": 10}),
     ]
     return s
 
@@ -472,12 +298,8 @@ def val_metrics(spec: Spec, model: Any, xv: Any, yv: Any) -> dict[str, float]:
 Event = tuple[int, dict[str, float]]
 
 
-def torch_loop(
-    spec: Spec,
-    start_epoch: int = 0,
-    state: dict[str, Any] | None = None,
-    stop_after: int | None = None,
-) -> Iterator[Event]:
+def torch_loop(spec: Spec, start_epoch: int = 0, state: dict[str, Any] | None = None,
+               stop_after: int | None = None) -> Iterator[Event]:
     """A plain training loop: yields (global step, metrics) as a logger would see them."""
     import numpy as np
     import torch
@@ -554,9 +376,8 @@ class History:
 # --------------------------------------------------------------------------- writers
 
 
-def write_events(
-    writer: Any, events: Iterator[Event], hist: History, rename: Callable[[str], str] = lambda k: k
-) -> None:
+def write_events(writer: Any, events: Iterator[Event], hist: History,
+                 rename: Callable[[str], str] = lambda k: k) -> None:
     for step, metrics in events:
         hist.add(step, metrics)
         for k, v in metrics.items():
@@ -564,13 +385,8 @@ def write_events(
 
 
 def tb_names(k: str) -> str:
-    return {
-        "train_loss": "train/loss",
-        "val_loss": "val/loss",
-        "val_acc": "val/accuracy",
-        "val_map": "val/mAP",
-        "lr": "lr",
-    }[k]
+    return {"train_loss": "train/loss", "val_loss": "val/loss", "val_acc": "val/accuracy",
+            "val_map": "val/mAP", "lr": "lr"}[k]
 
 
 def run_tb(spec: Spec, folder: Path, hist: History, tbx: bool = False) -> None:
@@ -590,20 +406,16 @@ def run_tb(spec: Spec, folder: Path, hist: History, tbx: bool = False) -> None:
     # resumes from that checkpoint and purges what the dead one wrote after it
     state: dict[str, Any] = {}
     w = SummaryWriter(str(folder), filename_suffix=".a")
-    write_events(
-        w, _only(torch_loop(spec, state=state, stop_after=spec.resume_at + 7), keep), hist, tb_names
-    )
+    write_events(w, _only(torch_loop(spec, state=state, stop_after=spec.resume_at + 7), keep),
+                 hist, tb_names)
     w.close()
     saved = state["epochs"][spec.resume_at]
     purge = spec.resume_at * steps_per_epoch + 1
     w = SummaryWriter(str(folder), purge_step=purge, filename_suffix=".b")
-    write_events(
-        w, _only(torch_loop(spec, start_epoch=spec.resume_at, state=saved), keep), hist, tb_names
-    )
+    write_events(w, _only(torch_loop(spec, start_epoch=spec.resume_at, state=saved), keep),
+                 hist, tb_names)
     w.close()
-    hist.notes["resumed"] = (
-        f"killed at epoch {spec.resume_at + 7}, resumed from epoch {spec.resume_at}"
-    )
+    hist.notes["resumed"] = f"killed at epoch {spec.resume_at + 7}, resumed from epoch {spec.resume_at}"
 
 
 def _keep(spec: Spec) -> set[str]:
@@ -661,14 +473,10 @@ def run_lightning(spec: Spec, folder: Path, hist: History) -> None:
     xt, yt, xv, yv = make_data(spec)
     train = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.from_numpy(xt), torch.from_numpy(yt)),
-        batch_size=spec.batch,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(spec.seed),
-    )
+        batch_size=spec.batch, shuffle=True, generator=torch.Generator().manual_seed(spec.seed))
     val = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.from_numpy(xv), torch.from_numpy(yv)),
-        batch_size=len(xv),
-    )
+        batch_size=len(xv))
     steps_per_epoch = len(train)
 
     class Module(L.LightningModule):
@@ -697,8 +505,7 @@ def run_lightning(spec: Spec, folder: Path, hist: History) -> None:
         def configure_optimizers(self) -> Any:
             opt = torch_optimizer(spec, self.parameters())
             sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda step: lr_at(spec, step / steps_per_epoch) / spec.lr
-            )
+                opt, lambda step: lr_at(spec, step / steps_per_epoch) / spec.lr)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     class Record(Callback):
@@ -710,13 +517,12 @@ def run_lightning(spec: Spec, folder: Path, hist: History) -> None:
                     # CSVLogger writes the epoch's validation at the last batch's step
                     hist.add(trainer.global_step - 1, {k: float(trainer.callback_metrics[k])})
 
-        def on_train_batch_end(
-            self, trainer: Any, module: Any, outputs: Any, batch: Any, i: int
-        ) -> None:
+        def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any,
+                               i: int) -> None:
             v = trainer.callback_metrics.get("train_loss")
             if v is not None and trainer.global_step % spec.log_every == 0:
                 hist.add(trainer.global_step - 1, {"train_loss": float(v)})
-            if spec.kill_at is not None and trainer.global_step >= spec.kill_at * steps_per_epoch:
+            if (spec.kill_at is not None and trainer.global_step >= spec.kill_at * steps_per_epoch):
                 trainer.should_stop = True  # the job is killed here
 
     root = folder
@@ -747,10 +553,8 @@ def run_keras(spec: Spec, folder: Path, hist: History) -> None:
     keras.utils.set_random_seed(spec.seed)
     layers: list[Any] = [keras.Input((spec.dims,))]
     if spec.hidden:
-        layers += [
-            keras.layers.Dense(spec.hidden, activation="relu"),
-            keras.layers.Dense(spec.hidden, activation="relu"),
-        ]
+        layers += [keras.layers.Dense(spec.hidden, activation="relu"),
+                   keras.layers.Dense(spec.hidden, activation="relu")]
     if spec.task == "reg":
         layers.append(keras.layers.Dense(1))
         loss, metrics = "mse", ["mae"]
@@ -759,7 +563,8 @@ def run_keras(spec: Spec, folder: Path, hist: History) -> None:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics = ["accuracy"]
     model = keras.Sequential(layers)
-    opt = keras.optimizers.Adam(spec.lr) if spec.opt == "adam" else keras.optimizers.SGD(spec.lr)
+    opt = (keras.optimizers.Adam(spec.lr) if spec.opt == "adam"
+           else keras.optimizers.SGD(spec.lr))
     model.compile(optimizer=opt, loss=loss, metrics=metrics)
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "training.log"
@@ -785,24 +590,12 @@ def run_keras(spec: Spec, folder: Path, hist: History) -> None:
 
     callbacks: list[Any] = [Ramp(), keras.callbacks.CSVLogger(str(log), append=True)]
     if spec.kind == "earlystop":
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=spec.extra["patience"], restore_best_weights=True
-            )
-        )
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=spec.extra["patience"], restore_best_weights=True))
 
     def fit(first: int, last: int) -> Any:
-        h = model.fit(
-            xt,
-            yt,
-            validation_data=(xv, yv),
-            epochs=last,
-            initial_epoch=first,
-            batch_size=spec.batch,
-            verbose=0,
-            shuffle=True,
-            callbacks=callbacks,
-        )
+        h = model.fit(xt, yt, validation_data=(xv, yv), epochs=last, initial_epoch=first,
+                      batch_size=spec.batch, verbose=0, shuffle=True, callbacks=callbacks)
         for i, epoch in enumerate(range(first, first + len(h.history["loss"]))):
             hist.add(epoch, {k: float(v[i]) for k, v in h.history.items()})
         return h
@@ -813,9 +606,7 @@ def run_keras(spec: Spec, folder: Path, hist: History) -> None:
         fit(spec.resume_at, spec.resume_at + 8)  # dies later; its rows stay in the log
         model.set_weights(ckpt)  # the new job starts from the checkpoint
         fit(spec.resume_at, spec.epochs)
-        hist.notes["resumed"] = (
-            f"killed at epoch {spec.resume_at + 8}, resumed from {spec.resume_at}"
-        )
+        hist.notes["resumed"] = f"killed at epoch {spec.resume_at + 8}, resumed from {spec.resume_at}"
     else:
         h = fit(0, spec.epochs)
         if spec.kind == "earlystop":
@@ -868,27 +659,16 @@ def run_hf(spec: Spec, folder: Path, hist: History) -> None:
 
     def args_for(tmp: str, steps: int) -> Any:
         return TrainingArguments(
-            output_dir=tmp,
-            max_steps=steps,
-            per_device_train_batch_size=spec.batch,
-            learning_rate=spec.lr,
-            optim="sgd" if spec.opt == "sgd" else "adamw_torch",
-            weight_decay=0.0,
-            lr_scheduler_type="cosine" if spec.schedule == "cosine" else "constant",
-            logging_steps=max(1, steps_per_epoch // 2),
-            eval_strategy="steps",
-            eval_steps=eval_steps,
-            save_strategy="steps",
-            save_steps=eval_steps,
+            output_dir=tmp, max_steps=steps, per_device_train_batch_size=spec.batch,
+            learning_rate=spec.lr, optim="sgd" if spec.opt == "sgd" else "adamw_torch",
+            weight_decay=0.0, lr_scheduler_type="cosine" if spec.schedule == "cosine" else "constant",
+            logging_steps=max(1, steps_per_epoch // 2), eval_strategy="steps",
+            eval_steps=eval_steps, save_strategy="steps", save_steps=eval_steps,
             load_best_model_at_end=spec.kind in ("earlystop",) or spec.objective == "eval_accuracy",
             metric_for_best_model="accuracy" if spec.objective == "eval_accuracy" else "eval_loss",
             greater_is_better=spec.objective == "eval_accuracy",
-            report_to=[],
-            use_cpu=True,
-            seed=spec.seed,
-            data_seed=spec.seed,
-            disable_tqdm=True,
-            save_total_limit=None,
+            report_to=[], use_cpu=True, seed=spec.seed, data_seed=spec.seed,
+            disable_tqdm=True, save_total_limit=None,
         )
 
     import transformers
@@ -902,11 +682,8 @@ def run_hf(spec: Spec, folder: Path, hist: History) -> None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.extra["patience"]))
         torch.manual_seed(spec.seed)
         trainer = Trainer(
-            model=Model(),
-            args=args_for(tmp, max_steps),
-            train_dataset=Data(xt, yt),
-            eval_dataset=Data(xv, yv),
-            callbacks=callbacks,
+            model=Model(), args=args_for(tmp, max_steps), train_dataset=Data(xt, yt),
+            eval_dataset=Data(xv, yv), callbacks=callbacks,
             compute_metrics=accuracy if spec.task == "cls" else None,
         )
         trainer.remove_callback(PrinterCallback)
@@ -928,9 +705,7 @@ def run_hf(spec: Spec, folder: Path, hist: History) -> None:
             ckpts = sorted(Path(tmp).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
             torch.manual_seed(spec.seed)
             trainer2 = Trainer(
-                model=Model(),
-                args=args_for(tmp, max_steps),
-                train_dataset=Data(xt, yt),
+                model=Model(), args=args_for(tmp, max_steps), train_dataset=Data(xt, yt),
                 eval_dataset=Data(xv, yv),
             )
             trainer2.remove_callback(PrinterCallback)
@@ -945,9 +720,8 @@ def run_hf(spec: Spec, folder: Path, hist: History) -> None:
                 log_history = trainer.state.log_history
             except KeyboardInterrupt:
                 # what a killed job leaves: its last checkpoint's state
-                ckpts = sorted(
-                    Path(tmp).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-                )
+                ckpts = sorted(Path(tmp).glob("checkpoint-*"),
+                               key=lambda p: int(p.name.split("-")[1]))
                 state_file = ckpts[-1] / "trainer_state.json"
                 shutil.copy(state_file, folder / "trainer_state.json")
                 log_history = json.loads(state_file.read_text())["log_history"]
@@ -1047,10 +821,8 @@ def still_improving(steps: list[float], v: Any, first: float, last: float) -> tu
     steady = tail.sum() >= 3 and new.sum() >= 0.5 * tail.sum()
     turned = v[-1] - v.min() > 0.01 * gain
     if steady and not turned:
-        return "yes", (
-            f"set a new best at {int(new.sum())} of its {int(tail.sum())} "
-            "evaluations in the last 10% of the run"
-        )
+        return "yes", (f"set a new best at {int(new.sum())} of its {int(tail.sum())} "
+                       "evaluations in the last 10% of the run")
     if steady or tail_gain >= 0.01 * gain:
         why = f"gained {100 * tail_gain / gain:.1f}% of its total gain in the last 10% of the run"
         if turned:
@@ -1088,14 +860,11 @@ def label(spec: Spec, rec: dict[str, Any]) -> dict[str, Any]:
         assert steps[b] < first_step + 0.7 * length, "best too late"
         tr_at_best = tr[np.searchsorted(tr_steps, steps[b], side="right") - 1]
         assert np.nanmean(tr[-5:]) < tr_at_best, "training loss did not keep falling"
-        out.update(
-            truth="over-fitting",
-            stop_max=steps[b],
-            stop_min=_first(steps, vals, lambda x: x <= best + 0.25 * gain),
-            why=f"{name} best {shown(best):.4g} at step {steps[b]:g}, "
-            f"{shown(v[-1]):.4g} at the end (step {steps[-1]:g}); "
-            f"{tr_name} kept falling",
-        )
+        out.update(truth="over-fitting", stop_max=steps[b],
+                   stop_min=_first(steps, vals, lambda x: x <= best + 0.25 * gain),
+                   why=f"{name} best {shown(best):.4g} at step {steps[b]:g}, "
+                       f"{shown(v[-1]):.4g} at the end (step {steps[-1]:g}); "
+                       f"{tr_name} kept falling")
     elif kind == "earlystop":
         fb, fs = notes["framework_best"], notes["framework_stop"]
         waste = (fs - fb) / (fs - first_step)
@@ -1103,17 +872,12 @@ def label(spec: Spec, rec: dict[str, Any]) -> dict[str, Any]:
         truth, also = ("efficient", []) if waste <= 0.1 else ("wasteful", ["over-fitting"])
         if waste > 0.1 and rose > 0.05:
             truth, also = "over-fitting", ["wasteful"]
-        out.update(
-            truth=truth,
-            also=also,
-            stop_max=fb,
-            stop_min=_first(steps, vals, lambda x: x <= best + 0.25 * gain),
-            framework_stop=fs,
-            framework_best=fb,
-            why=f"the framework's early stopping ended the run at step {fs}, "
-            f"{100 * waste:.0f}% of the run after its best {name} at step {fb}; "
-            f"{name} there {100 * rose:+.1f}% vs its best",
-        )
+        out.update(truth=truth, also=also, stop_max=fb,
+                   stop_min=_first(steps, vals, lambda x: x <= best + 0.25 * gain),
+                   framework_stop=fs, framework_best=fb,
+                   why=f"the framework's early stopping ended the run at step {fs}, "
+                       f"{100 * waste:.0f}% of the run after its best {name} at step {fb}; "
+                       f"{name} there {100 * rose:+.1f}% vs its best")
     elif kind in ("plateau", "lrdrop_long"):
         conv = _first(steps, vals, lambda x: x <= best + 0.02 * gain)
         lo = _first(steps, vals, lambda x: x <= best + 0.1 * gain)
@@ -1126,33 +890,24 @@ def label(spec: Spec, rec: dict[str, Any]) -> dict[str, Any]:
         waste = (last_step - conv) / length
         assert waste > 0.3, ("not wasteful", waste)
         assert improving == "no", ("still improving", how)
-        out.update(
-            truth="wasteful",
-            stop_min=lo,
-            stop_max=conv + (last_step - conv) / 2,
-            why=f"{name} within 2% of its total gain from step {conv:g} "
-            f"({100 * waste:.0f}% of the run after it)",
-        )
+        out.update(truth="wasteful", stop_min=lo, stop_max=conv + (last_step - conv) / 2,
+                   why=f"{name} within 2% of its total gain from step {conv:g} "
+                       f"({100 * waste:.0f}% of the run after it)")
     elif kind in ("undertrain", "lrdrop_short", "killed"):
         assert improving != "no" or kind == "killed", ("not still improving", how)
         truth, also = "still improving", []
         if improving == "turned" and kind != "killed":
             truth, also = "efficient", ["still improving"]
-        out.update(
-            truth=truth,
-            also=also,
-            why=f"{name} {how} (best {shown(best):.4g} at step {steps[b]:g})",
-        )
+        out.update(truth=truth, also=also,
+                   why=f"{name} {how} (best {shown(best):.4g} at step {steps[b]:g})")
         if kind == "lrdrop_short":
             drop = drop_step(spec)
             out["stop_min"] = drop
             out["why"] += f"; LR dropped at step {drop}"
         if kind == "killed":
             out["cut_short"] = True
-            out["why"] += (
-                f"; killed at epoch {spec.kill_at} of a planned {spec.epochs} "
-                "(cosine schedule unfinished)"
-            )
+            out["why"] += (f"; killed at epoch {spec.kill_at} of a planned {spec.epochs} "
+                           "(cosine schedule unfinished)")
     elif kind == "collapse":
         assert np.isfinite(tr).all(), "NaN in a collapse scenario"
         tail = tr[-len(tr) // 10 :]
@@ -1161,21 +916,15 @@ def label(spec: Spec, rec: dict[str, Any]) -> dict[str, Any]:
         above = tr > 0.5 * (LN10 + tr.min())
         stays = np.flatnonzero(~above)
         div = tr_steps[stays[-1] + 1]
-        out.update(
-            truth="diverged",
-            diverged_step=div,
-            why=f"{tr_name} fell to {tr.min():.3g}, then the LR ramp pushed it back to "
-            f"chance (ln 10 = {LN10:.3f}) from about step {div:g}; no NaN",
-        )
+        out.update(truth="diverged", diverged_step=div,
+                   why=f"{tr_name} fell to {tr.min():.3g}, then the LR ramp pushed it back to "
+                       f"chance (ln 10 = {LN10:.3f}) from about step {div:g}; no NaN")
     elif kind == "nan":
         bad = ~np.isfinite(tr)
         assert bad[-1] and bad[-len(bad) // 5 :].all(), "finite at the end"
         div = tr_steps[int(np.flatnonzero(np.isfinite(tr))[-1]) + 1]
-        out.update(
-            truth="diverged",
-            diverged_step=div,
-            why=f"{tr_name} non-finite from step {div:g} to the end",
-        )
+        out.update(truth="diverged", diverged_step=div,
+                   why=f"{tr_name} non-finite from step {div:g} to the end")
     else:
         raise ValueError(kind)
     if spec.nan_at is not None:
@@ -1188,12 +937,9 @@ def label(spec: Spec, rec: dict[str, Any]) -> dict[str, Any]:
 
 def record_of(hist: History) -> dict[str, Any]:
     """The loop's own record, as stored in ``records.json.gz``."""
-    return {
-        "series": {
-            k: [list(map(float, s)), [float(x) for x in v]] for k, (s, v) in hist.series.items()
-        },
-        "notes": hist.notes,
-    }
+    return {"series": {k: [list(map(float, s)), [float(x) for x in v]]
+                       for k, (s, v) in hist.series.items()},
+            "notes": hist.notes}
 
 
 # --------------------------------------------------------------------------- build

@@ -98,24 +98,11 @@ def keras_log(out: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "training.log"
     log.unlink(missing_ok=True)
-    model.fit(
-        x,
-        y,
-        validation_split=0.25,
-        epochs=4,
-        verbose=0,
-        callbacks=[keras.callbacks.CSVLogger(str(log))],
-    )
+    model.fit(x, y, validation_split=0.25, epochs=4, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(str(log))])
     # the job is restarted from the epoch-2 checkpoint and appends to the log
-    model.fit(
-        x,
-        y,
-        validation_split=0.25,
-        epochs=6,
-        initial_epoch=2,
-        verbose=0,
-        callbacks=[keras.callbacks.CSVLogger(str(log), append=True)],
-    )
+    model.fit(x, y, validation_split=0.25, epochs=6, initial_epoch=2, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(str(log), append=True)])
 
 
 def hf_log(out: Path) -> None:
@@ -146,26 +133,13 @@ def hf_log(out: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
-            output_dir=tmp,
-            max_steps=40,
-            per_device_train_batch_size=8,
-            learning_rate=0.05,
-            logging_steps=4,
-            eval_strategy="steps",
-            eval_steps=8,
-            save_strategy="steps",
-            save_steps=8,
-            load_best_model_at_end=True,
-            metric_for_best_model="eval_loss",
-            report_to=[],
-            use_cpu=True,
-            seed=0,
+            output_dir=tmp, max_steps=40, per_device_train_batch_size=8, learning_rate=0.05,
+            logging_steps=4, eval_strategy="steps", eval_steps=8, save_strategy="steps",
+            save_steps=8, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+            report_to=[], use_cpu=True, seed=0,
         )
         trainer = Trainer(
-            model=Tiny(),
-            args=args,
-            train_dataset=Data(128),
-            eval_dataset=Data(32),
+            model=Tiny(), args=args, train_dataset=Data(128), eval_dataset=Data(32),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=2)],
         )
         trainer.train()
@@ -199,20 +173,11 @@ def sb3_log(out: Path) -> None:
 
     folder = out / "sb3" / "log"
     shutil.rmtree(folder.parent, ignore_errors=True)
-    model = PPO(
-        "MlpPolicy",
-        gym.make("CartPole-v1"),
-        n_steps=256,
-        batch_size=64,
-        seed=0,
-        device="cpu",
-        verbose=0,
-    )
+    model = PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=256, batch_size=64, seed=0,
+                device="cpu", verbose=0)
     model.set_logger(configure(str(folder), ["csv"]))
-    model.learn(
-        total_timesteps=4096,
-        callback=EvalCallback(gym.make("CartPole-v1"), eval_freq=512, n_eval_episodes=3, verbose=0),
-    )
+    model.learn(total_timesteps=4096, callback=EvalCallback(
+        gym.make("CartPole-v1"), eval_freq=512, n_eval_episodes=3, verbose=0))
 
 
 if __name__ == "__main__":

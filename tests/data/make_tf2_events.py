@@ -24,13 +24,8 @@ def scalar_value(tag, value, dtype, encoding, with_metadata):
 
     t = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto())
     if encoding == "content":
-        fmt = {
-            types_pb2.DT_FLOAT: "<f",
-            types_pb2.DT_DOUBLE: "<d",
-            types_pb2.DT_INT64: "<q",
-            types_pb2.DT_INT32: "<i",
-            types_pb2.DT_HALF: "<e",
-        }[dtype]
+        fmt = {types_pb2.DT_FLOAT: "<f", types_pb2.DT_DOUBLE: "<d", types_pb2.DT_INT64: "<q",
+               types_pb2.DT_INT32: "<i", types_pb2.DT_HALF: "<e"}[dtype]
         t.tensor_content = struct.pack(fmt, value)
     elif encoding == "float_val":
         t.float_val.append(value)
@@ -72,42 +67,25 @@ def main(out: Path = HERE) -> None:
     ]
     for step in range(0, 300, 3):
         for tag, dtype, enc in specs:
-            value = {
-                "loss": 2.0 / (1 + step),
-                "lr": 1e-3 * 0.99**step,
-                "epoch": step // 30,
-                "acc": step / 300,
-                "wd": 1e-4,
-                "tokens": step * 4096,
-                "half": 0.5 + step / 1000,
-            }[tag]
+            value = {"loss": 2.0 / (1 + step), "lr": 1e-3 * 0.99**step, "epoch": step // 30,
+                     "acc": step / 300, "wd": 1e-4, "tokens": step * 4096, "half": 0.5 + step / 1000}[tag]
             # TF2's writers put the metadata on the first value of a tag only
             v = scalar_value(tag, value, dtype, enc, with_metadata=(step == 0))
-            events.append(
-                event_pb2.Event(
-                    wall_time=t0 + step * 0.25, step=step, summary=summary_pb2.Summary(value=[v])
-                )
-            )
+            events.append(event_pb2.Event(wall_time=t0 + step * 0.25, step=step,
+                                          summary=summary_pb2.Summary(value=[v])))
         if step == 150:
             # an image-plugin tensor and a text summary: not scalars
             img = scalar_value("image_like", 1.0, types_pb2.DT_FLOAT, "content", False)
             img.metadata.plugin_data.plugin_name = "images"
-            events.append(
-                event_pb2.Event(
-                    wall_time=t0 + 99, step=step, summary=summary_pb2.Summary(value=[img])
-                )
-            )
+            events.append(event_pb2.Event(wall_time=t0 + 99, step=step,
+                                          summary=summary_pb2.Summary(value=[img])))
     write(out / "tf2_tensor_scalars" / "events.out.tfevents.1700000000.gdei-test.1.v2", events)
 
     # a TF1-style merged summary: several values in one event
     merged = [event_pb2.Event(wall_time=t0, file_version="brain.Event:2")]
     for step in range(50):
-        vals = [
-            summary_pb2.Summary.Value(tag=f"m{i}", simple_value=float(i * step)) for i in range(3)
-        ]
-        merged.append(
-            event_pb2.Event(wall_time=t0 + step, step=step, summary=summary_pb2.Summary(value=vals))
-        )
+        vals = [summary_pb2.Summary.Value(tag=f"m{i}", simple_value=float(i * step)) for i in range(3)]
+        merged.append(event_pb2.Event(wall_time=t0 + step, step=step, summary=summary_pb2.Summary(value=vals)))
     write(out / "tf1_merged" / "events.out.tfevents.1700000000.gdei-test.2", merged)
 
 
