@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -259,4 +260,18 @@ def test_sample_logs_are_what_the_committed_script_makes(tmp_path):
             new, old = tb.read(tmp_path / rel).frame, tb.read(SAMPLES / rel).frame
             pd.testing.assert_frame_equal(new, old)
         else:
-            assert (tmp_path / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel
+            # numpy's exp, log and matrix products take the CPU's own vector
+            # paths, and a diverging run multiplies a last-bit difference: the
+            # text must be the same token for token, its numbers give the verdicts
+            new_text, old_text = (tmp_path / rel).read_text(), (SAMPLES / rel).read_text()
+            assert _NUMBER.sub("#", new_text) == _NUMBER.sub("#", old_text), rel
+    assert _verdicts(tmp_path) == _verdicts(SAMPLES)
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+
+
+def _verdicts(folder: Path) -> list[tuple[object, ...]]:
+    res = run("analyze", folder, "--format", "json")
+    keys = ("run", "verdict", "stop_step", "best_step", "last_step")
+    return sorted(tuple(r[k] for k in keys) for r in json.loads(res.stdout)["runs"])
