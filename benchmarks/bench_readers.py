@@ -8,18 +8,21 @@ times, interleaved round by round (median of ``--rounds``):
   points), a wide CSV (a column per metric) and JSON lines: gdei's reader
   (file to points) and ``gdei_cli.load`` (files to the canonical, sorted
   frame) against pyarrow's own C++ reader of the same file
-  (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``);
+  (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``) and polars'
+  (``polars.read_csv`` / ``polars.read_ndjson``, its defaults);
 * 200 CSV files of 5,000 points, wide (``step,loss,val_loss``) and long
   (``metric,step,value``), and 200 JSON-lines files of 5,000 points: ``load``
-  against pyarrow reading each;
+  against pyarrow reading each and polars reading the folder in one call
+  (``scan_csv`` / ``scan_ndjson`` of a glob, collected into one frame);
 * the engine: ``gdei_cli.analyze`` over 10^7 points (1,000 runs x 10,000)
   against one vectorized numpy pass of the paper's index over the same values;
 * (``bench_scale.py`` times ``gdei analyze`` over many small runs.)
 
-Each ratio is gdei's time over the reference's, measured in the same run (the
-machines are shared and noisy).  Peak memory of ``load`` on each 1M-point file
-is measured in a fresh process (``VmHWM`` growth over the imports) against the
-size of the frame it returns.  Prints Markdown tables for
+Each ratio is gdei's time over the faster of pyarrow and polars, measured in
+the same run (the machines are shared and noisy).  polars runs as it reads
+fastest, not as exactly as gdei reads: see benchmarks/README.md.  Peak memory
+of ``load`` on each 1M-point file is measured in a fresh process (``VmHWM``
+growth over the imports) against the size of the frame it returns.  Prints Markdown tables for
 ``benchmarks/README.md``.
 
 Usage: python benchmarks/bench_readers.py [--rounds N] [--engine-runs N]
@@ -137,7 +140,19 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str,
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _polars() -> Any:
+    """polars, or ``None`` when it is not installed (``pip install -e '.[bench]'``)."""
+    try:
+        import polars
+    except ImportError:
+        return None
+    return polars
+
+
 def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
+    """Rows of the readers' table: pyarrow's and polars' reads of each file (polars
+    as it reads fastest: its defaults, one call over a folder's files), gdei's read
+    (file to points, one file) and load, and gdei's ratios to the faster reference."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
@@ -146,40 +161,129 @@ def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
     from gdei_cli.readers import csv as gcsv
     from gdei_cli.readers import jsonl as gjsonl
 
+    pl = _polars()
     rows = []
     for label in ("long CSV", "long CSV of 10,000 runs", "wide CSV", "JSON lines"):
         path = paths[label]
+        fns: dict[str, Callable[[], object]] = {}
         if label == "JSON lines":
-            ref: Callable[[], object] = lambda p=path: pajson.read_json(p)  # noqa: E731
-            mine: Callable[[], object] = lambda p=path: gjsonl.read(p)  # noqa: E731
+            fns["pyarrow"] = lambda p=path: pajson.read_json(p)
+            if pl is not None:
+                fns["polars"] = lambda p=path: pl.read_ndjson(p)
+            fns["read"] = lambda p=path: gjsonl.read(p)
         else:
-            ref = lambda p=path: pacsv.read_csv(p)  # noqa: E731
-            mine = lambda p=path: gcsv.read(p)  # noqa: E731
-        t = median_times(
-            {"ref": ref, "read": mine, "load": lambda p=path: load([p], jobs=1)}, rounds
-        )
-        rows.append(
-            f"| {label}, 1M points | {t['ref']:.3f} | {t['read']:.3f} | "
-            f"{t['read'] / t['ref']:.1f}x | {t['load']:.3f} | {t['load'] / t['ref']:.1f}x |"
-        )
+            fns["pyarrow"] = lambda p=path: pacsv.read_csv(p)
+            if pl is not None:
+                fns["polars"] = lambda p=path: pl.read_csv(p)
+            fns["read"] = lambda p=path: gcsv.read(p)
+        fns["load"] = lambda p=path: load([p], jobs=1)
+        rows.append(_reader_row(f"{label}, 1M points", median_times(fns, rounds)))
     folders = (
-        ("200 CSV files", "200 wide CSV files", pacsv.read_csv),
-        ("200 long CSV files", None, pacsv.read_csv),
-        ("200 JSON-lines files", None, pajson.read_json),
+        ("200 CSV files", "200 wide CSV files", pacsv.read_csv, "csv"),
+        ("200 long CSV files", None, pacsv.read_csv, "csv"),
+        ("200 JSON-lines files", None, pajson.read_json, "jsonl"),
     )
-    for label, name, reader in folders:
-        many = sorted(p for p in paths[label].iterdir() if p.suffix in (".csv", ".jsonl"))
+    for label, name, reader, ext in folders:
         folder = paths[label]
+        many = sorted(p for p in folder.iterdir() if p.suffix == f".{ext}")
 
         def ref_many(files: list[Path] = many, read: Any = reader) -> object:
             return [read(p) for p in files]
 
-        t = median_times({"ref": ref_many, "load": lambda f=folder: load([f], jobs=1)}, rounds)
-        rows.append(
-            f"| {name or label}, 1M points | {t['ref']:.3f} | - | - | {t['load']:.3f} | "
-            f"{t['load'] / t['ref']:.1f}x |"
-        )
+        fns = {"pyarrow": ref_many}
+        if pl is not None:
+            scan = pl.scan_ndjson if ext == "jsonl" else pl.scan_csv
+            fns["polars"] = lambda f=folder, s=scan, e=ext: s(str(f / f"*.{e}")).collect()
+        fns["load"] = lambda f=folder: load([f], jobs=1)
+        rows.append(_reader_row(f"{name or label}, 1M points", median_times(fns, rounds)))
     del pa
+    return rows
+
+
+def _reader_row(label: str, t: dict[str, float]) -> str:
+    best = min(t["pyarrow"], t.get("polars", float("inf")))
+    polars = f"{t['polars']:.3f}" if "polars" in t else "-"
+    read = f"{t['read']:.3f} | {t['read'] / best:.1f}x" if "read" in t else "- | -"
+    return (
+        f"| {label} | {t['pyarrow']:.3f} | {polars} | {read} | {t['load']:.3f} | "
+        f"{t['load'] / best:.1f}x |"
+    )
+
+
+def polars_rows(paths: dict[str, Path]) -> list[str]:
+    """What polars' fast reads give up, checked on small files here: each case, what
+    polars (as the table runs it) and gdei read, and polars' time when it reads
+    every line's keys of the 1M-point JSON lines (as gdei must)."""
+    import tempfile
+
+    from gdei_cli import load
+
+    pl = _polars()
+    if pl is None:
+        return []
+    lines = [json.dumps({"step": i, "loss": 1.0 / (i + 1)}) for i in range(200)]
+    late = "\n".join([*lines, json.dumps({"step": 200, "loss": 0.1, "val_loss": 2.0})]) + "\n"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+
+        def gdei_metrics(path: Path) -> str:
+            ds = load([path], jobs=1)
+            return ", ".join(sorted(map(str, ds.frame["metric"].unique())))
+
+        def polars_of(read: Callable[[], Any]) -> str:
+            try:
+                cols = read().columns
+            except Exception as e:  # polars refuses the file
+                return f"error ({type(e).__name__})"
+            return ", ".join(sorted(c for c in cols if c != "step"))
+
+        (d / "late.jsonl").write_text(late)
+        rows.append(
+            "| `val_loss` first logged at line 201 of a JSON-lines file | "
+            f"{polars_of(lambda: pl.read_ndjson(d / 'late.jsonl'))} | "
+            f"{gdei_metrics(d / 'late.jsonl')} |"
+        )
+        (d / "two").mkdir()
+        (d / "two" / "a.jsonl").write_text(json.dumps({"step": 0, "loss": 1.0}) + "\n")
+        (d / "two" / "b.jsonl").write_text(
+            json.dumps({"step": 1, "loss": 0.5, "val_loss": 2.0}) + "\n"
+        )
+        glob = str(d / "two" / "*.jsonl")
+        rows.append(
+            "| `val_loss` only in the second of two JSON-lines files, read in one call "
+            "(`infer_schema_length=None`) | "
+            f"{polars_of(lambda: pl.scan_ndjson(glob, infer_schema_length=None).collect())} | "
+            f"{gdei_metrics(d / 'two')} (two runs) |"
+        )
+        blank = ["step,loss,val_loss"] + [
+            f"{i},{1.0 / (i + 1)},{'' if i < 150 else 0.5}" for i in range(200)
+        ]
+        (d / "blank.csv").write_text("\n".join(blank) + "\n")
+        got = pl.read_csv(d / "blank.csv").schema
+        rows.append(
+            "| `val_loss` blank on a CSV's first 150 rows (a validation logged later) | "
+            + ", ".join(f"{k} ({v})" for k, v in got.items() if k != "step")
+            + f" | {gdei_metrics(d / 'blank.csv')} (numbers) |"
+        )
+        (d / "nan.jsonl").write_text('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": NaN}\n')
+        rows.append(
+            "| a `NaN` token (what `json.dumps` writes for a NaN loss) | "
+            f"{polars_of(lambda: pl.read_ndjson(d / 'nan.jsonl'))} | "
+            f"{gdei_metrics(d / 'nan.jsonl')} |"
+        )
+    path = paths["JSON lines"]
+    t = median_times(
+        {
+            "default": lambda: pl.read_ndjson(path),
+            "every line": lambda: pl.read_ndjson(path, infer_schema_length=None),
+        },
+        3,
+    )
+    rows.append(
+        "| time to read the 1M-point JSON lines: its defaults / every line's keys | "
+        f"{t['default']:.3f} s / {t['every line']:.3f} s | - |"
+    )
     return rows
 
 
@@ -209,8 +313,8 @@ def engine_row(runs: int, rounds: int) -> str:
 
     tm = median_times({"ref": numpy_pass, "gdei": lambda: engine.analyze(frame)}, rounds)
     return (
-        f"| `analyze()`, {runs * n:,} points ({runs:,} runs) | {tm['ref']:.3f} | - | - | "
-        f"{tm['gdei']:.3f} | {tm['gdei'] / tm['ref']:.1f}x |"
+        f"| `analyze()`, {runs * n:,} points ({runs:,} runs) | numpy {tm['ref']:.3f} | - | - | "
+        f"- | {tm['gdei']:.3f} | {tm['gdei'] / tm['ref']:.1f}x |"
     )
 
 
@@ -278,9 +382,10 @@ def main() -> None:
     args = ap.parse_args()
     paths = write_data()
     print(
-        "| work | reference s | gdei read s | read / ref | gdei load s (or analyze) | load / ref |"
+        "| work | pyarrow s | polars s | gdei read s | read / best | "
+        "gdei load s (or analyze) | load / best |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for row in reader_rows(paths, args.rounds):
         print(row, flush=True)
     print(engine_row(args.engine_runs, max(3, args.rounds // 2)), flush=True)
@@ -289,6 +394,13 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in memory_rows(paths):
         print(row, flush=True)
+    caveats = polars_rows(paths)
+    if caveats:
+        print()
+        print("| what polars gives up | polars reads | gdei reads |")
+        print("|---|---|---|")
+        for row in caveats:
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
