@@ -27,7 +27,13 @@ from gdei_cli.readers._io import (
     read_plain,
     release_arrow_memory,
 )
-from gdei_cli.readers._table import Column, classify_arrow_text, classify_text, table_to_raw
+from gdei_cli.readers._table import (
+    Column,
+    classify_arrow_text,
+    classify_text,
+    rounded_step,
+    table_to_raw,
+)
 from gdei_cli.readers.base import RawLog, SkippedLine
 
 if TYPE_CHECKING:
@@ -412,7 +418,12 @@ def _arrow_columns(
             if arr.null_count == 0
             else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         )
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
+        if pa.types.is_signed_integer(t) and arr.null_count == 0:
+            # an integer key in every record stays int64 (a step of 2**53 or more is
+            # kept exactly, as the Python parser keeps it: see Column)
+            ints = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
+            columns.append(Column(name=name, values=ints, present=present, whole=True))
+        elif pa.types.is_integer(t) or pa.types.is_floating(t):
             vals = arr.cast(pa.float64(), safe=False).fill_null(float("nan"))
             columns.append(
                 Column(
@@ -466,7 +477,7 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
         # (a batch's parse is handed back to the OS whatever its size: the next batch
         # would not reuse it before the runs' columns pile up)
         got = _arrow_columns(joined, numbers_only=True, release=ARROW_RELEASE_BYTES)
-    if got is None or got[1] != sum(counts):
+    if got is None or got[1] != sum(counts) or any(rounded_step(c) for c in got[0]):
         return out
     columns = got[0]
     start = 0
@@ -497,7 +508,12 @@ def frame_to_raw(
     columns: list[Column] = []
     for name in frame.columns:
         series = frame[name]
-        if series.dtype.kind in "fiu":
+        if series.dtype.kind == "i":
+            # an integer in every record stays int64 (a step of 2**53 or more is kept
+            # exactly: see Column)
+            ints = series.to_numpy(dtype=np.int64)
+            columns.append(Column(str(name), ints, np.ones(n, dtype=bool), whole=True))
+        elif series.dtype.kind in "fu":
             vals = series.to_numpy(dtype=np.float64)
             token = vals.view(np.uint64) == _NAN_TOKEN_BITS
             present = ~np.isnan(vals) | token

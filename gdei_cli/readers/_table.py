@@ -71,6 +71,19 @@ def _is_integral(col: Column) -> bool:
     return bool((vals == np.rint(vals)).all())
 
 
+def rounded_step(col: Column) -> bool:
+    """Whether *col*, a column of a table parsed from many files at once, may be a step
+    column of floats holding a whole number of 2**53 or more: in its own file's parse
+    that number may be an integer, a step read exactly (an int64 column, see
+    :class:`Column`), so such files are read alone.  (Any other column's numbers
+    become float64 in either parse, alike.)"""
+    name = col.name.strip().lstrip("\ufeff").strip()  # (as table_to_raw reads it)
+    if name not in STEP_NAMES or col.codes is not None or col.values.dtype != np.float64:
+        return False
+    big = np.abs(col.values) >= 2.0**53  # (NaN is not; an infinity is, and is not whole)
+    return bool((big & np.isfinite(col.values)).any())
+
+
 def _wall_seconds(col: Column, name: str) -> tuple[np.ndarray, WallClock] | None:
     """Interpret *col* as a clock; ``None`` if it does not look like one."""
     vals = col.values[col.present]

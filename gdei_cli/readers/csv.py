@@ -341,7 +341,7 @@ def _read_group(
     index and bytes) is emptied once the files are joined."""
     import pyarrow as pa
 
-    from gdei_cli.readers._table import Column, table_to_raw
+    from gdei_cli.readers._table import Column, rounded_step, table_to_raw
 
     cut = len(header)
     # each file's line ends: its rows, unless it has blank lines (which Arrow skips, so
@@ -369,7 +369,7 @@ def _read_group(
     columns = _arrow_columns(named, n, max(size, ARROW_RELEASE_BYTES))
     if any(c.bad_row is not None for c in columns):
         return []  # a run or metric column mixing numbers and names: each file says where
-    if any(_rounded(c) for c in columns):
+    if any(rounded_step(c) for c in columns):
         return []  # (a file's own integers, exact, which the table's floats would round)
     got = []
     start = 0
@@ -397,22 +397,6 @@ def _read_group(
             got.append((i, log))
         start = end
     return got
-
-
-def _rounded(col: Column) -> bool:
-    """Whether *col*, a column of a table of many files, may be a step column of floats
-    with a whole number of 2**53 or more: in its own file's parse that number may be
-    an integer, a step read exactly (an int64 column, see :func:`_arrow_columns`).
-    (Any other column's numbers become float64 in either parse, alike.)"""
-    import numpy as np
-
-    from gdei_cli.readers._table import STEP_NAMES
-
-    name = col.name.strip().lstrip("\ufeff").strip()  # (as table_to_raw reads it)
-    if name not in STEP_NAMES or col.codes is not None or col.values.dtype != np.float64:
-        return False
-    big = np.abs(col.values) >= 2.0**53  # (NaN is not; an infinity is, and is not whole)
-    return bool((big & np.isfinite(col.values)).any())
 
 
 def _names_of_rows(col: Column, start: int, end: int) -> Column:
