@@ -103,8 +103,23 @@ def test_torch_summarywriter_file_matches_tensorboard(tmp_path):
     assert set(log.frame.metric.astype(str)) == {"loss", "acc"}
 
 
-@pytest.mark.parametrize(("every", "tags"), [(97, 1), (50, 2), (1000, 3), (3, 1)])
-def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, every, tags):
+#: val steps at uneven intervals: long runs of the cycle, then short ones (the framer
+#: checks the next stretch as long as the last one at once, and must stop where it breaks)
+_UNEVEN = frozenset(np.cumsum([0, 1000, 3, 500, 1, 1, 900, 7, 60, 200, 2, 250]).tolist())
+
+
+@pytest.mark.parametrize(
+    ("val_steps", "tags"),
+    [
+        (range(0, 3000, 97), 1),
+        (range(0, 3000, 50), 2),
+        (range(0, 3000, 1000), 3),
+        (range(0, 3000, 3), 1),
+        (_UNEVEN, 1),
+        (_UNEVEN, 2),
+    ],
+)
+def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, val_steps, tags):
     """The usual layout (a val loss every N steps beside per-step tags) breaks the
     predicted cycle of record lengths once per N steps: every record is still framed
     where it is, and the points are TensorBoard's."""
@@ -114,7 +129,7 @@ def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, ev
     for s in range(3000):
         for t in range(tags):
             w.add_scalar(f"train/t{t}", 1.0 / (1 + s + t), s, walltime=1.7e9 + s)
-        if s % every == 0:
+        if s in val_steps:
             w.add_scalar("val/loss", 2.0 / (1 + s), s, walltime=1.7e9 + s)
     w.close()
     path = event_file(tmp_path)

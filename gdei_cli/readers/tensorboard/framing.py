@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Final
 
 import numpy as np
@@ -108,6 +109,7 @@ class Framer:
         lengths: list[np.ndarray] = []
         limit = min(self.size, pos + budget)
         cycle: list[int] = []  # the repeating lengths last predicted, if any
+        run = 0  # bytes the last prediction accepted before an odd record stopped it
         while pos < limit:
             if cycle:
                 # a prediction stopped at an odd record (a tag logged every N steps
@@ -127,12 +129,15 @@ class Framer:
                     for r in range(len(cycle)):
                         if cycle[r] == head:
                             turned = cycle[r:] + cycle[:r]
-                            resumed = self._extrapolate(pos, turned, limit, starts, lengths)
+                            # odd records at a steady interval: the first chunk checked
+                            # reaches the next one (one check per interval)
+                            first = run // (sum(turned) + 16 * len(turned))
+                            resumed = self._extrapolate(pos, turned, limit, starts, lengths, first)
                             if resumed > pos:
                                 cycle = turned
                                 break
                 if resumed > pos:
-                    pos = resumed
+                    run, pos = resumed - pos, resumed
                     continue
                 cycle = []
                 continue
@@ -158,7 +163,8 @@ class Framer:
             period_ = period(seq_len)
             if period_:
                 cycle = seq_len[-period_:]
-                pos = self._extrapolate(pos, cycle, limit, starts, lengths)
+                start, pos = pos, self._extrapolate(pos, cycle, limit, starts, lengths)
+                run = pos - start
         return starts, lengths, pos, "budget" if pos < self.size else self._at_end()
 
     def _one(self, p: int) -> tuple[int, str]:
@@ -182,13 +188,15 @@ class Framer:
         limit: int,
         starts: list[np.ndarray],
         lengths: list[np.ndarray],
+        first: int = 0,
     ) -> int:
-        """Accept whole repetitions of *cycle* from *pos* whose lengths check out."""
+        """Accept whole repetitions of *cycle* from *pos* whose lengths check out
+        (checked *first* repetitions at once, at least 64, then in growing chunks)."""
         stride = sum(cycle) + 16 * len(cycle)
         reps = min((self.size - pos) // stride, (limit - pos) // stride + 1)
         # checked in growing chunks, so a cycle broken after a few repetitions
         # costs what it accepted, not a scan to the end of the window
-        chunk = 64
+        chunk = max(64, first + 1)
         while reps > 0:
             n = min(chunk, reps)
             end = self._accept(pos, cycle, stride, n, starts, lengths)
@@ -207,10 +215,11 @@ class Framer:
         lengths: list[np.ndarray],
     ) -> int:
         """Accept up to *reps* repetitions of *cycle* from *pos*; the position after them."""
-        offsets = np.cumsum([0] + [c + 16 for c in cycle[:-1]])
+        offsets = list(accumulate(c + 16 for c in cycle[:-1]))
+        offsets.insert(0, 0)
         ok = reps
         for off, length in zip(offsets, cycle, strict=True):
-            base = pos + int(off)
+            base = pos + off
             reps_here = min(ok, (self.size - base - 12) // stride + 1)
             if reps_here <= 0:
                 ok = 0
@@ -225,9 +234,14 @@ class Framer:
             ok -= 1
         if ok == 0:
             return pos
-        grid = pos + offsets[None, :] + stride * np.arange(ok, dtype=np.int64)[:, None]
-        starts.append(grid.ravel())
-        lengths.append(np.tile(np.asarray(cycle, dtype=np.int64), ok))
+        firsts = np.arange(pos, pos + ok * stride, stride, dtype=np.int64)
+        if len(cycle) == 1:
+            starts.append(firsts)
+            lengths.append(np.full(ok, cycle[0], dtype=np.int64))
+        else:
+            grid = firsts[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
+            starts.append(grid.ravel())
+            lengths.append(np.tile(np.asarray(cycle, dtype=np.int64), ok))
         return pos + ok * stride
 
     def _strided(self, offset: int, count: int, stride: int, dtype: str) -> np.ndarray:
