@@ -4,14 +4,17 @@ Generates (once, cached in ``benchmarks/data/``) event files written by
 tensorboardX:
 
 * ``one_run``: one run of 1,000,000 scalar points (4 tags x 250,000 steps);
-* ``many_runs``: 200 runs x 15,000 points (3 tags x 5,000 steps).
+* ``many_runs``: 200 runs x 15,000 points (3 tags x 5,000 steps);
+* ``rates_one_tag`` and ``rates_val``: one run of 1,000,000 steps of one tag,
+  and the same with a val tag every 1,000 steps (the goal: within 1.5x).
 
 For each it measures, in this process, the best of three reads by gdei
 (``gdei_cli.load``: files to the canonical frame) and one read by tbparse
 (``SummaryReader(...).scalars``), and, each in a fresh process, gdei's peak
 memory (ru_maxrss growth over the imports) against the resulting frame's own
-size, and the whole command ``gdei inspect`` end to end.  Prints a Markdown
-table for ``benchmarks/README.md``.
+size, and the whole command ``gdei inspect`` end to end; then gdei's load of
+the two tag-rate files, interleaved (medians of 7).  Prints Markdown tables
+for ``benchmarks/README.md``.
 
 Usage: python benchmarks/bench_tensorboard.py [--skip-tbparse] [--runs N]
 """
@@ -44,6 +47,65 @@ def write_run(folder: Path, tags: list[str], steps: int, seed: int) -> None:
         for j, tag in enumerate(tags):
             w.add_scalar(tag, float(base[j] / (1 + s * 1e-3) + noise[s, j]), s)
     w.close()
+
+
+def write_rates(folder: Path, val_every: int | None) -> None:
+    """One run of 1,000,000 steps of ``train/loss`` and, with *val_every*, a
+    ``val/loss`` every *val_every* steps (logged after that step's train loss)."""
+    import numpy as np
+    from tensorboardX import SummaryWriter
+
+    rng = np.random.default_rng(3)
+    folder.mkdir(parents=True, exist_ok=True)
+    w = SummaryWriter(str(folder), max_queue=100_000, flush_secs=3600)
+    loss = 2.0 / (1 + np.arange(RATE_STEPS) * 1e-4) + rng.normal(0.0, 0.01, RATE_STEPS)
+    for s, v in enumerate(loss.tolist()):
+        w.add_scalar("train/loss", v, s)
+        if val_every and s % val_every == val_every - 1:
+            w.add_scalar("val/loss", v * 1.1, s)
+    w.close()
+
+
+#: steps of the two files of the tag-rate check
+RATE_STEPS = 1_000_000
+
+
+def ensure_rates() -> dict[str, Path]:
+    """The tag-rate check's files: one tag alone, and with a val tag every 1,000 steps."""
+    sets = {
+        "one tag": DATA / "rates_one_tag",
+        "with a val tag every 1,000 steps": DATA / "rates_val",
+    }
+    for (name, folder), every in zip(sets.items(), (None, 1000), strict=True):
+        if not any(folder.glob("events.out.tfevents.*")):
+            print(f"writing {folder.name} ({name}) with tensorboardX ...", file=sys.stderr)
+            write_rates(folder, every)
+    return sets
+
+
+def rate_rows(sets: dict[str, Path], rounds: int = 7) -> list[str]:
+    """gdei's load of each file, interleaved round by round (medians), against the
+    one-tag file's: a tag logged at another rate breaks the record-length cycle the
+    framing predicts."""
+    import statistics
+
+    from gdei_cli import load
+
+    times: dict[str, list[float]] = {name: [] for name in sets}
+    points: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, folder in sets.items():
+            t0 = time.perf_counter()
+            ds = load([folder], jobs=1)
+            times[name].append(time.perf_counter() - t0)
+            points[name] = len(ds.frame)
+            del ds
+    base = statistics.median(times["one tag"])
+    rows = []
+    for name, ts in times.items():
+        t = statistics.median(ts)
+        rows.append(f"| {name} | {points[name]:,} | {t:.3f} | {t / base:.2f}x |")
+    return rows
 
 
 def ensure_data(n_runs: int) -> dict[str, Path]:
@@ -240,6 +302,11 @@ def main() -> None:
         f"\nOne run at 25/50/100%: peak RSS growth = {ar:.2f} x frame + {cr:.1f} MB; "
         f"peak allocated = {a:.2f} x frame + {c:.1f} MB"
     )
+    print()
+    print("| one run, tags logged at two rates | points | gdei load s | over one tag |")
+    print("|---|---|---|---|")
+    for row in rate_rows(ensure_rates()):
+        print(row, flush=True)
 
 
 if __name__ == "__main__":
