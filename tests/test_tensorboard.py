@@ -109,17 +109,21 @@ _UNEVEN = frozenset(np.cumsum([0, 1000, 3, 500, 1, 1, 900, 7, 60, 200, 2, 250]).
 
 
 @pytest.mark.parametrize(
-    ("val_steps", "tags"),
+    ("val_steps", "tags", "vals"),
     [
-        (range(0, 3000, 97), 1),
-        (range(0, 3000, 50), 2),
-        (range(0, 3000, 1000), 3),
-        (range(0, 3000, 3), 1),
-        (_UNEVEN, 1),
-        (_UNEVEN, 2),
+        (range(0, 3000, 97), 1, 1),
+        (range(0, 3000, 50), 2, 1),
+        (range(0, 3000, 1000), 3, 1),
+        (range(0, 3000, 3), 1, 1),
+        (_UNEVEN, 1, 1),
+        (_UNEVEN, 2, 1),
+        (range(0, 3000, 100), 1, 3),  # val loss, accuracy and F1 in a row
+        (_UNEVEN, 2, 12),  # more odd records in a row than are framed alone
     ],
 )
-def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, val_steps, tags):
+def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(
+    tmp_path, val_steps, tags, vals
+):
     """The usual layout (a val loss every N steps beside per-step tags) breaks the
     predicted cycle of record lengths once per N steps: every record is still framed
     where it is, and the points are TensorBoard's."""
@@ -130,7 +134,8 @@ def test_a_tag_every_n_steps_beside_per_step_tags_is_framed_exactly(tmp_path, va
         for t in range(tags):
             w.add_scalar(f"train/t{t}", 1.0 / (1 + s + t), s, walltime=1.7e9 + s)
         if s in val_steps:
-            w.add_scalar("val/loss", 2.0 / (1 + s), s, walltime=1.7e9 + s)
+            for v in range(vals):
+                w.add_scalar(f"val/m{'x' * v}", 2.0 / (1 + s), s, walltime=1.7e9 + s)
     w.close()
     path = event_file(tmp_path)
     assert_same(path, tb.read(path))

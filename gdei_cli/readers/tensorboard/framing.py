@@ -10,8 +10,9 @@ with a short period (a training loop logs the same tags in the same order, so
 records have the same lengths), the next thousands of boundaries are
 predicted at once and confirmed with vectorized comparisons of the length
 fields (in growing chunks).  A record that breaks the cycle (a tag logged
-every N steps beside per-step ones) is framed alone and the cycle resumed at
-whichever phase fits; irregular stretches fall back to one record at a time.
+every N steps beside per-step ones; up to 8 in a row) is framed alone and the
+cycle resumed at whichever phase fits, the next stretch checked as long as
+the last one at once; irregular stretches fall back to one record at a time.
 
 After a damaged record, :class:`Resync` finds the next valid one: every
 offset of a block is a candidate, its length checked for plausibility and its
@@ -35,6 +36,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 MAX_RECORD: Final = 1 << 31
 _SEQ_PROBE: Final = 16  # records framed one by one before predicting
 _MAX_PERIOD: Final = 8
+#: odd records framed one by one, the cycle kept, before it is given up
+_MAX_ODD: Final = 8
 _MASK_DELTA: Final = 0xA282EAD8
 _U32: Final = 0xFFFFFFFF
 
@@ -110,11 +113,13 @@ class Framer:
         limit = min(self.size, pos + budget)
         cycle: list[int] = []  # the repeating lengths last predicted, if any
         run = 0  # bytes the last prediction accepted before an odd record stopped it
+        odd = 0  # odd records framed alone since the cycle last resumed
         while pos < limit:
             if cycle:
                 # a prediction stopped at an odd record (a tag logged every N steps
-                # beside per-step ones): frame it alone, then resume the cycle at
-                # whichever phase fits, instead of probing record by record again
+                # beside per-step ones; a few val tags in a row): frame it alone, then
+                # resume the cycle at whichever phase fits, instead of probing record
+                # by record again
                 length, status = self._one(pos)
                 if status:
                     return starts, lengths, pos, status
@@ -137,9 +142,11 @@ class Framer:
                                 cycle = turned
                                 break
                 if resumed > pos:
-                    run, pos = resumed - pos, resumed
+                    run, pos, odd = resumed - pos, resumed, 0
                     continue
-                cycle = []
+                odd += 1
+                if odd >= _MAX_ODD:  # not a few odd records: probe again
+                    cycle, odd = [], 0
                 continue
             seq_pos: list[int] = []
             seq_len: list[int] = []
