@@ -207,9 +207,32 @@ def read_in_batches(
             logs = fmt.read_many([s.paths[0] for s in sources[i:j]], options)
         except Exception:  # a bug in gdei (or no memory for the batch): each file alone
             logs = [None] * (j - i)
-        for source, log in zip(sources[i:j], logs, strict=True):
-            yield read_and_settle(source, options) if log is None else settle(source, [log], [])
+        yield from _settle_batch(sources[i:j], logs, options)
         i = j
+
+
+def _settle_batch(
+    sources: list[Source], logs: list[RawLog | None], options: ReadOptions
+) -> Iterator[Settled]:
+    """:func:`settle` of each of *sources* read into *logs* by one ``read_many`` (a file
+    it left, ``None``, is read on its own), the runs of the files read assembled
+    together (:func:`assembled_runs`: one pass over the batch, not one per file)."""
+    settled: list[Settled | None] = []
+    parts: list[list[ReadRun]] = []
+    for source, log in zip(sources, logs, strict=True):
+        if log is None:
+            settled.append(read_and_settle(source, options))
+            continue
+        run = ReadRun(Source(source.run, source.format, (log.path,), source.where), [log])
+        if "+" not in source.format and get(source.format).join is not None:
+            settled.append((run, [], []))  # left for the format's hook to join
+            continue
+        settled.append(None)
+        parts.append(_split(run))
+    done = iter(assembled_runs([r for split in parts for r in split]))
+    split_runs = iter(parts)
+    for got in settled:
+        yield got if got is not None else (None, [next(done) for _ in next(split_runs)], [])
 
 
 def _read_part(part: tuple[list[Source], list[int]], options: ReadOptions | None) -> list[Settled]:

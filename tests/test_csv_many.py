@@ -234,6 +234,9 @@ def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, t
     write("runs/packed.csv.gz", gzip.compress(b"step,loss,acc\n0,1,2\n"))
     for i in range(3):  # JSON lines, read together too
         write(f"runs/j{i}.jsonl", "".join(f'{{"step": {s}, "loss": {i + s}}}\n' for s in range(5)))
+    for i in range(2):  # files of two runs each (a run column), read and assembled together
+        rows = "".join(f"{r},{s},{(i + 1) * (s + 1)}\n" for r in "ba" for s in (2, 0, 1))
+        write(f"runs/s{i}.csv", "run,step,loss\n" + rows)
     together = load([tmp_path / "runs"], jobs=1)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(assembly, "BATCH_FILE_BYTES", -1)
@@ -245,7 +248,7 @@ def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, t
         pd.testing.assert_frame_equal(together.frame, other.frame)
         assert together.runs == other.runs
         assert together.skipped_files == other.skipped_files
-    assert len(together.runs) == 18
+    assert len(together.runs) == 22
     assert [s.path.rsplit("/", 1)[-1] for s in together.skipped_files] == ["ragged.csv"]
 
 
