@@ -230,9 +230,9 @@ def _settle_batch(
         settled.append(None)
         parts.append(_split(run))
     done = iter(assembled_runs([r for split in parts for r in split]))
-    split_runs = iter(parts)
+    per_source = iter(parts)
     for got in settled:
-        yield got if got is not None else (None, [next(done) for _ in next(split_runs)], [])
+        yield got if got is not None else (None, [next(done) for _ in next(per_source)], [])
 
 
 def _read_part(part: tuple[list[Source], list[int]], options: ReadOptions | None) -> list[Settled]:
