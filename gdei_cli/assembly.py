@@ -223,12 +223,12 @@ def _settle_batch(
         if log is None:
             settled.append(read_and_settle(source, options))
             continue
-        run = ReadRun(Source(source.run, source.format, (log.path,), source.where), [log])
-        if "+" not in source.format and get(source.format).join is not None:
-            settled.append((run, [], []))  # left for the format's hook to join
-            continue
-        settled.append(None)
-        parts.append(_split(run))
+        pending, split = _pending_or_split(source, [log])
+        if pending is not None:
+            settled.append((pending, [], []))  # left for the format's hook to join
+        else:
+            settled.append(None)  # its runs: assembled with the batch's below
+            parts.append(split)
     done = iter(assembled_runs([r for split in parts for r in split]))
     per_source = iter(parts)
     for got in settled:
@@ -266,11 +266,20 @@ def settle(source: Source, logs: list[RawLog], skipped: list[SkippedFile]) -> Se
     """:func:`read_and_settle` of a source whose files were read into *logs*."""
     if not logs:
         return None, [], skipped
+    pending, split = _pending_or_split(source, logs)
+    if pending is not None:
+        return pending, [], skipped
+    return None, assembled_runs(split), skipped
+
+
+def _pending_or_split(source: Source, logs: list[RawLog]) -> tuple[ReadRun | None, list[ReadRun]]:
+    """The run *source*'s files were read into: left to its format's hook to join to
+    others (first), or else the runs to assemble (the file's runs, or the run)."""
     kept = tuple(log.path for log in logs)
     run = ReadRun(Source(source.run, source.format, kept, source.where), logs)
     if "+" not in source.format and get(source.format).join is not None:
-        return run, [], skipped
-    return None, assembled_runs(_split(run)), skipped
+        return run, []
+    return None, _split(run)
 
 
 def assembled(run: ReadRun) -> Assembled:
