@@ -136,8 +136,7 @@ class Framer:
                             turned = cycle[r:] + cycle[:r]
                             # odd records at a steady interval: the first chunk checked
                             # reaches the next one (one check per interval)
-                            first = run // (sum(turned) + 16 * len(turned))
-                            resumed = self._extrapolate(pos, turned, limit, starts, lengths, first)
+                            resumed = self._extrapolate(pos, turned, limit, starts, lengths, run)
                             if resumed > pos:
                                 cycle = turned
                                 break
@@ -198,12 +197,13 @@ class Framer:
         first: int = 0,
     ) -> int:
         """Accept whole repetitions of *cycle* from *pos* whose lengths check out
-        (checked *first* repetitions at once, at least 64, then in growing chunks)."""
+        (the repetitions in *first* bytes checked at once, at least 64, then in growing
+        chunks)."""
         stride = sum(cycle) + 16 * len(cycle)
         reps = min((self.size - pos) // stride, (limit - pos) // stride + 1)
         # checked in growing chunks, so a cycle broken after a few repetitions
         # costs what it accepted, not a scan to the end of the window
-        chunk = max(64, first + 1)
+        chunk = max(64, first // stride + 1)
         while reps > 0:
             n = min(chunk, reps)
             end = self._accept(pos, cycle, stride, n, starts, lengths)
