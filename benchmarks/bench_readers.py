@@ -22,8 +22,8 @@ Each ratio is gdei's time over the faster of pyarrow and polars, measured in
 the same run (the machines are shared and noisy).  polars runs as it reads
 fastest, not as exactly as gdei reads: see benchmarks/README.md.  Peak memory
 of ``load`` on each 1M-point file is measured in a fresh process (``VmHWM``
-growth over the imports) against the size of the frame it returns.  Prints Markdown tables for
-``benchmarks/README.md``.
+growth over the imports) against the size of the frame it returns.  Prints
+Markdown tables for ``benchmarks/README.md``.
 
 Usage: python benchmarks/bench_readers.py [--rounds N] [--engine-runs N]
 """

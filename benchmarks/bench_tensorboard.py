@@ -49,6 +49,10 @@ def write_run(folder: Path, tags: list[str], steps: int, seed: int) -> None:
     w.close()
 
 
+#: steps of the two files of the tag-rate check
+RATE_STEPS = 1_000_000
+
+
 def write_rates(folder: Path, val_every: int | None) -> None:
     """One run of 1,000,000 steps of ``train/loss`` and, with *val_every*, a
     ``val/loss`` every *val_every* steps (logged after that step's train loss)."""
@@ -64,10 +68,6 @@ def write_rates(folder: Path, val_every: int | None) -> None:
         if val_every and s % val_every == val_every - 1:
             w.add_scalar("val/loss", v * 1.1, s)
     w.close()
-
-
-#: steps of the two files of the tag-rate check
-RATE_STEPS = 1_000_000
 
 
 def ensure_rates() -> dict[str, Path]:
@@ -87,25 +87,21 @@ def rate_rows(sets: dict[str, Path], rounds: int = 7) -> list[str]:
     """gdei's load of each file, interleaved round by round (medians), against the
     one-tag file's: a tag logged at another rate breaks the record-length cycle the
     framing predicts."""
-    import statistics
+    from bench_readers import median_times
 
     from gdei_cli import load
 
-    times: dict[str, list[float]] = {name: [] for name in sets}
     points: dict[str, int] = {}
-    for _ in range(rounds):
-        for name, folder in sets.items():
-            t0 = time.perf_counter()
-            ds = load([folder], jobs=1)
-            times[name].append(time.perf_counter() - t0)
-            points[name] = len(ds.frame)
-            del ds
-    base = statistics.median(times["one tag"])
-    rows = []
-    for name, ts in times.items():
-        t = statistics.median(ts)
-        rows.append(f"| {name} | {points[name]:,} | {t:.3f} | {t / base:.2f}x |")
-    return rows
+
+    def load_counting(name: str, folder: Path) -> None:
+        points[name] = len(load([folder], jobs=1).frame)
+
+    t = median_times(
+        {name: lambda n=name, f=folder: load_counting(n, f) for name, folder in sets.items()},
+        rounds,
+    )
+    base = t["one tag"]
+    return [f"| {n} | {points[n]:,} | {t[n]:.3f} | {t[n] / base:.2f}x |" for n in sets]
 
 
 def ensure_data(n_runs: int) -> dict[str, Path]:
