@@ -22,13 +22,13 @@ __version__ = "0.1.0"
 
 # Arrow's allocator (mimalloc) commits its arenas eagerly by default.  With that
 # off, a 1M-point CSV or JSON-lines load peaked 15-25% lower, at the same speed
-# (benchmarks/README.md).  mimalloc reads this when Arrow first allocates, so it is
-# set here, before anything imports pyarrow (a program that used pyarrow before
-# importing gdei_cli keeps the default); a value the user set is kept.
+# (benchmarks/README.md), and pyarrow's own reads in the same process are no slower.
+# mimalloc reads this when Arrow first allocates, so it is set here, before anything
+# imports pyarrow (a program that used pyarrow before importing gdei_cli keeps the
+# default); a value the user set is kept.  (MIMALLOC_PURGE_DELAY=0, freed memory
+# handed back at once, is not set: it lowered a load's peak by 10-20%, but made
+# every other Arrow read in the process 40-60% slower.)
 os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-# ... and it hands freed memory back to the OS 10 ms after a free; at once, a 1M-point
-# load peaked another 10-13% lower (long CSV 2.78x -> 2.43x the frame), no slower.
-os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
 
 _EXPORTS = {
     "Analysis": "gdei_cli.engine",
