@@ -1,4 +1,4 @@
-"""Benchmark gdei's text readers and its engine against a reference in the same process.
+"""Benchmark gdei's text readers and its engine against references in the same run.
 
 ``make bench`` runs it after the TensorBoard benchmark.  It writes (once,
 cached in ``benchmarks/data/``) 1,000,000-point logs in each text layout and
@@ -19,7 +19,10 @@ times, interleaved round by round (median of ``--rounds``):
 * (``bench_scale.py`` times ``gdei analyze`` over many small runs.)
 
 Each ratio is gdei's time over the faster of pyarrow and polars, measured in
-the same run (the machines are shared and noisy).  polars runs as it reads
+the same run (the machines are shared and noisy).  The references read in a
+process of their own, started with the environment this benchmark started in
+(``import gdei_cli`` sets an allocator option of Arrow's for its process), one
+request at a time between gdei's rounds; each times itself.  polars runs as it reads
 fastest, not as exactly as gdei reads: see benchmarks/README.md.  Peak memory
 of ``load`` on each 1M-point file is measured in a fresh process (``VmHWM``
 growth over the imports) against the size of the frame it returns.  Prints
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,6 +43,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+#: the environment this benchmark started in, before ``import gdei_cli`` set its allocator
+#: option: the references run in a process of their own with it (see Reference)
+START_ENV = dict(os.environ)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "text"
@@ -131,13 +139,93 @@ def _two_hundred_files(folder: Path, columns: Callable[[int], dict[str, object]]
 
 
 def median_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Each of *fns* timed *rounds* times, interleaved, and its median (a function that
+    returns :class:`Took` gives its own time: a reference timed in its process)."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():  # interleaved: noise hits every contender alike
             t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+            got = fn()
+            took = time.perf_counter() - t
+            times[name].append(got.seconds if isinstance(got, Took) else took)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+class Took:
+    """A time measured elsewhere (in :class:`Reference`'s process)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+#: the references' process: reads a request per line (what to read, tab, the path),
+#: does it, and answers with the seconds it took
+_REFERENCE = """
+import sys, time
+from pathlib import Path
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+try:
+    import polars as pl
+except ImportError:
+    pl = None
+READS = {
+    "pyarrow csv": lambda p: pacsv.read_csv(p),
+    "pyarrow json": lambda p: pajson.read_json(p),
+    "pyarrow csv files": lambda p: [pacsv.read_csv(f) for f in sorted(p.glob("*.csv"))],
+    "pyarrow json files": lambda p: [pajson.read_json(f) for f in sorted(p.glob("*.jsonl"))],
+    "polars csv": lambda p: pl.read_csv(p),
+    "polars json": lambda p: pl.read_ndjson(p),
+    "polars json every line": lambda p: pl.read_ndjson(p, infer_schema_length=None),
+    "polars csv glob": lambda p: pl.scan_csv(str(p / "*.csv")).collect(),
+    "polars json glob": lambda p: pl.scan_ndjson(str(p / "*.jsonl")).collect(),
+}
+print("polars" if pl is not None else "-", flush=True)
+for line in sys.stdin:
+    what, path = line.rstrip("\\n").split("\\t")
+    t = time.perf_counter()
+    got = READS[what](Path(path))
+    took = time.perf_counter() - t
+    del got
+    print(took, flush=True)
+"""
+
+
+class Reference:
+    """pyarrow's and polars' reads, timed in a process of their own started with the
+    benchmark's starting environment: ``import gdei_cli`` sets an allocator option of
+    Arrow's for its own process, and in one process it would reach the references
+    too (its former purge-delay option made pyarrow's reads there 40-60% slower)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _REFERENCE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=START_ENV,
+        )
+        assert self.proc.stdout is not None
+        self.has_polars = self.proc.stdout.readline().strip() == "polars"
+
+    def read(self, what: str, path: Path) -> Callable[[], Took]:
+        """A function that has the references' process do *what* to *path*."""
+
+        def timed() -> Took:
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(f"{what}\t{path}\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+            if not answer:
+                raise SystemExit(f"the references' process failed on {what} of {path}")
+            return Took(float(answer))
+
+        return timed
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
 
 
 def _polars() -> Any:
@@ -149,54 +237,37 @@ def _polars() -> Any:
     return polars
 
 
-def reader_rows(paths: dict[str, Path], rounds: int) -> list[str]:
+def reader_rows(paths: dict[str, Path], rounds: int, ref: Reference) -> list[str]:
     """Rows of the readers' table: pyarrow's and polars' reads of each file (polars
-    as it reads fastest: its defaults, one call over a folder's files), gdei's read
-    (file to points, one file) and load, and gdei's ratios to the faster reference."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.json as pajson
-
+    as it reads fastest: its defaults, one call over a folder's files) in *ref*'s
+    process, gdei's read (file to points, one file) and load here, and gdei's
+    ratios to the faster reference."""
     from gdei_cli import load
     from gdei_cli.readers import csv as gcsv
     from gdei_cli.readers import jsonl as gjsonl
 
-    pl = _polars()
     rows = []
     for label in ("long CSV", "long CSV of 10,000 runs", "wide CSV", "JSON lines"):
         path = paths[label]
-        fns: dict[str, Callable[[], object]] = {}
-        if label == "JSON lines":
-            fns["pyarrow"] = lambda p=path: pajson.read_json(p)
-            if pl is not None:
-                fns["polars"] = lambda p=path: pl.read_ndjson(p)
-            fns["read"] = lambda p=path: gjsonl.read(p)
-        else:
-            fns["pyarrow"] = lambda p=path: pacsv.read_csv(p)
-            if pl is not None:
-                fns["polars"] = lambda p=path: pl.read_csv(p)
-            fns["read"] = lambda p=path: gcsv.read(p)
+        kind = "json" if label == "JSON lines" else "csv"
+        fns: dict[str, Callable[[], object]] = {"pyarrow": ref.read(f"pyarrow {kind}", path)}
+        if ref.has_polars:
+            fns["polars"] = ref.read(f"polars {kind}", path)
+        fns["read"] = lambda p=path, r=(gjsonl if kind == "json" else gcsv).read: r(p)
         fns["load"] = lambda p=path: load([p], jobs=1)
         rows.append(_reader_row(f"{label}, 1M points", median_times(fns, rounds)))
     folders = (
-        ("200 CSV files", "200 wide CSV files", pacsv.read_csv, "csv"),
-        ("200 long CSV files", None, pacsv.read_csv, "csv"),
-        ("200 JSON-lines files", None, pajson.read_json, "jsonl"),
+        ("200 CSV files", "200 wide CSV files", "csv"),
+        ("200 long CSV files", None, "csv"),
+        ("200 JSON-lines files", None, "json"),
     )
-    for label, name, reader, ext in folders:
+    for label, name, kind in folders:
         folder = paths[label]
-        many = sorted(p for p in folder.iterdir() if p.suffix == f".{ext}")
-
-        def ref_many(files: list[Path] = many, read: Any = reader) -> object:
-            return [read(p) for p in files]
-
-        fns = {"pyarrow": ref_many}
-        if pl is not None:
-            scan = pl.scan_ndjson if ext == "jsonl" else pl.scan_csv
-            fns["polars"] = lambda f=folder, s=scan, e=ext: s(str(f / f"*.{e}")).collect()
+        fns = {"pyarrow": ref.read(f"pyarrow {kind} files", folder)}
+        if ref.has_polars:
+            fns["polars"] = ref.read(f"polars {kind} glob", folder)
         fns["load"] = lambda f=folder: load([f], jobs=1)
         rows.append(_reader_row(f"{name or label}, 1M points", median_times(fns, rounds)))
-    del pa
     return rows
 
 
@@ -210,7 +281,7 @@ def _reader_row(label: str, t: dict[str, float]) -> str:
     )
 
 
-def polars_rows(paths: dict[str, Path]) -> list[str]:
+def polars_rows(paths: dict[str, Path], ref: Reference) -> list[str]:
     """What polars' fast reads give up, checked on small files here: each case, what
     polars (as the table runs it) and gdei read, and polars' time when it reads
     every line's keys of the 1M-point JSON lines (as gdei must)."""
@@ -275,8 +346,8 @@ def polars_rows(paths: dict[str, Path]) -> list[str]:
     path = paths["JSON lines"]
     t = median_times(
         {
-            "default": lambda: pl.read_ndjson(path),
-            "every line": lambda: pl.read_ndjson(path, infer_schema_length=None),
+            "default": ref.read("polars json", path),
+            "every line": ref.read("polars json every line", path),
         },
         3,
     )
@@ -386,7 +457,8 @@ def main() -> None:
         "gdei load s (or analyze) | load / best |"
     )
     print("|---|---|---|---|---|---|---|")
-    for row in reader_rows(paths, args.rounds):
+    ref = Reference()
+    for row in reader_rows(paths, args.rounds, ref):
         print(row, flush=True)
     print(engine_row(args.engine_runs, max(3, args.rounds // 2)), flush=True)
     print()
@@ -394,7 +466,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in memory_rows(paths):
         print(row, flush=True)
-    caveats = polars_rows(paths)
+    caveats = polars_rows(paths, ref)
+    ref.close()
     if caveats:
         print()
         print("| what polars gives up | polars reads | gdei reads |")
