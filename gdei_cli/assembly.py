@@ -466,6 +466,18 @@ def assemble_run(
 def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]) -> RunInfo:
     """The :class:`RunInfo` of a run read from *logs* (*superseded*: points dropped
     by restarts, per metric)."""
+    if len(logs) == 1:  # (most runs: the same, with fewer objects made per run)
+        (log,) = logs
+        return RunInfo(
+            run,
+            fmt,
+            [str(log.path)],
+            log.wall_clock if log.wall_clock in _CLOCK_PREFERENCE else "absent",
+            superseded,
+            list(log.skipped_lines),
+            [f"{log.path}: {w}" for w in log.warnings],
+            dict(log.attrs),
+        )
     kinds = {log.wall_clock for log in logs}
     attrs: dict[str, str] = {}
     for log in logs:

@@ -54,10 +54,10 @@ class Points:
     within: tuple[Points, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from gdei_cli.schema import clean_name
-
         if self.within is not None and self.metric_names is self.within[0].metric_names:
             return  # (the whole's names, made valid when it was made: shared, not copied)
+        from gdei_cli.schema import clean_name
+
         # valid Unicode, as a frame's categories are (a "\ud800" JSON key)
         self.metric_names = [clean_name(str(n)) for n in self.metric_names]
 
