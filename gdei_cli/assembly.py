@@ -641,7 +641,10 @@ def _sorted_in_blocks(
     out = [np.empty_like(code), np.empty_like(step), np.empty_like(value)]
     clockless = wall.strides == (0,)  # (a no_clock view: any order of it is itself)
     out_wall = wall if clockless else np.empty_like(wall)
-    cuts = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, n, _ORDER_BLOCK))], n])
+    # a cut at the first run to start at or after each multiple of the block (the end,
+    # past the last run's start: a run longer than a block is one block of its own)
+    first = np.searchsorted(starts, np.arange(0, n, _ORDER_BLOCK))
+    cuts = np.unique(np.r_[starts[first[first < starts.size]], n])
     for a, b in itertools.pairwise(cuts.tolist()):
         part = key[a:b]
         low, high = part.min(), part.max()

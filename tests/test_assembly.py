@@ -218,3 +218,27 @@ def test_the_running_minimum_per_group_is_a_loop_over_groups(rows):
     starts = np.array([True] + [s for s, _ in rows[1:]])
     got = assembly._running_min_per_group(values, starts)
     assert got.tolist() == _running_min_by_loop(values, starts)
+
+
+def test_a_file_whose_runs_are_longer_than_a_sort_block_loads(tmp_path):
+    """A long CSV of two runs of more points each than the sort's block (metrics logged
+    row by row, so the runs are sorted): each run is a block of its own.  (This
+    raised an IndexError: a block boundary past the last run's start.)"""
+    from gdei_cli import load
+
+    steps = assembly._ORDER_BLOCK // 2 + 10  # two metrics: more points than a block
+    step = np.repeat(np.arange(steps), 2)
+    frame = pd.DataFrame(
+        {
+            "run": np.repeat(["a", "b"], 2 * steps),
+            "metric": np.tile(["loss", "val_loss"], 2 * steps),
+            "step": np.tile(step, 2),
+            "value": np.tile(1.0 / (step + 1.0), 2),
+        }
+    )
+    path = tmp_path / "sweep.csv"
+    frame.to_csv(path, index=False)
+    got = load([path], jobs=1).frame
+    assert len(got) == 4 * steps
+    first = got[(got[schema.RUN] == "sweep.csv/a") & (got[schema.METRIC] == "val_loss")]
+    assert first[schema.STEP].tolist() == list(range(steps))
