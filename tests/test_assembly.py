@@ -4,6 +4,7 @@ exactly what assembling each run alone gives."""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,83 @@ def test_the_runs_of_a_split_file_assemble_as_each_alone(rows, clock, spellings)
         for name, log in subruns.items()
     ]
     _same(assembly.assembled_runs(read), [assembly.assembled(r) for r in read])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), rows_st.map(lambda r: r[:1])), max_size=60),
+    clock=st.booleans(),
+    frozen=st.booleans(),
+    block=st.sampled_from([1, 3, 8, 1 << 16]),
+)
+def test_a_consumed_split_file_sorted_in_place_assembles_as_each_alone(rows, clock, frozen, block):
+    """Runs whose logs are not used after (``consume``: the file's arrays sorted in
+    place) assemble as each run alone, sorted in blocks of whole runs of any size:
+    a restart in any block leaves the arrays as they were for the restart rule, and
+    a read-only array (Arrow's, zero-copy) is sorted into a copy instead."""
+    flat = [(r, *row[0]) for r, row in rows if row]
+
+    def read() -> list[ReadRun]:
+        points = _points([(m, s, v) for _, m, s, v in flat], NAMES, clock)
+        if frozen:
+            points.value.flags.writeable = False
+        return _split_file_of("all.csv", points, np.array([r for r, *_ in flat], np.int64))
+
+    with patch.object(assembly, "_ORDER_BLOCK", block):
+        together = assembly.assembled_runs(read(), consume=True)
+    _same(together, [assembly.assembled(r) for r in read()])
+
+
+def test_a_restart_in_a_later_block_leaves_the_earlier_blocks_as_read():
+    """Sorted in place, block by block: a run whose metrics need sorting, then a run
+    with a restart.  The restart rule then works on the file's arrays as read, not
+    on arrays whose first block was already sorted."""
+    rows = [(0, m, s, float(s + m)) for s in range(4) for m in range(2)]  # interleaved
+    rows += [(1, 0, s, float(s)) for s in (0, 1, 2, 1, 2, 3)]  # back to step 1
+    codes = np.array([r for r, *_ in rows], np.int64)
+
+    def read() -> list[ReadRun]:
+        return _split_file_of("f", _points([(m, s, v) for _, m, s, v in rows], NAMES, False), codes)
+
+    with patch.object(assembly, "_ORDER_BLOCK", 1):
+        together = assembly.assembled_runs(read(), consume=True)
+    _same(together, [assembly.assembled(r) for r in read()])
+    assert together[1].info.superseded == {"loss": 2}
+
+
+def test_a_consumed_file_is_sorted_in_its_own_arrays_and_an_unconsumed_one_left_as_read():
+    """With ``consume`` the runs are slices of the file's own arrays, sorted where they
+    are (no second array of the points); without it the file's arrays are untouched."""
+    # 3 runs of 2 metrics logged interleaved (row by row), as a long CSV is
+    rows = [(r, m, s, float(10 * r + s)) for r in range(3) for s in range(4) for m in range(2)]
+    codes = np.array([r for r, *_ in rows], np.int64)
+
+    def points() -> Points:
+        return _points([(m, s, v) for _, m, s, v in rows], NAMES, False)
+
+    kept = points()
+    before = kept.value.copy()
+    left = assembly.assembled_runs(_split_file_of("f", kept, codes))
+    np.testing.assert_array_equal(kept.value, before)
+    assert not np.shares_memory(left[0].columns.value, kept.value)
+
+    used = points()
+    taken = assembly.assembled_runs(_split_file_of("f", used, codes), consume=True)
+    assert np.shares_memory(taken[0].columns.value, used.value)
+    assert np.shares_memory(taken[0].columns.step, used.step)
+    _same(taken, left)
+    assert taken[0].columns.value.tolist() == [0.0, 1.0, 2.0, 3.0] * 2
+
+
+def _split_file_of(name: str, points: Points, codes: np.ndarray) -> list[ReadRun]:
+    """The runs of file *name* of *points*, each point's run in *codes*, split as the
+    table readers split a run column."""
+    parent = RawLog(Path(name), "csv", points=Points.empty())
+    subruns = split_runs(points, codes, ["b", "a", "c", "e", "d"], parent)
+    return [
+        ReadRun(Source(f"{name}/{sub}", "csv", (Path(name),), None), [log])
+        for sub, log in subruns.items()
+    ]
 
 
 def _split_file(
