@@ -133,6 +133,46 @@ def test_a_consumed_split_file_sorted_in_place_assembles_as_each_alone(rows, clo
     _same(together, [assembly.assembled(r) for r in read()])
 
 
+@settings(max_examples=150, deadline=None)
+@given(rows=rows_st, clock=st.booleans(), frozen=st.booleans(), second=st.booleans())
+def test_a_consumed_run_sorted_in_its_own_arrays_is_the_run_assembled_from_a_copy(
+    rows, clock, frozen, second
+):
+    """One run's log (or two), consumed: its points sorted into its own arrays where
+    they can be (not a read-only array, not a clock-less view) give what assembling
+    a fresh copy gives, restarts and all."""
+
+    def read() -> ReadRun:
+        points = _points(rows, NAMES, clock)
+        if frozen:
+            points.step.flags.writeable = False
+        logs = [_log("r.csv", points)]
+        if second:
+            logs.append(_log("r2.csv", _points(rows[:5], NAMES, clock)))
+        return ReadRun(Source("r", "csv", tuple(log.path for log in logs), None), logs)
+
+    _same([assembly.assembled(read(), consume=True)], [assembly.assembled(read())])
+
+
+def test_a_consumed_run_of_interleaved_metrics_is_sorted_where_it_was_read():
+    """A run's metrics logged row by row, consumed: the steps and values come back in
+    the log's own arrays, sorted; not consumed, the log's arrays are left as read."""
+    rows = [(m, s, float(10 * m + s)) for s in range(5) for m in range(3)]
+    kept = _points(rows, NAMES, True)
+    before = kept.step.copy()
+    left = assembly.assembled(ReadRun(Source("r", "csv", (), None), [_log("r", kept)]))
+    np.testing.assert_array_equal(kept.step, before)
+    used = _points(rows, NAMES, True)
+    taken = assembly.assembled(
+        ReadRun(Source("r", "csv", (), None), [_log("r", used)]), consume=True
+    )
+    for got, own in ((taken.columns.step, used.step), (taken.columns.value, used.value)):
+        assert np.shares_memory(got, own)
+    assert np.shares_memory(taken.columns.wall_time, used.wall_time)
+    _same([taken], [left])
+    assert taken.columns.step.tolist() == list(range(5)) * 3
+
+
 def test_a_restart_in_a_later_block_leaves_the_earlier_blocks_as_read():
     """Sorted in place, block by block: a run whose metrics need sorting, then a run
     with a restart.  The restart rule then works on the file's arrays as read, not
