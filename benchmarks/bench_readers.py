@@ -24,8 +24,9 @@ process of their own, started with the environment this benchmark started in
 (``import gdei_cli`` sets an allocator option of Arrow's for its process), one
 request at a time between gdei's rounds; each times itself.  polars runs as it reads
 fastest, not as exactly as gdei reads: see benchmarks/README.md.  Peak memory
-of ``load`` on each 1M-point file is measured in a fresh process (``VmHWM``
-growth over the imports) against the size of the frame it returns.  Prints
+of ``load`` on each 1M-point file (and on a long CSV of one run,
+``metric,step,value`` logged row by row) is measured in a fresh process
+(``VmHWM`` growth over the imports) against the size of the frame it returns.  Prints
 Markdown tables for ``benchmarks/README.md``.
 
 Usage: python benchmarks/bench_readers.py [--rounds N] [--engine-runs N]
@@ -67,6 +68,7 @@ def write_data() -> dict[str, Path]:
         "200 CSV files": DATA / "many",
         "200 long CSV files": DATA / "many_long",
         "200 JSON-lines files": DATA / "many_jsonl",
+        "long CSV of one run": DATA / "long_one_run.csv",
     }
     if not paths["long CSV"].exists():
         per_run = POINTS // 200
@@ -111,6 +113,15 @@ def write_data() -> dict[str, Path]:
         lambda n: {"metric": np.tile(np.array(["loss", "val_loss"], dtype=object), n),
                    "step": np.arange(n).repeat(2), "value": rng.random(2 * n).round(6)},
     )  # fmt: skip
+    if not paths["long CSV of one run"].exists():  # metric,step,value: one run, row by row
+        n = POINTS // 4
+        pd.DataFrame(
+            {
+                "metric": np.tile(np.array(["loss", "val_loss", "lr", "acc"], dtype=object), n),
+                "step": np.arange(n).repeat(4),
+                "value": np.random.default_rng(5).random(POINTS).round(6),
+            }
+        ).to_csv(paths["long CSV of one run"], index=False)
     many_jsonl = paths["200 JSON-lines files"]
     if not many_jsonl.exists():
         many_jsonl.mkdir()
@@ -406,6 +417,7 @@ def memory_rows(paths: dict[str, Path]) -> list[str]:
     rows = []
     for label in (
         "long CSV",
+        "long CSV of one run",
         "long CSV of 10,000 runs",
         "wide CSV",
         "JSON lines",
