@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 # Arrow's allocator (mimalloc) commits its arenas eagerly by default.  With that
-# off, a 1M-point CSV or JSON-lines load peaked 15-25% lower, at the same speed
+# off, a 1M-point CSV or JSON-lines load peaked 7-28% lower, at the same speed
 # (benchmarks/README.md), and pyarrow's own reads in the same process are no slower.
 # mimalloc reads this when Arrow first allocates, so it is set here, before anything
 # imports pyarrow (a program that used pyarrow before importing gdei_cli keeps the
 # default); a value the user set is kept.  (MIMALLOC_PURGE_DELAY=0, freed memory
-# handed back at once, is not set: it lowered a load's peak by 10-20%, but made
+# handed back at once, is not set: it lowered a CSV load's peak by 15-20%, but made
 # every other Arrow read in the process 40-60% slower.)
 os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 
