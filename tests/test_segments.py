@@ -331,6 +331,31 @@ def test_collapse_blocks_laid_out_are_the_division_per_row(lengths: list[int]) -
     assert fast.tolist() == want
 
 
+@given(
+    st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=6),
+    st.sets(st.integers(min_value=0, max_value=9), max_size=4),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=150, deadline=None)
+def test_collapse_block_medians_laid_out_are_the_group_medians_of_keyed_rows(
+    lengths: list[int], absent: set[int], seed: int
+) -> None:
+    """The collapse's medians of each run's 20 blocks, laid out from the runs' lengths,
+    are :func:`group_medians` of every row keyed ``20 * run + block`` (runs that
+    are not in the batch among them, and runs shorter than 20 rows)."""
+    ids = [i for i in range(len(lengths) + len(absent)) if i not in absent][: len(lengths)]
+    codes = np.concatenate([np.full(n, i) for i, n in zip(ids, lengths, strict=True)])
+    segs = Segments.of(codes, max(ids) + 1)
+    values = np.random.default_rng(seed).normal(size=codes.size).round(1)  # ties too
+    fin = np.ones(codes.size, dtype=bool)
+    block = rule.blocks_of(segs, fin, segs.count(fin), True)
+    want_keys, want = group_medians(values, segs.codes * 20 + block)
+    keys, got = rule._block_medians(segs, values)
+    assert keys.dtype == want_keys.dtype
+    assert keys.tolist() == want_keys.tolist()
+    np.testing.assert_array_equal(got, want)
+
+
 def _start_level_by_hand(ys: list[float]) -> float:
     fin = [abs(y) for y in ys if math.isfinite(y)]
     if not fin:

@@ -29,7 +29,7 @@ import numpy as np
 
 from gdei_cli.config import Config, Rule, Verdict
 from gdei_cli.engine.index import gdei
-from gdei_cli.engine.segments import Segments, group_medians, search_steps, spans
+from gdei_cli.engine.segments import Segments, group_medians, range_medians, search_steps, spans
 
 #: a collapse: the loss had removed at least this many index points ...
 COLLAPSE_MIN_GAIN = 20.0
@@ -133,13 +133,13 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     all_fin = bool(fin.all())
     n_fin = segs.count(fin)
     counts = segs.per_run(n_fin, 0)
-    block = blocks_of(segs, fin, n_fin, all_fin)
-    # one integer key per (run, block): blocks of a run are contiguous and ascending
-    key = segs.codes * 20 + block
-    norm = loss.norm
-    if not all_fin:
-        key, norm = key[fin], norm[fin]
-    key, meds = group_medians(norm, key)
+    block: np.ndarray | None = None
+    if all_fin:  # (each block's rows known from its run's length: no key per row)
+        key, meds = _block_medians(segs, loss.norm)
+    else:
+        block = blocks_of(segs, fin, n_fin, all_fin)
+        # one integer key per (run, block): blocks of a run are contiguous and ascending
+        key, meds = group_medians(loss.norm[fin], (segs.codes * 20 + block)[fin])
     codes, blocks = key // 20, key % 20
     low = np.full(n, np.nan)
     if key.size:
@@ -164,19 +164,37 @@ def _collapse(loss: Series, length: np.ndarray, last: np.ndarray) -> tuple[np.nd
     if not collapsed.any():
         return collapsed, np.full(n, np.nan)
     first_after = np.where(collapsed, last_below + 1, -1)
+    if block is None:
+        block = blocks_of(segs, fin, n_fin, all_fin)
     at = fin & (block == segs.of_run(first_after))
     row = segs.per_run(segs.first_true(at), -1).astype(np.int64)
     step = np.where(collapsed & (row >= 0), loss.step[np.maximum(row, 0)], np.nan)
     return collapsed, step
 
 
+def _block_medians(segs: Segments, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_medians` of *values* (every one finite) keyed by ``20 * run + block``
+    (:func:`blocks_of`): the blocks' rows laid out from each run's length."""
+    bounds = _block_bounds(segs)
+    lengths = np.diff(bounds).ravel()
+    starts = (bounds[:, :20] + segs.starts[:, None]).ravel()
+    keys = (segs.ids.astype(np.int64)[:, None] * 20 + np.arange(20)[None, :]).ravel()
+    kept = lengths > 0  # (a run of fewer than 20 rows has empty blocks)
+    return keys[kept], range_medians(values, starts[kept], lengths[kept])
+
+
+def _block_bounds(segs: Segments) -> np.ndarray:
+    """Per run, where each of its 20 blocks of all-finite rows begins, and its end
+    (relative to the run's first row): block b of a run of L rows holds ranks
+    ceil(b L / 20) up to ceil((b + 1) L / 20)."""
+    return np.asarray((np.arange(21)[None, :] * segs.lengths[:, None] + 19) // 20)
+
+
 def blocks_of(segs: Segments, fin: np.ndarray, n_fin: np.ndarray, all_fin: bool) -> np.ndarray:
     """Each row's block of 5% of its run's finite rows: ``20 * rank // count`` (a
     non-finite row gets the block of the finite row before it)."""
-    if all_fin:
-        # block b of a run of L rows holds ranks ceil(b L / 20) up to
-        # ceil((b + 1) L / 20): laid out with one repeat, no division per row
-        bounds = (np.arange(21)[None, :] * segs.lengths[:, None] + 19) // 20
+    if all_fin:  # laid out with one repeat, no division per row
+        bounds = _block_bounds(segs)
         return np.repeat(np.tile(np.arange(20), segs.starts.size), np.diff(bounds).ravel())
     rank = segs.rank(fin, n_fin)
     return np.asarray(np.minimum((20 * rank) // np.maximum(segs.rows(n_fin), 1), 19))
@@ -192,10 +210,14 @@ def _live_stop(loss: Series, cfg: Config, first: np.ndarray, length: np.ndarray)
         return np.full(segs.n_runs, np.nan)
     # every row against the index one window back (NaN rows never fire)
     back = segs.lookback(loss.step, window[segs.ids])
-    valid = back >= segs.rows(segs.starts)
-    from_step = segs.of_run(first + np.maximum(warmup, window))
-    # the index is finite or NaN, and a NaN compares false
-    fires = valid & (loss.step >= from_step) & (idx[np.maximum(back, 0)] - idx < cfg.threshold)
+    # the index is finite or NaN, and a NaN compares false (a row with no row a window
+    # back reads row 0 here, and is not valid below)
+    gained = np.take(idx, back, mode="clip")
+    gained -= idx
+    fires = gained < cfg.threshold
+    del gained
+    fires &= back >= segs.rows(segs.starts)
+    fires &= loss.step >= segs.of_run(first + np.maximum(warmup, window))
     row = segs.per_run(segs.first_true(fires), -1).astype(np.int64)
     return np.where(row >= 0, loss.step[np.maximum(row, 0)], np.nan)
 
