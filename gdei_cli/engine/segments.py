@@ -109,12 +109,20 @@ class Segments:
         out = np.where(at_edge, edge, -1).astype(np.int64)
         if at_edge.all():
             return out
-        rest = mask if not at_edge.any() else mask & self.rows(~at_edge)
-        hit = np.flatnonzero(rest)
+        hit = np.flatnonzero(mask)
         if hit.size:
-            seg = self.seg[hit]  # ascending: the first/last of each run of equal values
-            pick = np.r_[seg[1:] != seg[:-1], True] if last else np.r_[True, seg[1:] != seg[:-1]]
-            out[seg[pick]] = hit[pick]
+            # the others: each one's first hit at or after its start (last: its last hit
+            # before its end), searched among the hits, kept if inside the segment
+            todo = np.flatnonzero(~at_edge)
+            if last:
+                pos = np.searchsorted(hit, self.ends[todo]) - 1
+                got = np.take(hit, pos, mode="clip")
+                inside = (pos >= 0) & (got >= self.starts[todo])
+            else:
+                pos = np.searchsorted(hit, self.starts[todo])
+                got = np.take(hit, pos, mode="clip")
+                inside = (pos < hit.size) & (got < self.ends[todo])
+            out[todo[inside]] = got[inside]
         return out
 
     def cummin(self, a: np.ndarray) -> np.ndarray:
