@@ -487,20 +487,13 @@ def _put(into: np.ndarray, got: np.ndarray, ours: bool) -> np.ndarray:
 
 def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]) -> RunInfo:
     """The :class:`RunInfo` of a run read from *logs* (*superseded*: points dropped
-    by restarts, per metric)."""
-    if len(logs) == 1:  # (most runs: the same, with fewer objects made per run)
-        (log,) = logs
-        return RunInfo(
-            run,
-            fmt,
-            [str(log.path)],
-            log.wall_clock if log.wall_clock in _CLOCK_PREFERENCE else "absent",
-            superseded,
-            list(log.skipped_lines),
-            [f"{log.path}: {w}" for w in log.warnings],
-            dict(log.attrs),
-        )
+    by restarts, per metric).  (Made once per run: plain loops, no generators.)"""
     kinds = {log.wall_clock for log in logs}
+    clock: WallClock = "absent"
+    for kind in _CLOCK_PREFERENCE:
+        if kind in kinds:
+            clock = kind
+            break
     attrs: dict[str, str] = {}
     for log in logs:
         attrs.update(log.attrs)
@@ -508,7 +501,7 @@ def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]
         run,
         fmt,
         [str(log.path) for log in logs],
-        next((k for k in _CLOCK_PREFERENCE if k in kinds), "absent"),
+        clock,
         superseded,
         [s for log in logs for s in log.skipped_lines],
         [f"{log.path}: {w}" for log in logs for w in log.warnings],
