@@ -476,13 +476,19 @@ def assemble_run(
 
 
 def _put(into: np.ndarray, got: np.ndarray, ours: bool) -> np.ndarray:
-    """*got* (a gathered copy of *into*'s values), written over *into* when *ours* and
-    *into* is a writeable array of its own (not a view of one value): one array of
-    them held, not two; else *got*."""
-    if not ours or not into.flags.writeable or into.strides != got.strides:
+    """*got* (a gathered copy of *into*'s values), written over *into* when it may be
+    (:func:`_overwritable`): one array of them held, not two; else *got*."""
+    if not _overwritable(into, ours):
         return got
     into[...] = got
     return into
+
+
+def _overwritable(arr: np.ndarray, ours: bool) -> bool:
+    """Whether a sort may write into *arr*: *ours* (no caller uses it after), and a
+    writeable array of one value per element (not Arrow's read-only memory, not a
+    view of one value such as a :func:`no_clock`)."""
+    return ours and arr.flags.writeable and arr.strides == (arr.itemsize,)
 
 
 def _run_info(run: str, fmt: str, logs: list[RawLog], superseded: dict[str, int]) -> RunInfo:
@@ -690,7 +696,7 @@ def _sorted_in_blocks(
                 return None
 
     def target(arr: np.ndarray) -> np.ndarray:
-        return arr if in_place and arr.flags.writeable else np.empty_like(arr)
+        return arr if _overwritable(arr, in_place) else np.empty_like(arr)
 
     out = [target(code), target(step), target(value)]
     out_wall = wall if clockless else target(wall)
