@@ -222,8 +222,7 @@ class Framer:
         lengths: list[np.ndarray],
     ) -> int:
         """Accept up to *reps* repetitions of *cycle* from *pos*; the position after them."""
-        offsets = list(accumulate(c + 16 for c in cycle[:-1]))
-        offsets.insert(0, 0)
+        offsets = list(accumulate((c + 16 for c in cycle[:-1]), initial=0))
         ok = reps
         for off, length in zip(offsets, cycle, strict=True):
             base = pos + off
