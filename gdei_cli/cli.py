@@ -227,7 +227,7 @@ def analyze(
             report.export_summary(analysis, dataset, export_to)
         if output_format is opt.OutputFormat.json:
             doc = report.analysis_document(analysis, dataset)
-            _to_stdout(lambda: typer.echo(report.dumps(doc)))
+            _to_stdout(lambda: report.write_json(doc, sys.stdout))
         else:
             console = report.make_console(width=width)
             _to_stdout(lambda: report.render_analysis(analysis, dataset, console, quiet=quiet))
@@ -374,7 +374,7 @@ def inspect(
         if not dataset.runs and not dataset.skipped_files:
             raise InputError("no files found in " + ", ".join(printable(p) for p in paths))
         if output_format is opt.OutputFormat.json:
-            _to_stdout(lambda: typer.echo(report.dumps(report.inspect_document(dataset))))
+            _to_stdout(lambda: report.write_json(report.inspect_document(dataset), sys.stdout))
         else:
             console = report.make_console(width=width)
             _to_stdout(lambda: report.render_inspect(dataset, console))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gdei_cli.cli import app
@@ -65,6 +68,57 @@ def test_analyze_json_document(plateau_run):
     assert r["wall_saved_s"] == pytest.approx(10 * r["steps_saved"])
     assert r["cost_saved"] == pytest.approx(r["wall_saved_s"] / 3600 * 2 * 3)
     assert doc["skipped"] == []
+
+
+def test_json_output_is_the_document_dumped(plateau_run, write):
+    # what --format json prints is dumps() of the document, byte for byte
+    from gdei_cli import report
+    from gdei_cli.pipeline import analyze_paths
+
+    write("two.csv", "step,loss\n" + "".join(f"{t},{5 - t / 100}\n" for t in range(300)))
+    res = run("analyze", plateau_run.parent, "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = report.analysis_document(*reversed(analyze_paths([plateau_run.parent])))
+    assert res.stdout == report.dumps(doc) + "\n"
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(), inner, max_size=6),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=st.dictionaries(st.text(), _json_values, max_size=8), pieces=st.integers(1, 40))
+def test_write_json_writes_dumps_in_pieces(doc, pieces):
+    from gdei_cli.report import documents
+
+    writes: list[str] = []
+
+    class Out(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return super().write(text)
+
+    out = Out()
+    documents.write_json(doc, out, pieces=pieces)
+    assert out.getvalue() == documents.dumps(doc) + "\n"
+    # never more than a few pieces' worth held: one write per *pieces* pieces
+    assert len(writes) >= len(list(json.JSONEncoder(indent=2).iterencode(doc))) // pieces
+
+
+def test_write_json_refuses_nan_like_dumps():
+    from gdei_cli.report import documents
+
+    with pytest.raises(ValueError):
+        documents.dumps({"x": float("nan")})
+    with pytest.raises(ValueError):
+        documents.write_json({"x": float("nan")}, io.StringIO())
 
 
 def test_max_waste_gate_exit_codes(plateau_run):
@@ -222,7 +276,10 @@ def test_readme_worked_example_numbers_are_the_real_ones():
     res = run("analyze", SAMPLES / "overfits.csv", "--format", "json")
     (r,) = json.loads(res.stdout)["runs"]
     assert (r["verdict"], r["stop_step"], r["best_step"], r["last_step"]) == (
-        "over-fitting", 83, 107, 299,
+        "over-fitting",
+        83,
+        107,
+        299,
     )
     assert round(r["objective_best"], 3) == 6.643 and round(r["objective_final"], 2) == 7.83
     assert round(r["loss_at_stop"], 2) == 1.12 and round(r["final_loss"], 2) == 0.50

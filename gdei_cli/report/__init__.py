@@ -24,6 +24,7 @@ from gdei_cli.report.documents import (
     safe_cell,
     skipped_records,
     summary_records,
+    write_json,
 )
 from gdei_cli.report.files import (
     POINTS_EXPORT_SUFFIXES,
@@ -63,6 +64,7 @@ __all__ = [
     "atomic_path",
     "check_target",
     "dumps",
+    "write_json",
     "PointsParts",
     "export_points",
     "export_summary",

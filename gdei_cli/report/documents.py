@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
 import pandas as pd
@@ -156,6 +156,27 @@ def problems(dataset: Dataset) -> list[Any]:
 
 def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, allow_nan=False)
+
+
+#: encoder pieces joined per write by :func:`write_json`
+_PIECES: Final = 1 << 14
+
+
+def write_json(doc: dict[str, Any], out: TextIO, *, pieces: int = _PIECES) -> None:
+    """Write ``dumps(doc)`` and a newline to *out*, *pieces* of the encoder's at a time.
+
+    The same text as :func:`dumps`, without holding it whole: ``json.dumps``
+    with an indent keeps every piece the encoder yields in one list before
+    joining them, about seven times the text (75 MB for 10,000 runs' summary).
+    """
+    held: list[str] = []
+    for piece in json.JSONEncoder(indent=2, allow_nan=False).iterencode(doc):
+        held.append(piece)
+        if len(held) >= pieces:
+            out.write("".join(held))
+            held.clear()
+    held.append("\n")
+    out.write("".join(held))
 
 
 # --------------------------------------------------------------------------- text of values

@@ -20,7 +20,13 @@ import pandas as pd
 from gdei_cli.engine import POINT_COLUMNS, SUMMARY_COLUMNS, Analysis
 from gdei_cli.errors import UsageError
 from gdei_cli.loader import Dataset
-from gdei_cli.report.documents import _clean, analysis_document, dumps, markdown_cell, safe_cell
+from gdei_cli.report.documents import (
+    _clean,
+    analysis_document,
+    markdown_cell,
+    safe_cell,
+    write_json,
+)
 
 if TYPE_CHECKING:
     pass
@@ -236,10 +242,15 @@ def export_summary(analysis: Analysis, dataset: Dataset, output: Path) -> None:
     writers: dict[str, Callable[[Path], object]] = {
         ".csv": lambda p: _csv_safe(frame).to_csv(p, index=False),
         ".parquet": lambda p: _write_parquet(frame, p),
-        ".json": lambda p: p.write_text(dumps(analysis_document(analysis, dataset)) + "\n"),
+        ".json": lambda p: _write_json_file(p, analysis_document(analysis, dataset)),
         ".md": lambda p: p.write_text(_markdown(frame)),
     }
     _write(output, writers, SUMMARY_EXPORT_SUFFIXES, _inputs(dataset))
+
+
+def _write_json_file(path: Path, doc: dict[str, Any]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        write_json(doc, out)
 
 
 def export_points(analysis: Analysis, output: Path, dataset: Dataset | None = None) -> None:
