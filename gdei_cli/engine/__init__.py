@@ -262,7 +262,6 @@ def _judge(
             raw_obj = extract(f, p, "objective")
             obj_max = _modes(raw_obj, p, n, objective_role=True)
             obj, _, ceiling = prepare(raw_obj, n, obj_max, config.smoothing)
-        index = gdei(loss.smoothed, loss.segs)
         mapped = map_axes(loss, obj, n)
         first = np.fmin(loss.segs.per_run(loss.step[loss.segs.starts]),
                         obj.segs.per_run(obj.step[obj.segs.starts]))  # fmt: skip
@@ -288,6 +287,8 @@ def _judge(
         )  # fmt: skip
     if not keep_points:
         return summary, None, None
+    with np.errstate(all="ignore"):  # the paper's index of each point: only the points show it
+        index = gdei(loss.smoothed, loss.segs)
     return (
         summary,
         *_points(
