@@ -618,7 +618,7 @@ def test_stacked_points_keep_every_row_name(
         mc = np.array([s % len(metric_names) for s in seeds], dtype=np.int64)
         n = rc.size
         frames.append(
-            engine._point_frame(
+            engine.points.point_frame(
                 schema.categorical(rc, run_names),
                 schema.categorical(mc, metric_names),
                 np.arange(n, dtype=np.int64),
@@ -628,7 +628,7 @@ def test_stacked_points_keep_every_row_name(
         )
         want_run += [run_names[c] for c in rc]
         want_metric += [metric_names[c] for c in mc]
-    got = engine._stack(frames)
+    got = engine.points.stack(frames)
     assert [str(x) for x in got[schema.RUN]] == want_run
     assert [str(x) for x in got[schema.METRIC]] == want_metric
 
@@ -655,17 +655,69 @@ def test_a_run_without_a_loss_between_two_with_one_leaves_their_judgement_alone(
         assert np.array_equal(pts["index"], alone.points["index"], equal_nan=True)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from("abcdefg"), min_size=1, max_size=5, unique=True),  # runs
+            st.lists(st.integers(0, 10**6), max_size=12),  # rows (code seeds)
+            st.integers(0, 10**6),  # metric and role seed
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 30),  # capacity: growing past it keeps every row
+    st.booleans(),  # steps and values as views of one input buffer
+)
+def test_point_columns_equal_the_batches_frames_stacked(batches, capacity, views) -> None:
+    """Points written batch by batch into PointColumns give the frame that stacking
+    each batch's own frame gives: rows, names, roles and values, in order."""
+    from gdei_cli.engine.points import ROLES, PointColumns, point_frame, stack
+
+    metrics = ["acc", "loss", "val_loss"]
+    total = sum(len(rows) for _, rows, _ in batches)
+    source = np.arange(total, dtype=np.float64) * 0.5
+    sink = PointColumns(capacity, sorted({r for runs, _, _ in batches for r in runs}), metrics)
+    frames, at = [], 0
+    for runs, seeds, seed in batches:
+        codes = np.array([x % len(runs) for x in seeds], dtype=np.int64)
+        names = [metrics[(seed + i) % (1 + seed % 3)] for i in range(len(runs))]
+        roles = np.array([(seed // 3 + i) % len(ROLES) for i in range(len(runs))], dtype=np.int8)
+        k = codes.size
+        value = source[at : at + k] if views else source[at : at + k].copy()
+        step = np.arange(at, at + k, dtype=np.int64)
+        smoothed, index = value * 2, value * 3
+        sink.add(runs, codes, names, roles, (step, value, value + 1), (smoothed, index))
+        frames.append(
+            point_frame(
+                schema.categorical(codes, runs),
+                schema.categorical(np.array([sorted(set(names)).index(n) for n in names])[codes]
+                                   if k else codes, sorted(set(names))),
+                step, (value, value + 1, smoothed, index), roles[codes] if k else codes,
+            )  # fmt: skip
+        )
+        at += k
+    got, want = sink.frame(), stack(frames)
+    assert len(got) == total
+    assert list(got.columns) == list(want.columns)
+    for col in got.columns:
+        assert [str(x) for x in got[col]] == [str(x) for x in want[col]], col
+    assert [str(c) for c in got[schema.METRIC].cat.categories] == metrics
+    if views and len(batches) > 1 and total:  # the input's stretches joined, not copied
+        assert np.shares_memory(got[schema.VALUE].to_numpy(), source)
+
+
 def test_joined_view_only_joins_consecutive_stretches_of_one_buffer():
     """Batches' views of the input's columns are stacked without a copy only when they
     lie one after another in one buffer; anything else is concatenated."""
     base = np.arange(20.0)
     parts = [base[0:5], base[5:5], base[5:12], base[12:20]]
-    joined = engine._joined_view(parts)
+    joined = engine.points.joined_view(parts)
     assert joined is not None and np.shares_memory(joined, base)
     assert joined.tolist() == base.tolist() and not joined.flags.writeable
-    assert engine._joined_view([base[0:5], base[6:12]]) is None  # a gap
-    assert engine._joined_view([base[5:10], base[0:5]]) is None  # out of order
-    assert engine._joined_view([base[0:10:2], base[10:20:2]]) is None  # strided
+    assert engine.points.joined_view([base[0:5], base[6:12]]) is None  # a gap
+    assert engine.points.joined_view([base[5:10], base[0:5]]) is None  # out of order
+    assert engine.points.joined_view([base[0:10:2], base[10:20:2]]) is None  # strided
     other = np.arange(20.0)
-    assert engine._joined_view([base[0:5], other[5:10]]) is None  # two buffers
-    assert engine._joined_view([np.arange(3.0), np.arange(3.0)]) is None  # owners, not views
+    assert engine.points.joined_view([base[0:5], other[5:10]]) is None  # two buffers
+    assert engine.points.joined_view([np.arange(3.0), np.arange(3.0)]) is None  # owners, not views

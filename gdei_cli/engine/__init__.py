@@ -9,7 +9,8 @@ The steps, one module each:
 * :mod:`~gdei_cli.engine.evidence`: what the framework recorded (plan, best,
   its own early stop);
 * :mod:`~gdei_cli.engine.rule`: the stop and the verdict, for all runs at once;
-* :mod:`~gdei_cli.engine.summary`: the per-run table and each run's reason.
+* :mod:`~gdei_cli.engine.summary`: the per-run table and each run's reason;
+* :mod:`~gdei_cli.engine.points`: the per-point frame, built batch by batch.
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ from gdei_cli.config import Config, Costs, Mode, Rule, Span, Verdict
 from gdei_cli.engine import evidence as ev
 from gdei_cli.engine import select
 from gdei_cli.engine.index import auto_smoothing, gdei
+from gdei_cli.engine.points import ROLES, PointColumns, no_points, stack
 from gdei_cli.engine.rule import Series, judge, lr_unfinished, map_axes
 from gdei_cli.engine.select import DEFAULT_LOSS_NAMES
-from gdei_cli.engine.series import Frame, Plan, Raw, extract, no_metric_error, plan, prepare
+from gdei_cli.engine.series import (
+    Frame,
+    Plan,
+    Raw,
+    extract,
+    no_metric_error,
+    plan,
+    prepare,
+    role_names,
+)
 from gdei_cli.engine.summary import STEP_COLUMNS, assemble
 
 __all__ = [
@@ -142,20 +153,23 @@ def judge_frame(
     out = Judged([], [], [], dict(p.missing), dict(p.why))
     if not p.runs:
         return out
+    sinks = None
+    if keep_points:  # both kinds share the categories, as stacking them would make them
+        metrics = role_names(p, "loss") + role_names(p, "objective")
+        sinks = (PointColumns(len(frame), p.runs, metrics), PointColumns(0, p.runs, metrics))
     for sub_f, sub_p in _batches(f, p, batch_points):
-        got = _judge(sub_f, sub_p, config, costs, attrs, formats, keep_points)
-        out.summaries.append(got[0])
-        if got[1] is not None and got[2] is not None:
-            out.loss_points.append(got[1])
-            out.objective_points.append(got[2])
+        out.summaries.append(_judge(sub_f, sub_p, config, costs, attrs, formats, sinks))
+    if sinks is not None:
+        out.loss_points.append(sinks[0].frame())
+        out.objective_points.append(sinks[1].frame())
     return out
 
 
 def points_of(part: Judged) -> pd.DataFrame:
     """The per-point frame of one judged frame (loss points, then objective points)."""
     if not part.loss_points:
-        return _no_points()
-    return _stack(part.loss_points + part.objective_points)
+        return no_points()
+    return stack(part.loss_points + part.objective_points)
 
 
 def combine(
@@ -199,7 +213,7 @@ def combine(
     summary = summary[list(SUMMARY_COLUMNS)]
     loss_parts = [x for part in parts for x in part.loss_points]
     obj_parts = [x for part in parts for x in part.objective_points]
-    points = _stack(loss_parts + obj_parts) if loss_parts else _no_points()
+    points = stack(loss_parts + obj_parts) if loss_parts else no_points()
     return Analysis(points=points, summary=summary, config=config, costs=costs)
 
 
@@ -245,9 +259,10 @@ def _judge(
     costs: Costs,
     attrs: Mapping[str, Mapping[str, str]],
     formats: Mapping[str, str],
-    keep_points: bool,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """Index and judge the planned runs: their summary rows, loss points, objective points."""
+    sinks: tuple[PointColumns, PointColumns] | None,
+) -> pd.DataFrame:
+    """Index and judge the planned runs: their summary rows; their loss and objective
+    points go into *sinks* (when kept)."""
     n = len(p.runs)
     with np.errstate(all="ignore"):
         raw_loss = extract(f, p, "loss")
@@ -285,17 +300,12 @@ def _judge(
             p.runs, raw_loss.names, raw_obj.names, obj_max, loss, obj, ceiling, j, evidence,
             cut_reasons, [pk.note for pk in p.picks], weights, config, costs,
         )  # fmt: skip
-    if not keep_points:
-        return summary, None, None
-    with np.errstate(all="ignore"):  # the paper's index of each point: only the points show it
-        index = gdei(loss.smoothed, loss.segs)
-    return (
-        summary,
-        *_points(
-            p.runs, raw_loss.names, loss, index, obj, obj_is_loss, raw_obj.names,
+    if sinks is not None:
+        _add_points(
+            sinks, p.runs, loss, obj, obj_is_loss, (raw_loss.names, raw_obj.names),
             raw_loss.whole_step,
-        ),
-    )  # fmt: skip
+        )  # fmt: skip
+    return summary
 
 
 def _modes(raw: Raw, p: Plan, n: int, *, objective_role: bool) -> np.ndarray:
@@ -364,163 +374,37 @@ def _plan_cuts(
     return cut, said
 
 
-#: the ``role`` of a point in the per-point frame
-ROLES: Final = ("loss", "loss+objective", "objective")
-
-
-def _points(
+def _add_points(
+    sinks: tuple[PointColumns, PointColumns],
     runs: list[str],
-    loss_names: list[str],
     loss: Series,
-    index: np.ndarray,
     obj: Series,
     obj_is_loss: np.ndarray,
-    obj_names: list[str],
+    names: tuple[list[str], list[str]],
     loss_steps: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every analysed point: the loss rows (with the paper's index), and the objective rows.
-    *loss_steps* are the loss's steps as integers already (else floored from floats)."""
-    parts = []
-    for s, idx, names, role, keep in (
-        (loss, index, loss_names, "loss", np.ones(len(runs), dtype=bool)),
-        (obj, np.full(obj.step.size, np.nan), obj_names, "objective", ~obj_is_loss),
-    ):
-        rows: np.ndarray | slice
-        if keep.all():
-            rows = slice(None)  # every row: views, not copies
-        elif not keep.any():
-            rows = slice(0, 0)
-        else:
-            rows = keep[s.segs.codes]
-        codes = s.segs.codes[rows]
-        # categoricals built from codes: no Python string per point
-        if role == "loss" and obj_is_loss.any() and not obj_is_loss.all():
-            role_codes = np.where(obj_is_loss[codes], ROLES.index("loss+objective"), 0)
-        else:  # one role for every row
-            one = "loss+objective" if role == "loss" and obj_is_loss.all() else role
-            role_codes = np.full(codes.size, ROLES.index(one), dtype=np.int8)
-        metric_names = sorted(set(names))
-        if len(metric_names) == 1:
-            metric_codes = np.zeros(codes.size, dtype=np.int8)
-        else:
-            metric_code = np.array([metric_names.index(n) for n in names], dtype=np.int64)
-            metric_codes = metric_code[codes]
-        parts.append(
-            _point_frame(
-                schema.categorical(codes, runs),
-                schema.categorical(metric_codes, metric_names),
-                loss_steps[rows]
-                if role == "loss" and loss_steps is not None
-                else np.floor(s.step[rows]).astype(np.int64),
-                (s.value[rows], s.wall[rows], s.smoothed[rows], idx[rows]),
-                role_codes,
-            )
-        )
-    return parts[0], parts[1]
-
-
-def _point_frame(
-    run: pd.Categorical,
-    metric: pd.Categorical,
-    step: np.ndarray,
-    floats: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    role_codes: np.ndarray,
-) -> pd.DataFrame:
-    """The per-point frame's columns, in order: *floats* are value, wall time,
-    smoothed value and index."""
-    value, wall, smoothed, index = floats
-    return pd.DataFrame(
-        {
-            schema.RUN: run,
-            schema.METRIC: metric,
-            schema.STEP: step,
-            schema.VALUE: value,
-            schema.WALL_TIME: wall,
-            schema.SMOOTHED: smoothed,
-            schema.INDEX: index,
-            "role": schema.categorical(role_codes, list(ROLES)),
-        },
-        copy=False,  # the arrays are ours: no copy into consolidated blocks
-    )
-
-
-def _no_points() -> pd.DataFrame:
-    """The per-point frame with no rows (its columns and dtypes)."""
-    none = np.zeros(0, dtype=np.int64)
-    empty = schema.categorical(none, [])
-    return _point_frame(empty, empty, none, (np.zeros(0),) * 4, none)
-
-
-def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The batches' point frames as one, with one category set per categorical column
-    (each column concatenated once, run and metric codes mapped onto the union)."""
-    if len(parts) == 1:
-        return parts[0]
-    union = {
-        col: sorted({str(c) for part in parts for c in part[col].cat.categories})
-        for col in (schema.RUN, schema.METRIC)
-    }
-    full = [part for part in parts if len(part)]
-    if len(full) == 1 and all(
-        [str(c) for c in full[0][col].cat.categories] == names for col, names in union.items()
-    ):
-        return full[0]  # the others are empty and add no category: no copy
-    cols: dict[str, object] = {}
-    for col in parts[0].columns:
-        if col in (schema.RUN, schema.METRIC):
-            names = union[col]
-            index = schema.str_index(names)
-            cols[col] = schema.categorical(_union_codes(parts, col, index), names)
-        elif col == "role":
-            role = np.concatenate([part[col].cat.codes.to_numpy() for part in parts])
-            cols[col] = schema.categorical(role, list(ROLES))
-        else:
-            arrays = [part[col].to_numpy() for part in parts]
-            joined = _joined_view(arrays)
-            cols[col] = joined if joined is not None else np.concatenate(arrays)
-    return pd.DataFrame(cols, copy=False)
-
-
-def _joined_view(arrays: list[np.ndarray]) -> np.ndarray | None:
-    """The arrays as one read-only view, without a copy, when they are consecutive
-    stretches of one buffer (the batches' views of the input frame's columns);
-    None otherwise."""
-    full = [a for a in arrays if a.size]
-    if len(full) < 2:
-        return None
-    first = full[0]
-    base = first.base
-    if base is None:
-        return None
-    item = first.itemsize
-    at = first.__array_interface__["data"][0]
-    for a in full:
-        if a.base is not base or a.dtype != first.dtype or a.ndim != 1 or a.strides != (item,):
-            return None
-        if a.__array_interface__["data"][0] != at:  # not right after the one before
-            return None
-        at += a.nbytes
-    total = sum(a.size for a in full)
-    return np.lib.stride_tricks.as_strided(first, shape=(total,), strides=(item,), writeable=False)
-
-
-def _union_codes(parts: list[pd.DataFrame], col: str, union: pd.Index) -> np.ndarray:
-    """The parts' codes of categorical *col*, one after another, as codes of *union*
-    (as small an integer as pandas keeps).  A part whose categories are a stretch
-    of the union (a batch's runs) only shifts its codes."""
-    small = np.min_scalar_type(-len(union))
-    out = np.empty(sum(len(part) for part in parts), dtype=small)
-    at = 0
-    for part in parts:
-        codes = part[col].cat.codes.to_numpy()
-        where = union.get_indexer(schema.str_index(part[col].cat.categories)).astype(small)
-        into = out[at : at + codes.size]
-        if where.size and np.array_equal(where, where[0] + np.arange(where.size, dtype=small)):
-            np.add(codes, where[:1], out=into, casting="unsafe")
-        else:
-            np.take(where, codes, out=into)
-        at += codes.size
-    return out
+) -> None:
+    """A batch's analysed points into *sinks*: the loss rows (with the paper's index),
+    and the objective rows of runs whose objective is not their loss.  *names* are the
+    runs' loss and objective names; *loss_steps* the loss's steps as integers already
+    (else floored from floats)."""
+    with np.errstate(all="ignore"):
+        index = gdei(loss.smoothed, loss.segs)
+    role = np.where(obj_is_loss, ROLES.index("loss+objective"), ROLES.index("loss"))
+    sinks[0].add(
+        runs, loss.segs.codes, names[0], role,
+        (loss_steps if loss_steps is not None else np.floor(loss.step).astype(np.int64),
+         loss.value, loss.wall),
+        (loss.smoothed, index),
+    )  # fmt: skip
+    keep = ~obj_is_loss
+    if not keep.any():
+        return
+    rows: np.ndarray | slice = slice(None) if keep.all() else keep[obj.segs.codes]
+    sinks[1].add(
+        runs, obj.segs.codes[rows], names[1], np.full(len(runs), ROLES.index("objective")),
+        (np.floor(obj.step[rows]).astype(np.int64), obj.value[rows], obj.wall[rows]),
+        (obj.smoothed[rows], np.full(obj.smoothed[rows].size, np.nan)),
+    )  # fmt: skip
 
 
 def over_limit(summary: pd.DataFrame, max_waste_pct: float) -> list[str]:

@@ -234,9 +234,8 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
     names: list[str] = []
     mcode = {name: i for i, name in enumerate(f.metric_names)}
     for i, run in enumerate(p.runs):
-        what: str | select.Derived | None
-        what = {"loss": p.picks[i].loss, "objective": p.picks[i].objective, "lr": p.lr[i]}[role]
-        names.append(what.name if isinstance(what, select.Derived) else (what or ""))
+        what = _picked(p, i, role)
+        names.append(_name(what))
         r = index[run]
         new_code[r] = i
         if isinstance(what, select.Derived):
@@ -262,6 +261,19 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
         whole.size == 0 or (-(2**53) <= int(whole.min()) and int(whole.max()) <= 2**53)
     )
     return Raw(code, step, value, wall, names, whole if exact else None)
+
+
+def role_names(p: Plan, role: str) -> list[str]:
+    """Each planned run's name of its *role* series (as :func:`extract` gives them)."""
+    return [_name(_picked(p, i, role)) for i in range(len(p.runs))]
+
+
+def _picked(p: Plan, i: int, role: str) -> str | select.Derived | None:
+    return {"loss": p.picks[i].loss, "objective": p.picks[i].objective, "lr": p.lr[i]}[role]
+
+
+def _name(what: str | select.Derived | None) -> str:
+    return what.name if isinstance(what, select.Derived) else (what or "")
 
 
 def _recoded(new_code: np.ndarray, codes: np.ndarray) -> np.ndarray:
