@@ -721,3 +721,41 @@ def test_joined_view_only_joins_consecutive_stretches_of_one_buffer():
     other = np.arange(20.0)
     assert engine.points.joined_view([base[0:5], other[5:10]]) is None  # two buffers
     assert engine.points.joined_view([np.arange(3.0), np.arange(3.0)]) is None  # owners, not views
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=40),
+    st.dictionaries(st.integers(0, 3), st.integers(0, 2), min_size=1),
+)
+def test_rows_of_picks_each_pairs_rows_and_views_one_stretch(pairs, wanted) -> None:
+    """The rows of the wanted (run, metric) pairs, in frame order; when they lie one
+    after another (one run's series) the columns are taken as views, not copies."""
+    from gdei_cli.engine.series import Frame
+
+    pairs = sorted(pairs)  # a canonical frame: runs, then metrics, contiguous
+    frame = schema.make_frame(
+        run=np.array([f"r{r}" for r, _ in pairs], dtype=object),
+        metric=np.array([f"m{m}" for _, m in pairs], dtype=object),
+        step=np.arange(len(pairs)),
+        value=np.arange(len(pairs), dtype=np.float64),
+        wall_time=np.full(len(pairs), np.nan),
+    )
+    f = Frame.of(frame)
+    run_at = {n: i for i, n in enumerate(f.run_names)}
+    metric_at = {n: i for i, n in enumerate(f.metric_names)}
+    want = {
+        run_at[f"r{r}"]: metric_at[f"m{m}"]
+        for r, m in wanted.items()
+        if f"r{r}" in run_at and f"m{m}" in metric_at
+    }
+    if not want:
+        return
+    rows = f.rows_of(want)
+    expected = [
+        i for i, (r, m) in enumerate(pairs) if want.get(run_at[f"r{r}"]) == metric_at.get(f"m{m}")
+    ]
+    assert f.value[rows].tolist() == [float(i) for i in expected]
+    if expected and expected == list(range(expected[0], expected[-1] + 1)):
+        assert isinstance(rows, slice)
+        assert np.shares_memory(f.value[rows], f.value)

@@ -97,8 +97,9 @@ class Frame:
         return np.asarray(run, dtype=np.int64)
 
     def rows_of(self, wanted: dict[int, int]) -> np.ndarray | slice:
-        """Rows of the (run code -> metric code) pairs, in frame order (every row: a
-        slice, so that the columns are taken as views)."""
+        """Rows of the (run code -> metric code) pairs, in frame order (rows that lie
+        one after another, such as one run's series: a slice, so that the columns
+        are taken as views, not copied)."""
         key = self._keys()
         size = len(self.run_names) * self.width
         want = np.array([r * self.width + m for r, m in wanted.items()], dtype=np.int64)
@@ -108,7 +109,12 @@ class Frame:
             mask = table[key]
         else:
             mask = np.isin(key, want)
-        return slice(None) if mask.all() else np.flatnonzero(mask)
+        if mask.all():
+            return slice(None)
+        rows = np.flatnonzero(mask)
+        if rows.size and int(rows[-1]) - int(rows[0]) + 1 == rows.size:
+            return slice(int(rows[0]), int(rows[-1]) + 1)
+        return rows
 
     def block(self, run: int, metric: str) -> slice:
         """The rows of one (run, metric) pair (after :meth:`pairs`)."""
