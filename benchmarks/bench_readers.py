@@ -26,7 +26,9 @@ request at a time between gdei's rounds; each times itself.  polars runs as it r
 fastest, not as exactly as gdei reads: see benchmarks/README.md.  Peak memory
 of ``load`` on each 1M-point file (and on a long CSV of one run,
 ``metric,step,value`` logged row by row) is measured in a fresh process
-(``VmHWM`` growth over the imports) against the size of the frame it returns.  Prints
+(``VmHWM`` growth over the imports) against the size of the frame it returns, and
+the peak of the whole ``gdei analyze FILE --format json`` over the same command on a
+10-point file.  Prints
 Markdown tables for ``benchmarks/README.md``.
 
 Usage: python benchmarks/bench_readers.py [--rounds N] [--engine-runs N]
@@ -413,7 +415,9 @@ print(json.dumps({"growth": hwm() - base, "frame": ds.frame.memory_usage(deep=Tr
 """
 
 
-def memory_rows(paths: dict[str, Path]) -> list[str]:
+def memory_rows(paths: dict[str, Path], frames: dict[str, float] | None = None) -> list[str]:
+    """Peak RSS of ``load`` over its imports, per file; each frame's size (MB) goes
+    into *frames*."""
     rows = []
     for label in (
         "long CSV",
@@ -432,9 +436,49 @@ def memory_rows(paths: dict[str, Path]) -> list[str]:
             check=True,
         )
         got = json.loads(out.stdout)
+        if frames is not None:
+            frames[label] = got["frame"]
         rows.append(
             f"| {label} | {got['frame']:.1f} | {got['growth']:.1f} | "
             f"{got['growth'] / got['frame']:.1f} |"
+        )
+    return rows
+
+
+#: the peak RSS (MB) of the command after ``--``, run as a child of this one
+_COMMAND = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def command_rows(paths: dict[str, Path], frames: dict[str, float]) -> list[str]:
+    """Peak RSS of the whole ``gdei analyze FILE --format json`` on each 1M-point file
+    (read, judge, print), over the same command on a 10-point file (its imports and
+    start-up), against the frame the file loads into."""
+    gdei = str(Path(sys.executable).with_name("gdei"))
+
+    def peak(path: Path) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _COMMAND, gdei, "analyze", str(path), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(out.stdout)
+
+    tiny = DATA / "ten_points.csv"
+    if not tiny.exists():
+        tiny.write_text("step,loss\n" + "".join(f"{t},{1 / (t + 1):.6f}\n" for t in range(10)))
+    floor = min(peak(tiny) for _ in range(3))
+    rows = [f"| a 10-point CSV (the floor) | - | {floor:.1f} | - | - |"]
+    for label in ("long CSV", "long CSV of one run", "long CSV of 10,000 runs", "wide CSV",
+                  "JSON lines"):  # fmt: skip
+        got = peak(paths[label])
+        rows.append(
+            f"| {label} | {frames[label]:.1f} | {got:.1f} | {got - floor:.1f} | "
+            f"{(got - floor) / frames[label]:.1f} |"
         )
     return rows
 
@@ -476,7 +520,14 @@ def main() -> None:
     print()
     print("| file | frame MB | peak RSS growth MB | growth / frame |")
     print("|---|---|---|---|")
-    for row in memory_rows(paths):
+    frames: dict[str, float] = {}
+    for row in memory_rows(paths, frames):
+        print(row, flush=True)
+    print()
+    print("| `gdei analyze FILE --format json` | frame MB | peak RSS MB | over the floor MB | "
+          "over the floor / frame |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for row in command_rows(paths, frames):
         print(row, flush=True)
     caveats = polars_rows(paths, ref)
     ref.close()

@@ -44,7 +44,7 @@ from gdei_cli.batching import (
 )
 from gdei_cli.discovery import SkippedFile
 from gdei_cli.loader import advance_only, raise_first_problem
-from gdei_cli.readers._io import DEFAULT_MAX_BYTES
+from gdei_cli.readers._io import DEFAULT_MAX_BYTES, release_arrow_memory
 from gdei_cli.readers.registry import ReadOptions
 
 if TYPE_CHECKING:
@@ -244,6 +244,9 @@ def run_batch(
     joined = join_runs(runs)
     del runs  # assemble frees each run's raw points as it goes
     dataset = assemble(joined, unreadable, done)
+    # what Arrow's pool still keeps of the batch's parse, handed back before the engine
+    # allocates its own (numpy's allocator cannot reuse it)
+    release_arrow_memory(batch.size)
     if not len(dataset.frame):
         return BatchResult(Judged([], [], [], {}, {}), dataset.runs, dataset.skipped_files)
     judged = judge_frame(
