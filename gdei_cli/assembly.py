@@ -599,18 +599,18 @@ def _assembled_together(runs: list[ReadRun], consume: bool) -> list[Assembled]:
     dropped = np.zeros(0, dtype=kdt)
     if not _strictly_sorted(key, step):
         starts = np.cumsum(sizes) - sizes
-        got = _sorted_in_blocks(key, starts, code, step, value, wall, in_place=ours)
-        if got is not None:  # no restart: the sort is the frame's
-            code, step, value, wall = got
-        else:
+        code, step, value, wall, rises = _sorted_in_blocks(
+            key, starts, code, step, value, wall, in_place=ours
+        )
+        if not rises:
+            # a restart: the rows are by key now, each key's in file order, all the
+            # restart rule looks at; the points it keeps rise within their key
+            key = np.repeat(np.arange(len(runs), dtype=kdt) * kdt.type(n_names), sizes)
+            key += code
             keep = superseded_mask(key, step)
             dropped = key[~keep]
             idx = np.flatnonzero(keep)
-            key, code, step = key[idx], code[idx], step[idx]
-            value, wall = value[idx], take(wall, idx)
-            if not _strictly_sorted(key, step):
-                order = np.lexsort((step, key))
-                code, step, value, wall = code[order], step[order], value[order], take(wall, order)
+            code, step, value, wall = code[idx], step[idx], value[idx], take(wall, idx)
     del key
     # points dropped by restarts, per run and metric
     gone_keys, gone_counts = np.unique(dropped, return_counts=True)
@@ -660,10 +660,11 @@ def _sorted_in_blocks(
     wall: np.ndarray,
     *,
     in_place: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """*code*, *step*, *value*, *wall* in the stable order of *key* (keys that rise from
-    run to run; *starts*: where each run begins), or ``None`` when a step does not
-    rise within its key (a restart, which the caller resolves first).
+    run to run; *starts*: where each run begins), and whether every step rises within
+    its key (False: a restart, which the caller resolves on the sorted rows: a stable
+    sort keeps each key's rows in file order, all the restart rule looks at).
 
     Sorted a block of whole runs at a time, each block's keys shifted to start at 0
     in their smallest dtype: they fit 8 or 16 bits, whose stable sort in numpy is a
@@ -672,8 +673,7 @@ def _sorted_in_blocks(
     order array was 8 bytes a point more at the load's peak.
 
     *in_place*: the arrays may be overwritten (each writeable one is: no second
-    array of the points); every block is checked for a restart first, so that
-    ``None`` leaves them as they were.
+    array of the points).
     """
     n = key.size
     clockless = wall.strides == (0,)  # (a no_clock view: any order of it is itself)
@@ -681,37 +681,27 @@ def _sorted_in_blocks(
     # past the last run's start: a run longer than a block is one block of its own)
     first = np.searchsorted(starts, np.arange(0, n, _ORDER_BLOCK))
     cuts = np.unique(np.r_[starts[first[first < starts.size]], n])
-    blocks = list(itertools.pairwise(cuts.tolist()))
-
-    def order_of(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        part = key[a:b]
-        low, high = part.min(), part.max()
-        narrow = (part - low).astype(np.min_scalar_type(-(int(high - low) + 1)))
-        return part, np.argsort(narrow, kind="stable")
-
-    if in_place:
-        for a, b in blocks:
-            part, order = order_of(a, b)
-            if not _rises_within(part[order], step[a:b][order]):
-                return None
 
     def target(arr: np.ndarray) -> np.ndarray:
         return arr if _overwritable(arr, in_place) else np.empty_like(arr)
 
     out = [target(code), target(step), target(value)]
     out_wall = wall if clockless else target(wall)
-    for a, b in blocks:
-        part, order = order_of(a, b)
+    rises = True
+    for a, b in itertools.pairwise(cuts.tolist()):
+        part = key[a:b]
+        low, high = part.min(), part.max()
+        narrow = (part - low).astype(np.min_scalar_type(-(int(high - low) + 1)))
+        order = np.argsort(narrow, kind="stable")
         sorted_step = step[a:b][order]
-        if not in_place and not _rises_within(part[order], sorted_step):
-            return None
+        rises = rises and _rises_within(part[order], sorted_step)
         # (each block's gather is whole before it is written back: in place is safe)
         out[1][a:b] = sorted_step
         out[0][a:b] = code[a:b][order]
         out[2][a:b] = value[a:b][order]
         if not clockless:
             out_wall[a:b] = wall[a:b][order]
-    return out[0], out[1], out[2], out_wall
+    return out[0], out[1], out[2], out_wall, rises
 
 
 def _side_by_side(points: list[Points]) -> Points | None:

@@ -118,8 +118,8 @@ def test_the_runs_of_a_split_file_assemble_as_each_alone(rows, clock, spellings)
 def test_a_consumed_split_file_sorted_in_place_assembles_as_each_alone(rows, clock, frozen, block):
     """Runs whose logs are not used after (``consume``: the file's arrays sorted in
     place) assemble as each run alone, sorted in blocks of whole runs of any size:
-    a restart in any block leaves the arrays as they were for the restart rule, and
-    a read-only array (Arrow's, zero-copy) is sorted into a copy instead."""
+    a restart in any block is resolved on the sorted rows (each key's rows still in
+    file order), and a read-only array (Arrow's, zero-copy) is sorted into a copy."""
     flat = [(r, *row[0]) for r, row in rows if row]
 
     def read() -> list[ReadRun]:
@@ -173,10 +173,10 @@ def test_a_consumed_run_of_interleaved_metrics_is_sorted_where_it_was_read():
     assert taken.columns.step.tolist() == list(range(5)) * 3
 
 
-def test_a_restart_in_a_later_block_leaves_the_earlier_blocks_as_read():
+def test_a_restart_in_a_later_block_is_resolved_on_the_sorted_rows():
     """Sorted in place, block by block: a run whose metrics need sorting, then a run
-    with a restart.  The restart rule then works on the file's arrays as read, not
-    on arrays whose first block was already sorted."""
+    with a restart.  The restart rule then works on the sorted rows (a stable sort
+    keeps each metric's rows in file order) and drops what each run alone drops."""
     rows = [(0, m, s, float(s + m)) for s in range(4) for m in range(2)]  # interleaved
     rows += [(1, 0, s, float(s)) for s in (0, 1, 2, 1, 2, 3)]  # back to step 1
     codes = np.array([r for r, *_ in rows], np.int64)
