@@ -411,3 +411,17 @@ def test_json_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, file
     took = _check_many(paths, jsonl)
     if len(files) > 1 and not any(odd for odd, _ in files):
         assert all(took)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-1, 6), max_size=40), st.integers(0, 3))
+def test_first_used_names_are_in_order_of_first_use(codes, extra):
+    """A file's names (codes into the batch's, -1 absent) in order of first use: what
+    pandas' unique gives, whether its first rows show them all or not."""
+    import numpy as np
+
+    from gdei_cli.readers.csv import _first_used
+
+    arr = np.array(codes, dtype=np.int32)
+    want = [c for c in pd.unique(arr) if c >= 0]
+    assert _first_used(arr, 7 + extra).tolist() == want

@@ -404,7 +404,6 @@ def _names_of_rows(col: Column, start: int, end: int) -> Column:
     parse gives them: codes into the names those rows use, in order of first use,
     and the null column when they hold none."""
     import numpy as np
-    import pandas as pd
 
     from gdei_cli.readers._table import Column, _text_column
 
@@ -413,12 +412,27 @@ def _names_of_rows(col: Column, start: int, end: int) -> Column:
     codes, present = col.codes[start:end], col.present[start:end]
     if not present.any():
         return Column(col.name, np.full(end - start, np.nan), np.zeros(end - start, dtype=bool))
-    used = pd.unique(codes)  # in order of first use
-    used = used[used >= 0]
+    used = _first_used(codes, len(col.uniques))
     # (one slot more, never set: an absent cell's -1 picks it, and stays -1)
     lookup = np.full(len(col.uniques) + 1, -1, dtype=np.int32)
     lookup[used] = np.arange(used.size, dtype=np.int32)
     return _text_column(col.name, lookup[codes], col.uniques[used], present)
+
+
+def _first_used(codes: np.ndarray, n_names: int) -> np.ndarray:
+    """The codes (>= 0; -1 is absent) *codes* uses, in order of first use.  A file's
+    first rows usually show every name it uses (a metric each, or its one run): then
+    they are that order, told by a count instead of a hash table per file."""
+    import numpy as np
+    import pandas as pd
+
+    counts = np.bincount(codes.astype(np.int64) + 1, minlength=n_names + 1)
+    used = np.flatnonzero(counts[1:])
+    head = codes[: used.size]
+    if (head >= 0).all() and np.array_equal(np.sort(head), used):
+        return np.asarray(head)
+    got = pd.unique(codes)
+    return np.asarray(got[got >= 0])
 
 
 def _arrow_columns(named: list[tuple[str, Any]], n: int, nbytes: int) -> list[Column]:
