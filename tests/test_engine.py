@@ -707,6 +707,24 @@ def test_point_columns_equal_the_batches_frames_stacked(batches, capacity, views
         assert np.shares_memory(got[schema.VALUE].to_numpy(), source)
 
 
+def test_point_columns_of_many_runs_with_mixed_names_and_roles():
+    """More runs in a batch than an int8 counts (a run's metric code and role are
+    int8): each row still gets its own run's name and role."""
+    from gdei_cli.engine.points import ROLES, PointColumns
+
+    runs = [f"r{i:03d}" for i in range(300)]
+    names = ["loss" if i % 3 else "train_loss" for i in range(300)]
+    roles = np.array([i % 2 for i in range(300)], dtype=np.int8)
+    codes = np.repeat(np.arange(300), 2)
+    sink = PointColumns(0, runs, ["loss", "train_loss"])
+    floats = np.arange(600, dtype=np.float64)
+    sink.add(runs, codes, names, roles, (codes.astype(np.int64), floats, floats), (floats, floats))
+    got = sink.frame()
+    assert [str(x) for x in got[schema.RUN]] == [runs[c] for c in codes]
+    assert [str(x) for x in got[schema.METRIC]] == [names[c] for c in codes]
+    assert [str(x) for x in got["role"]] == [ROLES[roles[c]] for c in codes]
+
+
 def test_joined_view_only_joins_consecutive_stretches_of_one_buffer():
     """Batches' views of the input's columns are stacked without a copy only when they
     lie one after another in one buffer; anything else is concatenated."""

@@ -137,7 +137,7 @@ def _take_codes(per_run: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None
     first = per_run[0]
     if (per_run == first).all():
         out.fill(first)
-    elif np.array_equal(per_run, first + np.arange(per_run.size, dtype=per_run.dtype)):
+    elif np.array_equal(per_run, int(first) + np.arange(per_run.size)):  # (in int64)
         np.add(codes, first, out=out, casting="unsafe")
     else:
         np.take(per_run, codes, out=out)
