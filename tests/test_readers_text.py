@@ -543,6 +543,21 @@ def test_the_nesting_check_is_the_running_depth_of_brackets(text, limit):
     assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
 
 
+@pytest.mark.parametrize("limit", [0, 1, 2, 32])
+@pytest.mark.parametrize(
+    "text", ['{"a": 1}\n' * 50, '{"a": 1}\n' * 50 + '{"b": {"c": 2}}\n', "{}" * 40 + "{", "{}" * 40]
+)
+def test_the_nesting_check_of_flat_records(text, limit):
+    """Flat records (one level: the shortcut) and near misses, as the running depth says."""
+    from gdei_cli.readers._json import _nested_deeper_than
+
+    depth = deepest = 0
+    for ch in text:
+        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+        deepest = max(deepest, depth)
+    assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(

@@ -312,6 +312,8 @@ def _brackets_deeper_than(brackets: bytes, limit: int) -> bool:
     """:func:`_nested_deeper_than` of text holding only its brackets."""
     if len(brackets) <= limit:
         return False
+    if brackets == b"{}" * (len(brackets) // 2):  # flat records (the usual log): one level
+        return limit < 1
     arr = np.frombuffer(brackets, dtype=np.uint8)
     step = (arr & 2).astype(np.int8) - 1  # "[" and "{" have bit 1 set: +1; "]" "}": -1
     return bool(np.cumsum(step, dtype=np.int64).max() > limit)
