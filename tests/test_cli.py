@@ -332,3 +332,44 @@ def _verdicts(folder: Path) -> list[tuple[object, ...]]:
     res = run("analyze", folder, "--format", "json")
     keys = ("run", "verdict", "stop_step", "best_step", "last_step")
     return sorted(tuple(r[k] for k in keys) for r in json.loads(res.stdout)["runs"])
+
+
+_summary_columns = st.fixed_dictionaries(
+    {
+        "f": st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=3, max_size=3),
+        "i": st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), min_size=3, max_size=3),
+        "b": st.lists(st.one_of(st.none(), st.booleans()), min_size=3, max_size=3),
+        "s": st.lists(st.one_of(st.none(), st.text(max_size=5)), min_size=3, max_size=3),
+        "n": st.lists(st.integers(-5, 5), min_size=3, max_size=3),
+        "t": st.lists(st.booleans(), min_size=3, max_size=3),
+        "o": st.lists(st.one_of(st.none(), st.text(max_size=3), st.floats()), min_size=3, max_size=3),
+    }
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cols=_summary_columns)
+def test_summary_records_are_each_value_cleaned(cols):
+    """The records, converted a column at a time, are what cleaning each value of each
+    row gives: the same values and the same Python types (None for NaN, inf and NA)."""
+    from gdei_cli.report.documents import _clean, summary_records
+
+    frame = pd.DataFrame(
+        {
+            "f": pd.Series(cols["f"], dtype="float64"),
+            "i": pd.Series(cols["i"], dtype="Int64"),
+            "b": pd.Series(cols["b"], dtype="boolean"),
+            "s": pd.Series(cols["s"], dtype="str"),
+            "n": pd.Series(cols["n"], dtype="int64"),
+            "t": pd.Series(cols["t"], dtype="bool"),
+            "o": pd.Series(cols["o"], dtype=object),
+        }
+    )
+    want = [
+        {c: _clean(v) for c, v in zip(frame.columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    got = summary_records(frame)
+    assert [[(type(v), v) for v in r.values()] for r in got] == [
+        [(type(v), v) for v in r.values()] for r in want
+    ]
