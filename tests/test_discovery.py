@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 
@@ -74,3 +74,44 @@ def test_a_header_is_the_first_line_of_the_decoded_head(head) -> None:
     except (StopIteration, csv.Error):
         want = []
     assert sniff.header == want
+
+
+def _first_record_decoded(data: bytes) -> object:
+    """The first record as told from the whole decoded head (what Sniff did before it
+    looked at the first byte)."""
+    import json
+    import re
+
+    text = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
+    if not first.startswith("{"):
+        return None
+    try:
+        obj = json.loads(first, parse_constant=float)
+    except RecursionError:
+        return {}
+    except ValueError:
+        cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
+        return {} if cut else None
+    return obj if isinstance(obj, dict) else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"\xef\xbb\xbf", b" ", b"\t", b"\n", b"\r", b"\x1c", b"\xc2\xa0", b"\xc2\x85",
+             b"\xff", b"{", b"}", b'"a": 1', b"step,loss", b"x", b"[1]", b"NaN"]
+        ),
+        max_size=12,
+    )
+)
+@example([b"\x1c", b"{", b'"a": 1', b"}"])  # an ASCII control that str.strip() strips
+@example([b"\xef\xbb\xbf", b" ", b"\xef\xbb\xbf", b"{", b"}"])
+@example([b"\xc2\xa0", b"{", b"}"])
+def test_the_first_record_is_told_as_from_the_decoded_head(parts):
+    from gdei_cli.readers.registry import ReadOptions, Sniff
+
+    data = b"".join(parts)
+    sniff = Sniff(Path("x.jsonl"), ReadOptions(), opener=lambda _: data)
+    assert sniff.first_record == _first_record_decoded(data)

@@ -10,6 +10,7 @@ file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +36,11 @@ def run_folder(metric_file: Path) -> Path:
 
 
 def is_run_folder(folder: Path) -> bool:
-    return (folder / "meta.yaml").is_file() and (folder / "metrics").is_dir()
+    # (asked of every folder discovery walks: plain paths, no Path objects built)
+    here = os.fspath(folder)
+    return os.path.isfile(os.path.join(here, "meta.yaml")) and os.path.isdir(
+        os.path.join(here, "metrics")
+    )
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:

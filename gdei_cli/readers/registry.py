@@ -110,6 +110,11 @@ class Sniff:
     @functools.cached_property
     def first_record(self) -> dict[str, object] | None:
         """The first line as a JSON object, when the file holds JSON lines."""
+        lead = self.head.lstrip()
+        lead = lead[3:].lstrip() if lead.startswith(b"\xef\xbb\xbf") else lead
+        byte = lead[:1]
+        if byte and byte < b"\x80" and byte != b"{" and not byte.decode().isspace():
+            return None  # (a CSV header, a text line: told from its first byte, not decoded)
         text = self.text.lstrip("\ufeff").lstrip()
         first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
         if not first.startswith("{"):
