@@ -536,11 +536,16 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
 def test_the_nesting_check_is_the_running_depth_of_brackets(text, limit):
     from gdei_cli.readers._json import _nested_deeper_than
 
+    assert _nested_deeper_than(text.encode(), limit) == (_deepest(text) > limit)
+
+
+def _deepest(text: str) -> int:
+    """The deepest running depth of the brackets in *text*."""
     depth = deepest = 0
     for ch in text:
         depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
         deepest = max(deepest, depth)
-    assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
+    return deepest
 
 
 @pytest.mark.parametrize("limit", [0, 1, 2, 32])
@@ -551,11 +556,7 @@ def test_the_nesting_check_of_flat_records(text, limit):
     """Flat records (one level: the shortcut) and near misses, as the running depth says."""
     from gdei_cli.readers._json import _nested_deeper_than
 
-    depth = deepest = 0
-    for ch in text:
-        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
-        deepest = max(deepest, depth)
-    assert _nested_deeper_than(text.encode(), limit) == (deepest > limit)
+    assert _nested_deeper_than(text.encode(), limit) == (_deepest(text) > limit)
 
 
 @settings(max_examples=300, deadline=None)

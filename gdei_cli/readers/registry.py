@@ -115,19 +115,7 @@ class Sniff:
         byte = lead[:1]
         if byte and byte < b"\x80" and byte != b"{" and not byte.decode().isspace():
             return None  # (a CSV header, a text line: told from its first byte, not decoded)
-        text = self.text.lstrip("\ufeff").lstrip()
-        first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
-        if not first.startswith("{"):
-            return None
-        try:
-            obj = json.loads(first, parse_constant=float)
-        except RecursionError:
-            return {}  # a record, nested too deeply: the reader says so
-        except ValueError:
-            # a cut first line of a one-line file still starts like a record
-            cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
-            return {} if cut else None
-        return obj if isinstance(obj, dict) else None
+        return record_of(self.text)
 
     @property
     def is_csv(self) -> bool:
@@ -136,6 +124,24 @@ class Sniff:
     @property
     def is_text(self) -> bool:
         return self.suffix in (".txt", ".log")
+
+
+def record_of(head: str) -> dict[str, object] | None:
+    """The first line of a decoded head as a JSON object (``{}`` for a record too deep
+    or cut short), or ``None`` when it is not one."""
+    text = head.lstrip("\ufeff").lstrip()
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
+    if not first.startswith("{"):
+        return None
+    try:
+        obj = json.loads(first, parse_constant=float)
+    except RecursionError:
+        return {}  # a record, nested too deeply: the reader says so
+    except ValueError:
+        # a cut first line of a one-line file still starts like a record
+        cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
+        return {} if cut else None
+    return obj if isinstance(obj, dict) else None
 
 
 def _head_of(raw: bytes) -> bytes:
