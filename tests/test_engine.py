@@ -777,3 +777,23 @@ def test_rows_of_picks_each_pairs_rows_and_views_one_stretch(pairs, wanted) -> N
     if expected and expected == list(range(expected[0], expected[-1] + 1)):
         assert isinstance(rows, slice)
         assert np.shares_memory(f.value[rows], f.value)
+
+
+@pytest.mark.parametrize("sub", ["detectron2_json", "mmdet_json", "yolo_csv", "keras_csv"])
+def test_the_points_columns_are_sized_for_every_point(sub):
+    """Each kind's columns are sized once, at least as large as the points it takes
+    (a derived loss, such as Detectron2's total, counted by its parts' rows)."""
+    from gdei_cli import load
+    from gdei_cli.engine import _rows_bound
+    from gdei_cli.engine.series import Frame, plan
+
+    from .conftest import shared_logs
+
+    ds = load([shared_logs() / sub])
+    attrs = {n: i.attrs for n, i in ds.runs.items()}
+    result = engine.analyze(ds.frame, attrs=attrs)
+    f = Frame.of(schema.as_canonical(ds.frame))
+    p = plan(f, metric=None, objective=None, mode=Config().mode, attrs=attrs, require_metric=False)
+    role = result.points["role"].astype(str)
+    assert _rows_bound(f, p, "loss") >= int(role.isin(["loss", "loss+objective"]).sum())
+    assert _rows_bound(f, p, "objective") >= int((role == "objective").sum())

@@ -179,8 +179,9 @@ def _rows_bound(f: Frame, p: Plan, role: str) -> int:
             names.update(n for n, _ in what.parts)
         else:
             names.add(what)
-    counts = np.bincount(f.metric_code, minlength=len(f.metric_names))
-    return int(sum(int(counts[i]) for i, m in enumerate(f.metric_names) if m in names))
+    # (a count per name in the codes' own dtype: bincount would widen them to 8 bytes)
+    codes = [i for i, m in enumerate(f.metric_names) if m in names]
+    return sum(int(np.count_nonzero(f.metric_code == c)) for c in codes)
 
 
 def points_of(part: Judged) -> pd.DataFrame:
