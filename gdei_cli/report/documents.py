@@ -41,7 +41,7 @@ def _clean(value: Any) -> Any:
 
 def summary_records(summary: pd.DataFrame) -> list[dict[str, Any]]:
     """One dict per row, its values as :func:`_clean` makes them (converted a column
-    at a time: 10,000 runs' rows in 0.03 s, not 0.24 s value by value)."""
+    at a time: 10,000 runs' rows in 0.06 s, not 0.24 s value by value)."""
     cols = list(summary.columns)
     values = [_plain_values(summary[c]) for c in cols]
     return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
@@ -173,8 +173,13 @@ def problems(dataset: Dataset) -> list[Any]:
     return [s for s in dataset.skipped_files if s.problem]
 
 
+#: the documents' JSON: indented, NaN refused (what ``json.dumps(indent=2,
+#: allow_nan=False)`` writes)
+_ENCODER: Final = json.JSONEncoder(indent=2, allow_nan=False)
+
+
 def dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return _ENCODER.encode(doc)
 
 
 #: encoder pieces joined per write by :func:`write_json`
@@ -189,7 +194,7 @@ def write_json(doc: dict[str, Any], out: TextIO, *, pieces: int = _PIECES) -> No
     joining them, about seven times the text (75 MB for 10,000 runs' summary).
     """
     held: list[str] = []
-    for piece in json.JSONEncoder(indent=2, allow_nan=False).iterencode(doc):
+    for piece in _ENCODER.iterencode(doc):
         held.append(piece)
         if len(held) >= pieces:
             out.write("".join(held))
