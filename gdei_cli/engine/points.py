@@ -115,25 +115,23 @@ class PointColumns:
         cols = {
             col: self._written[col][:n] if n else np.zeros(0, self._dtypes[col]) for col in _WRITTEN
         }
-        given = {col: _joined(arrays, col) for col, arrays in self._given.items()}
-        return pd.DataFrame(
-            {
-                schema.RUN: schema.categorical(cols[schema.RUN], self.runs, checked=False),
-                schema.METRIC: schema.categorical(cols[schema.METRIC], self.metrics, checked=False),
-                schema.STEP: given[schema.STEP],
-                schema.VALUE: given[schema.VALUE],
-                schema.WALL_TIME: given[schema.WALL_TIME],
-                schema.SMOOTHED: cols[schema.SMOOTHED],
-                schema.INDEX: cols[schema.INDEX],
-                "role": schema.categorical(cols["role"], list(ROLES), checked=False),
-            },
-            copy=False,  # the arrays are ours: no copy into consolidated blocks
+        step, value, wall = (_joined(self._given[col], col) for col in _GIVEN)
+        floats = (value, wall, cols[schema.SMOOTHED], cols[schema.INDEX])
+        return point_frame(  # (codes valid by construction: not checked again)
+            schema.categorical(cols[schema.RUN], self.runs, checked=False),
+            schema.categorical(cols[schema.METRIC], self.metrics, checked=False),
+            step,
+            floats,
+            cols["role"],
+            checked=False,
         )
 
 
 def _take_codes(per_run: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
     """``out[:] = per_run[codes]``: one value filled, or a shift where *per_run*
     counts up by one (a batch's runs are a stretch of the frame's), else a gather."""
+    if per_run.size == 0:  # (then there are no codes either)
+        return
     first = per_run[0]
     if (per_run == first).all():
         out.fill(first)
@@ -158,9 +156,12 @@ def point_frame(
     step: np.ndarray,
     floats: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     role_codes: np.ndarray,
+    *,
+    checked: bool = True,
 ) -> pd.DataFrame:
     """The per-point frame's columns, in order: *floats* are value, wall time,
-    smoothed value and index."""
+    smoothed value and index; *checked*: as :func:`~gdei_cli.schema.categorical`'s,
+    for the role codes."""
     value, wall, smoothed, index = floats
     return pd.DataFrame(
         {
@@ -171,7 +172,7 @@ def point_frame(
             schema.WALL_TIME: wall,
             schema.SMOOTHED: smoothed,
             schema.INDEX: index,
-            "role": schema.categorical(role_codes, list(ROLES)),
+            "role": schema.categorical(role_codes, list(ROLES), checked=checked),
         },
         copy=False,  # the arrays are ours: no copy into consolidated blocks
     )
@@ -208,9 +209,7 @@ def stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
             role = np.concatenate([part[col].cat.codes.to_numpy() for part in parts])
             cols[col] = schema.categorical(role, list(ROLES))
         else:
-            arrays = [part[col].to_numpy() for part in parts]
-            joined = joined_view(arrays)
-            cols[col] = joined if joined is not None else np.concatenate(arrays)
+            cols[col] = _joined([part[col].to_numpy() for part in parts], col)
     return pd.DataFrame(cols, copy=False)
 
 
@@ -239,18 +238,14 @@ def joined_view(arrays: list[np.ndarray]) -> np.ndarray | None:
 
 def _union_codes(parts: list[pd.DataFrame], col: str, union: pd.Index) -> np.ndarray:
     """The parts' codes of categorical *col*, one after another, as codes of *union*
-    (as small an integer as pandas keeps).  A part whose categories are a stretch
-    of the union (a batch's runs) only shifts its codes."""
-    small = np.min_scalar_type(-len(union))
+    (in the dtype pandas keeps them in).  A part whose categories are a stretch of
+    the union (a batch's runs) only shifts its codes."""
+    small = code_dtype(len(union))
     out = np.empty(sum(len(part) for part in parts), dtype=small)
     at = 0
     for part in parts:
         codes = part[col].cat.codes.to_numpy()
         where = union.get_indexer(schema.str_index(part[col].cat.categories)).astype(small)
-        into = out[at : at + codes.size]
-        if where.size and np.array_equal(where, where[0] + np.arange(where.size, dtype=small)):
-            np.add(codes, where[:1], out=into, casting="unsafe")
-        else:
-            np.take(where, codes, out=into)
+        _take_codes(where, codes, out[at : at + codes.size])
         at += codes.size
     return out
