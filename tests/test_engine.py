@@ -784,8 +784,7 @@ def test_the_points_columns_are_sized_for_every_point(sub):
     """Each kind's columns are sized once, at least as large as the points it takes
     (a derived loss, such as Detectron2's total, counted by its parts' rows)."""
     from gdei_cli import load
-    from gdei_cli.engine import _rows_bound
-    from gdei_cli.engine.series import Frame, plan
+    from gdei_cli.engine.series import Frame, plan, rows_bound
 
     from .conftest import shared_logs
 
@@ -795,5 +794,5 @@ def test_the_points_columns_are_sized_for_every_point(sub):
     f = Frame.of(schema.as_canonical(ds.frame))
     p = plan(f, metric=None, objective=None, mode=Config().mode, attrs=attrs, require_metric=False)
     role = result.points["role"].astype(str)
-    assert _rows_bound(f, p, "loss") >= int(role.isin(["loss", "loss+objective"]).sum())
-    assert _rows_bound(f, p, "objective") >= int((role == "objective").sum())
+    assert rows_bound(f, p, "loss") >= int(role.isin(["loss", "loss+objective"]).sum())
+    assert rows_bound(f, p, "objective") >= int((role == "objective").sum())

@@ -40,6 +40,7 @@ from gdei_cli.engine.series import (
     plan,
     prepare,
     role_names,
+    rows_bound,
 )
 from gdei_cli.engine.summary import STEP_COLUMNS, assemble
 
@@ -157,8 +158,8 @@ def judge_frame(
     if keep_points:  # both kinds share the categories, as stacking them would make them
         metrics = role_names(p, "loss") + role_names(p, "objective")
         sinks = (
-            PointColumns(_rows_bound(f, p, "loss"), p.runs, metrics),
-            PointColumns(_rows_bound(f, p, "objective"), p.runs, metrics),
+            PointColumns(rows_bound(f, p, "loss"), p.runs, metrics),
+            PointColumns(rows_bound(f, p, "objective"), p.runs, metrics),
         )
     for sub_f, sub_p in _batches(f, p, batch_points):
         out.summaries.append(_judge(sub_f, sub_p, config, costs, attrs, formats, sinks))
@@ -166,22 +167,6 @@ def judge_frame(
         out.loss_points.append(sinks[0].frame())
         out.objective_points.append(sinks[1].frame())
     return out
-
-
-def _rows_bound(f: Frame, p: Plan, role: str) -> int:
-    """At least as many rows as the planned runs' *role* series have: the frame's rows
-    of every metric they are made of (the points' columns are sized by it once, and
-    only the rows written are ever touched)."""
-    names: set[str] = set()
-    for pick in p.picks:
-        what = pick.loss if role == "loss" else pick.objective
-        if isinstance(what, select.Derived):
-            names.update(n for n, _ in what.parts)
-        else:
-            names.add(what)
-    # (a count per name in the codes' own dtype: bincount would widen them to 8 bytes)
-    codes = [i for i, m in enumerate(f.metric_names) if m in names]
-    return sum(int(np.count_nonzero(f.metric_code == c)) for c in codes)
 
 
 def points_of(part: Judged) -> pd.DataFrame:

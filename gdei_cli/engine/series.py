@@ -274,6 +274,22 @@ def role_names(p: Plan, role: str) -> list[str]:
     return [_name(_picked(p, i, role)) for i in range(len(p.runs))]
 
 
+def rows_bound(f: Frame, p: Plan, role: str) -> int:
+    """At least as many rows as the planned runs' *role* series have: the frame's rows
+    of every metric they are made of (the per-point columns are sized by it once, and
+    only the rows written are ever touched)."""
+    names: set[str] = set()
+    for i in range(len(p.runs)):
+        what = _picked(p, i, role)
+        if isinstance(what, select.Derived):
+            names.update(n for n, _ in what.parts)
+        elif what is not None:
+            names.add(what)
+    # (a count per name in the codes' own dtype: bincount would widen them to 8 bytes)
+    codes = [i for i, m in enumerate(f.metric_names) if m in names]
+    return sum(int(np.count_nonzero(f.metric_code == c)) for c in codes)
+
+
 def _picked(p: Plan, i: int, role: str) -> str | select.Derived | None:
     return {"loss": p.picks[i].loss, "objective": p.picks[i].objective, "lr": p.lr[i]}[role]
 
