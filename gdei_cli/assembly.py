@@ -605,8 +605,7 @@ def _assembled_together(runs: list[ReadRun], consume: bool) -> list[Assembled]:
         if not rises:
             # a restart: the rows are by key now, each key's in file order, all the
             # restart rule looks at; the points it keeps rise within their key
-            key = np.repeat(np.arange(len(runs), dtype=kdt) * kdt.type(n_names), sizes)
-            key += code
+            key.sort()  # (the rows' keys, in their new order)
             keep = superseded_mask(key, step)
             dropped = key[~keep]
             idx = np.flatnonzero(keep)
