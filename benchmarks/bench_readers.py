@@ -445,28 +445,35 @@ def memory_rows(paths: dict[str, Path], frames: dict[str, float] | None = None) 
     return rows
 
 
-#: the peak RSS (MB) of the command after ``--``, run as a child of this one
-_COMMAND = """
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+#: the command, its wall time and the peak RSS of its largest process (MB)
+_WHOLE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+out = subprocess.run(sys.argv[1:], check=True, capture_output=True)
+took = time.perf_counter() - t
+sys.stdout.buffer.write(out.stdout)
+sys.stderr.write(f"{took} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}")
 """
+
+
+def timed_command(args: list[str]) -> tuple[dict, float, float]:
+    """``gdei *args*`` (printing JSON) run as a command: what it printed, its wall time
+    and the peak RSS of its largest process (MB)."""
+    gdei = Path(sys.executable).with_name("gdei")
+    done = subprocess.run(
+        [sys.executable, "-c", _WHOLE, str(gdei), *args], capture_output=True, check=True
+    )
+    took, peak = (float(x) for x in done.stderr.decode().split()[-2:])
+    return json.loads(done.stdout), took, peak
 
 
 def command_rows(paths: dict[str, Path], frames: dict[str, float]) -> list[str]:
     """Peak RSS of the whole ``gdei analyze FILE --format json`` on each 1M-point file
     (read, judge, print), over the same command on a 10-point file (its imports and
     start-up), against the frame the file loads into."""
-    gdei = str(Path(sys.executable).with_name("gdei"))
 
     def peak(path: Path) -> float:
-        out = subprocess.run(
-            [sys.executable, "-c", _COMMAND, gdei, "analyze", str(path), "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return float(out.stdout)
+        return timed_command(["analyze", str(path), "--format", "json"])[2]
 
     tiny = DATA / "ten_points.csv"
     if not tiny.exists():

@@ -28,8 +28,6 @@ Usage: python benchmarks/bench_scale.py [--sizes 200,2000,10000] [--no-dask]
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -37,26 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_readers import runs_folder
-
-#: the command, its wall time and the peak RSS of its largest process (MB)
-_WHOLE = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-out = subprocess.run(sys.argv[1:], check=True, capture_output=True)
-took = time.perf_counter() - t
-sys.stdout.buffer.write(out.stdout)
-sys.stderr.write(f"{took} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}")
-"""
-
-
-def _timed(args: list[str]) -> tuple[dict, float, float]:
-    gdei = Path(sys.executable).with_name("gdei")
-    done = subprocess.run(
-        [sys.executable, "-c", _WHOLE, str(gdei), *args], capture_output=True, check=True
-    )
-    took, peak = (float(x) for x in done.stderr.decode().split()[-2:])
-    return json.loads(done.stdout), took, peak
+from bench_readers import runs_folder, timed_command
 
 
 def _reference(folder: Path) -> float:
@@ -86,9 +65,9 @@ def rows(sizes: list[int], dask: bool) -> list[str]:
         folder = runs_folder(n)
         ref = _reference(folder)
         base = ["analyze", str(folder), "--format", "json", "--quiet"]
-        local, t1, p1 = _timed([*base, "--jobs", "1"])
+        local, t1, p1 = timed_command([*base, "--jobs", "1"])
         out.append(_row(n, "local, 1 process", t1, ref, f"{p1:,.0f}", "-"))
-        got, t2, p2 = _timed([*base, "--jobs", "2"])
+        got, t2, p2 = timed_command([*base, "--jobs", "2"])
         _same(local, got)
         out.append(_row(n, "local, 2 processes", t2, ref, f"{p2:,.0f} (largest)", "-"))
         if dask:
@@ -97,7 +76,7 @@ def rows(sizes: list[int], dask: bool) -> list[str]:
             from gdei_cli.dask_engine import local_cluster
 
             with local_cluster(2) as cluster, Client(cluster) as client:
-                got, t3, p3 = _timed(
+                got, t3, p3 = timed_command(
                     [*base, "--engine", "dask", "--scheduler", cluster.scheduler_address]
                 )
                 peaks = sorted(client.run(_worker_peak).values())
