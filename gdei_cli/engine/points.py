@@ -4,7 +4,8 @@
 batch's points go into a :class:`PointColumns` (one for the loss points, one
 for the objective points) as soon as the batch is judged: the columns gdei
 computes (run and metric codes, smoothed value, index, role) are written into
-arrays sized for the whole frame, and the batch's own arrays die with it.  The
+arrays sized once for all the frame's points (see
+:func:`~gdei_cli.engine.series.rows_bound`), and the batch's own arrays die with it.  The
 columns taken from the input (step, value, wall time) stay views of it when
 they can.  So the frame's points are built once, at their final size, instead
 of kept batch by batch and then concatenated: half the memory, and no fresh
