@@ -77,15 +77,17 @@ class Sniff:
         except InputError:
             return b""
         try:
-            with os.fdopen(fd, "rb") as fh:
-                data: bytes = fh.read(SNIFF_BYTES)
-                if data[:2] == b"\x1f\x8b":
-                    fh.seek(0)
-                    with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-                        data = gz.read(SNIFF_BYTES)
+            data = _read_upto(fd, SNIFF_BYTES)  # (plain reads: a file object costs more)
+            if data[:2] != b"\x1f\x8b":
                 return data
+            os.lseek(fd, 0, os.SEEK_SET)
+            with os.fdopen(fd, "rb", closefd=False) as fh, gzip.GzipFile(fileobj=fh) as gz:
+                gzipped: bytes = gz.read(SNIFF_BYTES)
+                return gzipped
         except (OSError, EOFError, zlib.error):
             return b""
+        finally:
+            os.close(fd)
 
     @functools.cached_property
     def text(self) -> str:
@@ -142,6 +144,16 @@ def record_of(head: str) -> dict[str, object] | None:
         cut = "\n" not in text.strip() and len(first) > 1 and first[1:2] in ('"', " ", "}")
         return {} if cut else None
     return obj if isinstance(obj, dict) else None
+
+
+def _read_upto(fd: int, n: int) -> bytes:
+    """The first *n* bytes of an open file (fewer at its end)."""
+    parts = [os.read(fd, n)]
+    got = len(parts[0])
+    while parts[-1] and got < n:  # (a regular file's read is rarely short of its end)
+        parts.append(os.read(fd, n - got))
+        got += len(parts[-1])
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _head_of(raw: bytes) -> bytes:
