@@ -85,6 +85,7 @@ def discover(
     skipped: list[SkippedFile] = []
     roots: list[Path] = []
     side = frozenset().union(*(f.skip_names for f in formats()))
+    real = _Reals()
     for raw in paths:
         path = Path(raw)
         if not os.path.lexists(path):
@@ -92,7 +93,7 @@ def discover(
         roots.append(path)
         kind = file_kind(path)
         if kind == "folder":
-            files = walk(path, side, skipped)
+            files = walk(path, side, skipped, real)
         elif kind == "file":
             files = iter([path])
         else:
@@ -120,7 +121,7 @@ def discover(
             else:
                 found.append((file, got))
     root = common_root(roots)
-    return group(found, root, merge_folders=merge_folders), skipped
+    return group(found, root, merge_folders=merge_folders, real=real), skipped
 
 
 def file_kind(path: Path) -> str:
@@ -147,11 +148,17 @@ def file_kind(path: Path) -> str:
     return f"not a regular file ({what})"
 
 
-def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iterator[Path]:
+def walk(
+    folder: Path,
+    side: frozenset[str],
+    skipped: list[SkippedFile],
+    real: _Reals | None = None,
+) -> Iterator[Path]:
     """Regular files under *folder*, in sorted order, without recursion.
 
     Symbolic links to folders are followed once (a folder seen before is a
-    loop and skipped); a format's ``walk`` hook may take over a folder.
+    loop and skipped); a format's ``walk`` hook may take over a folder.  *real*
+    is told which files and folders the listings showed are not links.
     """
     hooks = [f.walk for f in formats() if f.walk is not None]
     seen: set[tuple[int, int]] = set()
@@ -182,7 +189,9 @@ def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iter
             if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
-            kind = _kind_of(entry, path)
+            kind, link = _kind_of(entry, path)
+            if real is not None and not link:
+                real.not_link(path)
             if kind == "folder":
                 subfolders.append(path)
             elif kind == "file":
@@ -193,19 +202,19 @@ def walk(folder: Path, side: frozenset[str], skipped: list[SkippedFile]) -> Iter
         stack.extend(reversed(subfolders))  # depth first, in sorted order
 
 
-def _kind_of(entry: os.DirEntry[str], path: Path) -> str:
-    """:func:`file_kind` of a folder entry: a plain file or folder is told by the
-    type the folder listing already gave (no ``stat`` call); a symbolic link or
-    anything else gets the whole check."""
+def _kind_of(entry: os.DirEntry[str], path: Path) -> tuple[str, bool]:
+    """:func:`file_kind` of a folder entry, and whether it may be a symbolic link: a
+    plain file or folder is told by the type the folder listing already gave (no
+    ``stat`` call); a symbolic link or anything else gets the whole check."""
     try:
         if not entry.is_symlink():
             if entry.is_file(follow_symlinks=False):
-                return "file"
+                return "file", False
             if entry.is_dir(follow_symlinks=False):
-                return "folder"
+                return "folder", False
     except OSError:
         pass
-    return file_kind(path)
+    return file_kind(path), True
 
 
 def _real(path: Path) -> Path:
@@ -216,18 +225,28 @@ def _real(path: Path) -> Path:
 class _Reals:
     """:func:`_real`, as text, remembered for one discovery: a path that is not a link
     is its folder's real path plus its name, so a folder is resolved once for all its
-    files (``os.path.realpath`` looks at every component of every path again).  Text,
-    not ``Path`` objects: thousands of files would spend more on building them."""
+    files (``os.path.realpath`` looks at every component of every path again), and
+    a path a folder listing showed is no link is not asked (``lstat``) at all.
+    Text, not ``Path`` objects: thousands of files would spend more on building them."""
 
     def __init__(self) -> None:
         self._memo: dict[str, str] = {}
+        self._plain: set[str] = set()
+
+    def not_link(self, path: Path) -> None:
+        """*path* is no symbolic link (a folder listing said so): never asked again."""
+        self._plain.add(str(path))
 
     def __call__(self, path: Path) -> str:
         below: list[tuple[str, str]] = []  # (path, name) under the first one resolved
         here = str(path)
         while (got := self._memo.get(here)) is None:
             parent, name = os.path.split(here)
-            if parent == here or name in ("", ".", "..") or os.path.islink(here):
+            if (
+                parent == here
+                or name in ("", ".", "..")
+                or (here not in self._plain and os.path.islink(here))
+            ):
                 got = self._memo[here] = os.path.realpath(here)
                 break
             below.append((here, name))
@@ -261,14 +280,19 @@ def _stem(path: Path) -> str:
 
 
 def group(
-    found: list[tuple[Path, Format]], root: Path, *, merge_folders: bool = False
+    found: list[tuple[Path, Format]],
+    root: Path,
+    *,
+    merge_folders: bool = False,
+    real: _Reals | None = None,
 ) -> list[Source]:
-    """One source per file, or per folder for formats grouped by folder."""
+    """One source per file, or per folder for formats grouped by folder (*real*: the
+    real paths as remembered so far)."""
     generic = GENERIC_STEMS.union(*(f.generic_names for f in formats()))
     by_folder: dict[tuple[Path, str], list[Path]] = {}
     singles: list[tuple[Path, Format]] = []
     seen: set[str] = set()
-    real = _Reals()
+    real = real or _Reals()
     for path, fmt in found:
         key = real(path)
         if key in seen:

@@ -39,6 +39,28 @@ def test_discovery_resolves_paths_as_realpath_does(tmp_path, monkeypatch) -> Non
         assert real(p) == str(_real(p)) == os.path.realpath(p), p
 
 
+def test_real_paths_after_a_walk_are_realpaths(tmp_path) -> None:
+    """A walk tells the remembered real paths which entries are not links (so they
+    are not asked again): every file it yields still resolves as ``realpath`` does,
+    through file links, folder links and links to links."""
+    import os
+
+    from gdei_cli.discovery import _Reals, walk
+
+    (tmp_path / "runs" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "c").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "b" / "f.csv").write_text("step,loss\n0,1\n")
+    (tmp_path / "elsewhere" / "c" / "g.csv").write_text("step,loss\n0,1\n")
+    (tmp_path / "runs" / "a" / "file_link.csv").symlink_to(tmp_path / "elsewhere/c/g.csv")
+    (tmp_path / "runs" / "dir_link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "runs" / "a" / "link_to_link.csv").symlink_to(tmp_path / "runs/a/file_link.csv")
+    real = _Reals()
+    files = list(walk(tmp_path / "runs", frozenset(), [], real))
+    assert len(files) == 4
+    for p in files:
+        assert real(p) == os.path.realpath(p), p
+
+
 def test_relative_names_are_relpaths(tmp_path) -> None:
     """A run's name is its real path relative to the root, as ``os.path.relpath``
     gives it (the root's own name for the root), below the root, beside it, and
