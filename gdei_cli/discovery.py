@@ -157,7 +157,8 @@ def walk(
     """Regular files under *folder*, in sorted order, without recursion.
 
     Symbolic links to folders are followed once (a folder seen before is a
-    loop and skipped); a format's ``walk`` hook may take over a folder.  *real*
+    loop and skipped); a format's ``walk`` hook may take over a folder (it is
+    given the folder's listing).  *real*
     is told which files and folders the listings showed are not links.
     """
     hooks = [f.walk for f in formats() if f.walk is not None]
@@ -174,16 +175,18 @@ def walk(
             skipped.append(SkippedFile(str(here), "a folder seen before (symbolic link loop)"))
             continue
         seen.add((st.st_dev, st.st_ino))
-        taken = next((got for hook in hooks if (got := hook(here)) is not None), None)
-        if taken is not None:
-            yield from taken
-            continue
         try:
             with os.scandir(here) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             skipped.append(SkippedFile(str(here), f"cannot read folder: {exc.strerror or exc}"))
             continue
+        if hooks:
+            listed = frozenset(e.name for e in entries)
+            taken = next((got for hook in hooks if (got := hook(here, listed)) is not None), None)
+            if taken is not None:
+                yield from taken
+                continue
         subfolders = []
         for entry in entries:
             if entry.name.startswith("."):

@@ -36,7 +36,7 @@ def run_folder(metric_file: Path) -> Path:
 
 
 def is_run_folder(folder: Path) -> bool:
-    # (asked of every folder discovery walks: plain paths, no Path objects built)
+    # (asked of every folder listing both names: plain paths, no Path objects built)
     here = os.fspath(folder)
     return os.path.isfile(os.path.join(here, "meta.yaml")) and os.path.isdir(
         os.path.join(here, "metrics")
@@ -164,9 +164,10 @@ def _recognise(s: Sniff) -> bool:
     return any(p.name == "metrics" and (p.parent / "meta.yaml").is_file() for p in s.path.parents)
 
 
-def _walk(folder: Path) -> Sequence[Path] | None:
-    """A run folder yields its metric files (and nothing else under it)."""
-    if not is_run_folder(folder):
+def _walk(folder: Path, names: frozenset[str]) -> Sequence[Path] | None:
+    """A run folder yields its metric files (and nothing else under it); *names*: the
+    folder's listing (one without both names is no run folder: nothing to ask)."""
+    if "meta.yaml" not in names or "metrics" not in names or not is_run_folder(folder):
         return None
     return regular_files(folder / "metrics")
 

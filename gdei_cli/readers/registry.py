@@ -195,8 +195,10 @@ class Format:
       ``RawLog.subruns`` instead).
     * ``grouping``: ``"file"`` (each file is a run) or ``"folder"`` (the
       files that ``run_folder`` maps to one folder are one run).
-    * ``walk(folder)``: a discovery hook: ``None`` to walk on as usual, or the
-      files to take from *folder* (and not descend further).
+    * ``walk(folder, names)``: a discovery hook: ``None`` to walk on as usual,
+      or the files to take from *folder* (and not descend further); *names*:
+      what the folder's listing holds, so most folders are told apart without
+      asking the file system again.
     * ``join(runs)``: an assembly hook: merge runs that are parts of another
       (TensorBoard's ``add_scalars``/``add_hparams`` sub-folders).
     * ``generic_names``: file stems this format writes under a fixed name, so
@@ -216,7 +218,7 @@ class Format:
     order: int = 50
     grouping: Grouping = "file"
     run_folder: Callable[[Path], Path] | None = None
-    walk: Callable[[Path], Sequence[Path] | None] | None = None
+    walk: Callable[[Path, frozenset[str]], Sequence[Path] | None] | None = None
     join: Callable[[list[ReadRun]], list[ReadRun]] | None = None
     generic_names: frozenset[str] = field(default_factory=frozenset)
     run_doc: str = "the file"
