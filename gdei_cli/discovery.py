@@ -191,7 +191,7 @@ def walk(
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
+            path = here / entry.name  # (what Path(entry.path) gives, built for less)
             kind, link = _kind_of(entry, path)
             if real is not None and not link:
                 real.not_link(path)
