@@ -35,6 +35,7 @@ from gdei_cli.engine.series import (
     Frame,
     Plan,
     Raw,
+    as_logged,
     extract,
     no_metric_error,
     plan,
@@ -290,9 +291,10 @@ def _judge(
             ev.from_attrs(formats.get(r, ""), attrs.get(r, {}), float(first[i]), float(last[i]))
             for i, r in enumerate(p.runs)
         ]
-        lr, _, _ = prepare(raw_lr, n, None, 0.0)
+        lr = as_logged(raw_lr, n)
         lr_cut = lr_unfinished(lr, last, last - first)
         planned_cut, cut_reasons = _plan_cuts(evidence, first, last, lr_cut, lr)
+        del raw_lr, lr  # (read for the cuts only: not held through judging)
         best_step = _best_steps(obj)
         evidence = [
             replace(e, early_stopped=ev.patience_stopped(e, float(best_step[i]), float(last[i])))

@@ -368,6 +368,15 @@ def prepare(
     return Series(segs, raw.step, raw.value, y, sm, norm, raw.wall, weight), weight, ceil
 
 
+def as_logged(raw: Raw, n_runs: int) -> Series:
+    """A series to read as logged only (the learning rate: its steps and values):
+    nothing smoothed or normalised, so ``y``, ``smoothed`` and ``norm`` are empty
+    (what :func:`prepare` computes would be held through a batch for nothing)."""
+    none = np.zeros(0)
+    segs = Segments.of(raw.code, n_runs)
+    return Series(segs, raw.step, raw.value, none, none, none, raw.wall, np.zeros(n_runs))
+
+
 def start_level(y: np.ndarray, segs: Segments, counts: np.ndarray) -> np.ndarray:
     """Per segment: max(|first finite value|, median of the first 1% (>= 3) finite values)."""
     n_seg = segs.starts.size
