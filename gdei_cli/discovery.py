@@ -157,9 +157,9 @@ def walk(
     """Regular files under *folder*, in sorted order, without recursion.
 
     Symbolic links to folders are followed once (a folder seen before is a
-    loop and skipped); a format's ``walk`` hook may take over a folder (it is
-    given the folder's listing).  *real*
-    is told which files and folders the listings showed are not links.
+    loop and skipped); a format's ``walk`` hook, given a folder's listing, may
+    take the folder over.  *real* is told which files and folders the listings
+    showed are not links.
     """
     hooks = [f.walk for f in formats() if f.walk is not None]
     seen: set[tuple[int, int]] = set()
