@@ -406,10 +406,11 @@ def _add_points(
     if not keep.any():
         return
     rows: np.ndarray | slice = slice(None) if keep.all() else keep[obj.segs.codes]
+    smoothed = obj.smoothed[rows]
     sinks[1].add(
         runs, obj.segs.codes[rows], names[1], np.full(len(runs), ROLES.index("objective")),
         (np.floor(obj.step[rows]).astype(np.int64), obj.value[rows], obj.wall[rows]),
-        (obj.smoothed[rows], np.full(obj.smoothed[rows].size, np.nan)),
+        (smoothed, np.full(smoothed.size, np.nan)),
     )  # fmt: skip
 
 
