@@ -416,45 +416,49 @@ def _arrow_columns(
     release_arrow_memory(nbytes)  # the parse's buffers, before the columns are converted
     n = table.num_rows
     columns: list[Column] = []
-
-    def add(name: str, arr: Any) -> None:
-        t = arr.type
-        if pa.types.is_struct(t):
-            for i in range(t.num_fields):
-                add(f"{name}/{t.field(i).name}", arr.field(i))
-            return
-        present = (
-            np.ones(n, dtype=bool)
-            if arr.null_count == 0
-            else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        )
-        if pa.types.is_signed_integer(t) and arr.null_count == 0:
-            # an integer key in every record stays int64 (a step of 2**53 or more is
-            # kept exactly, as the Python parser keeps it: see Column)
-            ints = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
-            columns.append(Column(name=name, values=ints, present=present, whole=True))
-        elif pa.types.is_integer(t) or pa.types.is_floating(t):
-            vals = arr.cast(pa.float64(), safe=False).fill_null(float("nan"))
-            columns.append(
-                Column(
-                    name=name,
-                    values=np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64),
-                    present=present,
-                )
-            )
-        elif pa.types.is_string(t) or pa.types.is_large_string(t):
-            columns.append(classify_arrow_text(name, arr, present))
-        # null, bool, list, timestamp: not metrics
-
-    def add_all(table: Any) -> None:
-        for name, chunked in zip(table.column_names, table.columns, strict=True):
-            one = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-            add(str(name), one)
-
-    add_all(table)
+    for name, chunked in zip(table.column_names, table.columns, strict=True):
+        one = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+        _add_arrow_column(columns, n, str(name), one)
     del table  # nothing else holds Arrow's buffers now
     release_arrow_memory(nbytes)
     return columns, n
+
+
+def _add_arrow_column(columns: list[Column], n: int, name: str, arr: Any) -> None:
+    """Append Arrow array *arr* (of *n* rows) to *columns* as :func:`_arrow_columns`
+    gives it: a struct's fields as ``name/field`` columns, numbers and text as
+    columns, anything else left out.  (A function of its own, not a closure: a
+    recursive closure is a reference cycle, which held the file's columns until
+    the cyclic garbage collector ran.)"""
+    import pyarrow as pa
+
+    t = arr.type
+    if pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            _add_arrow_column(columns, n, f"{name}/{t.field(i).name}", arr.field(i))
+        return
+    present = (
+        np.ones(n, dtype=bool)
+        if arr.null_count == 0
+        else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    )
+    if pa.types.is_signed_integer(t) and arr.null_count == 0:
+        # an integer key in every record stays int64 (a step of 2**53 or more is
+        # kept exactly, as the Python parser keeps it: see Column)
+        ints = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
+        columns.append(Column(name=name, values=ints, present=present, whole=True))
+    elif pa.types.is_integer(t) or pa.types.is_floating(t):
+        vals = arr.cast(pa.float64(), safe=False).fill_null(float("nan"))
+        columns.append(
+            Column(
+                name=name,
+                values=np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64),
+                present=present,
+            )
+        )
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        columns.append(classify_arrow_text(name, arr, present))
+    # null, bool, list, timestamp: not metrics
 
 
 def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | None]:
