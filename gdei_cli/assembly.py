@@ -185,8 +185,49 @@ def read_in_batches(
     sources: list[Source], sizes: list[int], options: ReadOptions | None = None
 ) -> Iterator[Settled]:
     """:func:`read_and_settle` of each source, in order; consecutive small one-file
-    sources of a format with ``read_many`` (see :class:`Format`) are read by one call."""
+    sources of a format with ``read_many`` (see :class:`Format`) are read by one call.
+
+    With two such batches or more, the next batch is read on a thread while this
+    one's runs are assembled: Arrow parses without the interpreter's lock, and a
+    batch of small CSV files alone keeps two cores a third idle (200 files of 5,000
+    points: 1.1-1.3 cores busy; their load 12-14% faster, its peak 3-7 MB higher).
+    Results do not depend on it: each batch is read and settled as before."""
     options = options or ReadOptions()
+    steps = _batch_steps(sources, sizes)
+    batches = [k for k, (i, j, fmt) in enumerate(steps) if fmt is not None]
+    if len(batches) < 2:
+        for i, j, fmt in steps:
+            if fmt is None:
+                yield read_and_settle(sources[i], options)
+            else:
+                yield from _settle_batch(
+                    sources[i:j], _read_many(fmt, sources[i:j], options), options
+                )
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(b: int) -> list[RawLog | None]:
+        i, j, fmt = steps[batches[b]]
+        assert fmt is not None
+        return _read_many(fmt, sources[i:j], options)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdei-read") as ahead:
+        queued, b = ahead.submit(read, 0), 0
+        for i, j, fmt in steps:
+            if fmt is None:
+                yield read_and_settle(sources[i], options)
+                continue
+            logs = queued.result()
+            b += 1
+            if b < len(batches):
+                queued = ahead.submit(read, b)
+            yield from _settle_batch(sources[i:j], logs, options)
+
+
+def _batch_steps(sources: list[Source], sizes: list[int]) -> list[tuple[int, int, Format | None]]:
+    """The reads of :func:`read_in_batches`: ``(i, j, fmt)``, sources ``i:j`` read
+    together by *fmt*'s ``read_many``, or (*fmt* ``None``) source ``i`` alone."""
+    steps: list[tuple[int, int, Format | None]] = []
     i, n = 0, len(sources)
     while i < n:
         fmt = _batch_format(sources[i], sizes[i])
@@ -200,15 +241,22 @@ def read_in_batches(
             total += sizes[j]
             j += 1
         if fmt is None or fmt.read_many is None or j - i < 2:
-            yield read_and_settle(sources[i], options)
+            steps.append((i, i + 1, None))
             i += 1
-            continue
-        try:
-            logs = fmt.read_many([s.paths[0] for s in sources[i:j]], options)
-        except Exception:  # a bug in gdei (or no memory for the batch): each file alone
-            logs = [None] * (j - i)
-        yield from _settle_batch(sources[i:j], logs, options)
-        i = j
+        else:
+            steps.append((i, j, fmt))
+            i = j
+    return steps
+
+
+def _read_many(fmt: Format, sources: list[Source], options: ReadOptions) -> list[RawLog | None]:
+    """*fmt*'s ``read_many`` of one-file *sources*; a bug in gdei (or no memory for
+    the batch): ``None`` for each, read alone then."""
+    assert fmt.read_many is not None
+    try:
+        return fmt.read_many([s.paths[0] for s in sources], options)
+    except Exception:
+        return [None] * len(sources)
 
 
 def _settle_batch(

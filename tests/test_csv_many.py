@@ -224,7 +224,8 @@ def test_read_many_reads_each_file_as_read_does_or_leaves_it(tmp_path, files):
 
 def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, tmp_path):
     """load: the frame, the runs' bookkeeping and the skipped files are the same when
-    every file is read alone; over a process pool too (CSV and JSON lines)."""
+    every file is read alone; over a process pool, and in small batches each read on a
+    thread while the one before is assembled, too (CSV and JSON lines)."""
     for i in range(12):
         rows = "".join(f"{s},{1 / (s + i + 1)},{'' if s % 3 else s}\n" for s in range(20))
         write(f"runs/r{i:02d}.csv", "step,loss,acc\n" + rows)
@@ -244,7 +245,10 @@ def test_a_folder_loads_the_same_with_or_without_reading_files_together(write, t
     with pytest.MonkeyPatch.context() as m:
         m.setattr(assembly, "POOL_MIN_BYTES", 0)
         pooled = load([tmp_path / "runs"], jobs=2)
-    for other in (alone, pooled):
+    with pytest.MonkeyPatch.context() as m:  # batches of a few files, each read ahead
+        m.setattr(assembly, "BATCH_BYTES", 700)
+        ahead = load([tmp_path / "runs"], jobs=1)
+    for other in (alone, pooled, ahead):
         pd.testing.assert_frame_equal(together.frame, other.frame)
         assert together.runs == other.runs
         assert together.skipped_files == other.skipped_files
