@@ -796,3 +796,147 @@ def test_the_points_columns_are_sized_for_every_point(sub):
     role = result.points["role"].astype(str)
     assert rows_bound(f, p, "loss") >= int(role.isin(["loss", "loss+objective"]).sum())
     assert rows_bound(f, p, "objective") >= int((role == "objective").sum())
+
+
+def _derive_per_run(f, r: int, code: int, d) -> tuple[np.ndarray, ...]:
+    """A derived series of one run as gdei computed it before it did every run in one
+    pass: a frame per part, concatenated, grouped by step with pandas (which sums a
+    group in order, compensated or not by its version and the data)."""
+    pieces = []
+    for name, weight in d.parts:
+        rows = f.block(r, name)
+        pieces.append(
+            pd.DataFrame(
+                {"step": f.step[rows], "v": f.value[rows] * weight, "wall": f.wall[rows], "k": name}
+            )
+        )
+    both = pd.concat(pieces, ignore_index=True)
+    g = both.groupby("step", sort=True).agg(v=("v", "sum"), wall=("wall", "max"), k=("k", "size"))
+    g = g[g["k"] == len(d.parts)]
+    return (
+        np.full(len(g), code, dtype=np.int64),
+        g.index.to_numpy(dtype=np.float64),
+        g["v"].to_numpy(dtype=np.float64),
+        g["wall"].to_numpy(dtype=np.float64),
+    )
+
+
+def _derive_by_hand(f, r: int, code: int, d) -> tuple[np.ndarray, ...]:
+    """The same, one point at a time in plain Python, as ``derive`` defines it: the
+    parts' points at each step, in part order; Kahan's sum of the values, NaN skipped;
+    the first largest wall time, NaN skipped."""
+    at: dict[int, list[tuple[float, float]]] = {}
+    for name, weight in d.parts:
+        rows = f.block(r, name)
+        for s, v, w in zip(f.step[rows].tolist(), (f.value[rows] * weight).tolist(),
+                           f.wall[rows].tolist(), strict=True):  # fmt: skip
+            at.setdefault(s, []).append((v, w))
+    out = []
+    for s in sorted(at):
+        if len(at[s]) != len(d.parts):
+            continue
+        total = carry = 0.0
+        for v, _ in at[s]:
+            if v != v:
+                continue
+            y = v - carry
+            t = total + y
+            c = (t - total) - y
+            carry, total = (0.0 if c != c else c), t
+        latest = math.nan
+        for _, w in at[s]:
+            if w == w and (latest != latest or w > latest):
+                latest = w
+        out.append((float(s), total, latest))
+    cols = list(zip(*out, strict=True)) if out else [(), (), ()]
+    return (np.full(len(out), code, dtype=np.int64), *(np.array(c, dtype=np.float64) for c in cols))
+
+
+def _bits(x: np.ndarray) -> list[int]:
+    """Each float's bits (any NaN as one NaN; -0.0 and 0.0 told apart)."""
+    return np.where(np.isnan(x), np.nan, x).view(np.int64).tolist()
+
+
+_MODERATE = st.one_of(st.floats(-1e6, 1e6), st.sampled_from([np.inf, -np.inf, 0.0, -0.0]))
+# (overflow, and sums a compensated sum rounds differently: 1e16 + 1.0 + 1.0)
+_EXTREME = st.one_of(_MODERATE, st.sampled_from([1e308, -1e308, 1e-320, 1e16, 1.0, 0.1, 0.2]))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data(), extreme=st.booleans())
+def test_a_derived_series_of_every_run_at_once_is_each_runs_own(data, extreme):
+    """A series summed from parts (Ultralytics' fitness, a loss summed from its parts)
+    is computed for every run in one pass: bit for bit what its definition computes
+    point by point, and what the group-by per run it replaced gave, up to the
+    rounding of a sum (pandas sums compensated or not, by its version and the data)."""
+    from gdei_cli.engine import select
+    from gdei_cli.engine.series import Frame, derive
+
+    metrics = ["a", "b", "c"]
+    n_runs = data.draw(st.integers(1, 4))
+    run_code, metric_code, steps, values, walls = [], [], [], [], []
+    for r in range(n_runs):
+        for m in range(len(metrics)):
+            # sorted steps; a repeat now and then (a frame handed to analyze() as is)
+            s = sorted(data.draw(st.lists(st.integers(0, 8), max_size=7)))
+            n = len(s)
+            run_code += [r] * n
+            metric_code += [m] * n
+            steps += s
+            values += data.draw(st.lists(_EXTREME if extreme else _MODERATE, min_size=n,
+                                         max_size=n))  # fmt: skip
+            walls += data.draw(
+                st.lists(st.one_of(st.just(np.nan), st.floats(0, 1e9)), min_size=n, max_size=n)
+            )
+    f = Frame(
+        run_code=np.array(run_code, dtype=np.int8),
+        metric_code=np.array(metric_code, dtype=np.int8),
+        run_names=[f"r{i}" for i in range(n_runs)],
+        metric_names=metrics,
+        step=np.array(steps, dtype=np.int64),
+        value=np.array(values, dtype=np.float64),
+        wall=np.array(walls, dtype=np.float64),
+    )
+    names = data.draw(st.lists(st.sampled_from(metrics), min_size=1, max_size=3, unique=True))
+    weights = data.draw(
+        st.lists(st.sampled_from([1.0, 0.1, 0.9, -2.5, 3.0]), min_size=len(names),
+                 max_size=len(names))
+    )  # fmt: skip
+    d = select.Derived("x", tuple(zip(names, weights, strict=True)))
+    runs = data.draw(st.lists(st.integers(0, n_runs - 1), min_size=1, unique=True))
+    codes = np.arange(len(runs)) * 3 + 1
+    got = derive(f, np.array(runs), codes, d)
+    with np.errstate(all="ignore"):  # (an overflow is part of the case)
+        by_hand = [_derive_by_hand(f, r, int(c), d) for r, c in zip(runs, codes, strict=True)]
+    assert got[0].tolist() == np.concatenate([w[0] for w in by_hand]).tolist()
+    for k in (1, 2, 3):
+        assert _bits(got[k]) == _bits(np.concatenate([w[k] for w in by_hand])), k
+    if not extreme:  # (where a compensated and a plain sum agree to rounding)
+        with np.errstate(all="ignore"):
+            per_run = [_derive_per_run(f, r, int(c), d) for r, c in zip(runs, codes, strict=True)]
+        want = [np.concatenate([w[k] for w in per_run]) for k in range(4)]
+        assert got[0].tolist() == want[0].tolist()
+        assert _bits(got[1]) == _bits(want[1])
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-6)
+        assert _bits(got[3]) == _bits(want[3])
+
+
+def test_a_derived_series_sums_its_parts_compensated():
+    """1e16 + 1 + 1: a plain sum loses both ones (1e16 + 1 rounds back to 1e16), the
+    compensated sum gdei (and pandas' group-by before it) takes keeps them."""
+    from gdei_cli.engine import select
+    from gdei_cli.engine.series import Frame, derive
+
+    f = Frame(
+        run_code=np.zeros(3, dtype=np.int8),
+        metric_code=np.arange(3, dtype=np.int8),
+        run_names=["r"],
+        metric_names=["a", "b", "c"],
+        step=np.zeros(3, dtype=np.int64),
+        value=np.array([1e16, 1.0, 1.0]),
+        wall=np.array([5.0, np.nan, 7.0]),
+    )
+    d = select.Derived("x", (("a", 1.0), ("b", 1.0), ("c", 1.0)))
+    code, step, value, wall = derive(f, np.array([0]), np.array([4]), d)
+    assert code.tolist() == [4] and step.tolist() == [0.0] and wall.tolist() == [7.0]
+    assert value[0] == 1e16 + 2 and 1e16 + 1.0 + 1.0 == 1e16

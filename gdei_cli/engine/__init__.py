@@ -229,7 +229,7 @@ def _batches(f: Frame, p: Plan, batch_points: int) -> Iterator[tuple[Frame, Plan
     if not p.runs:
         yield f, p
         return
-    code_of = {name: i for i, name in enumerate(f.run_names)}
+    code_of = f.run_codes()
     # in the codes' own dtype: a wider query would make numpy copy the whole column
     codes = np.array([code_of[r] for r in p.runs], dtype=f.run_code.dtype)
     lo = np.searchsorted(f.run_code, codes, side="left")
@@ -251,6 +251,7 @@ def _batches(f: Frame, p: Plan, batch_points: int) -> Iterator[tuple[Frame, Plan
             step=f.step[a:b],
             value=f.value[a:b],
             wall=f.wall[a:b],
+            run_index=code_of,
         )
         sub_p = Plan(runs=p.runs[start:end], picks=p.picks[start:end], lr=p.lr[start:end])
         yield sub_f, sub_p

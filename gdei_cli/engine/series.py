@@ -49,6 +49,9 @@ class Frame:
     step: np.ndarray
     value: np.ndarray
     wall: np.ndarray
+    #: each run's code by name (see :meth:`run_codes`): built once, and shared by the
+    #: frames of a batch of runs, which list every run's name
+    run_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Frame:
@@ -63,6 +66,13 @@ class Frame:
             value=frame[schema.VALUE].to_numpy(dtype=np.float64),
             wall=frame[schema.WALL_TIME].to_numpy(dtype=np.float64),
         )
+
+    def run_codes(self) -> dict[str, int]:
+        """Each run's code (its place in ``run_names``) by name, made on first use."""
+        if len(self.run_index) != len(self.run_names):
+            self.run_index.clear()
+            self.run_index.update((name, i) for i, name in enumerate(self.run_names))
+        return self.run_index
 
     @property
     def width(self) -> int:
@@ -233,7 +243,7 @@ class Raw:
 
 def extract(f: Frame, p: Plan, role: str) -> Raw:
     """The points of each run's loss, objective or LR series, sorted by run then step."""
-    index = {name: i for i, name in enumerate(f.run_names)}
+    index = f.run_codes()
     wanted: dict[int, int] = {}
     new_code = np.full(len(f.run_names), -1, dtype=np.int64)
     derived: list[tuple[int, select.Derived]] = []
@@ -254,7 +264,13 @@ def extract(f: Frame, p: Plan, role: str) -> Raw:
     value = f.value[rows]
     wall = f.wall[rows]
     if derived:
-        parts = [_derive(f, p.runs[i], i, d) for i, d in derived]
+        by_what: dict[select.Derived, list[int]] = {}
+        for i, d in derived:
+            by_what.setdefault(d, []).append(i)
+        parts = [
+            derive(f, np.array([index[p.runs[i]] for i in idx]), np.array(idx), d)
+            for d, idx in by_what.items()
+        ]
         code = np.concatenate([code, *(x[0] for x in parts)])
         step = np.concatenate([step, *(x[1] for x in parts)])
         value = np.concatenate([value, *(x[2] for x in parts)])
@@ -310,27 +326,64 @@ def _recoded(new_code: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.asarray(new_code[codes], dtype=np.int64)
 
 
-def _derive(
-    f: Frame, run: str, code: int, d: select.Derived
+def derive(
+    f: Frame, runs: np.ndarray, codes: np.ndarray, d: select.Derived
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    r = f.run_names.index(run)
-    pieces = []
-    for name, weight in d.parts:
-        rows = f.block(r, name)
-        pieces.append(
-            pd.DataFrame(
-                {"step": f.step[rows], "v": f.value[rows] * weight, "wall": f.wall[rows], "k": name}
-            )
-        )
-    both = pd.concat(pieces, ignore_index=True)
-    g = both.groupby("step", sort=True).agg(v=("v", "sum"), wall=("wall", "max"), k=("k", "size"))
-    g = g[g["k"] == len(d.parts)]  # steps where every part was logged
-    n = len(g)
+    """The series *d* of the frame's *runs* (run codes), each under its code in
+    *codes*: (code, step, value, wall time) by run, then step.
+
+    A step is kept where every part was logged (each part's point counted: a part
+    logged twice at a step is two); its value is the sum of weight x value over the
+    parts, in their order, as pandas sums (Kahan's compensated sum, NaN skipped), and
+    its wall time the latest logged.  One pass over all the runs' points, ordered by
+    run then step (a stable sort: parts keep their order within a step), and a step
+    of the sum per part, not a frame and a group-by per run.
+    """
+    if not hasattr(f, "_blocks"):
+        f.pairs()
+    blocks = f._blocks
+    rows_of, run_of, n_rows = [], [], []
+    for name, _ in d.parts:
+        m = f.metric_names.index(name)
+        se = [blocks.get(key, (0, 0)) for key in (runs * f.width + m).tolist()]
+        starts = np.array([a for a, _ in se], dtype=np.int64)
+        lengths = np.array([b - a for a, b in se], dtype=np.int64)
+        rows_of.append(spans(starts, lengths)[0])
+        run_of.append(np.repeat(np.arange(runs.size), lengths))
+        n_rows.append(int(lengths.sum()))
+    rows = np.concatenate(rows_of)
+    run = np.concatenate(run_of)
+    weight = np.repeat(np.array([w for _, w in d.parts], dtype=np.float64), n_rows)
+    step = f.step[rows]
+    order = np.lexsort((step, run))  # by run, then step; stable: parts in order
+    run, step, rows, weight = run[order], step[order], rows[order], weight[order]
+    wall = f.wall[rows]
+    new = np.ones(run.size, dtype=bool)
+    new[1:] = (run[1:] != run[:-1]) | (step[1:] != step[:-1])
+    first = np.flatnonzero(new)
+    size = np.diff(np.append(first, run.size))
+    total = np.zeros(first.size)
+    carry = np.zeros(first.size)
+    latest = np.full(first.size, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = f.value[rows] * weight
+        for j in range(int(size.max()) if size.size else 0):  # each step's j-th point
+            live = np.flatnonzero(size > j)
+            v, w = value[first[live] + j], wall[first[live] + j]
+            at, v = live[~np.isnan(v)], v[~np.isnan(v)]
+            y = v - carry[at]
+            t = total[at] + y
+            c = (t - total[at]) - y
+            carry[at] = np.where(c != c, 0.0, c)  # (an infinity: no carry, as in pandas)
+            total[at] = t
+            later = ~np.isnan(w) & (np.isnan(latest[live]) | (w > latest[live]))
+            latest[live[later]] = w[later]
+    keep = size == len(d.parts)
     return (
-        np.full(n, code, dtype=np.int64),
-        g.index.to_numpy(dtype=np.float64),
-        g["v"].to_numpy(dtype=np.float64),
-        g["wall"].to_numpy(dtype=np.float64),
+        codes[run[first[keep]]].astype(np.int64),
+        step[first[keep]].astype(np.float64),
+        total[keep],
+        latest[keep],
     )
 
 
