@@ -128,11 +128,21 @@ class Frame:
 
     def block(self, run: int, metric: str) -> slice:
         """The rows of one (run, metric) pair (after :meth:`pairs`)."""
+        ((start, end),) = self._bounds([run], metric)
+        return slice(start, end)
+
+    def blocks(self, runs: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where the rows of each of *runs* (codes) for *metric* start, and how many
+        there are (0 for a run without it): :meth:`block` of many runs."""
+        bounds = self._bounds(runs.tolist(), metric)
+        starts = np.array([a for a, _ in bounds], dtype=np.int64)
+        return starts, np.array([b for _, b in bounds], dtype=np.int64) - starts
+
+    def _bounds(self, runs: list[int], metric: str) -> list[tuple[int, int]]:
         if not hasattr(self, "_blocks"):
             self.pairs()
-        key = run * self.width + self.metric_names.index(metric)
-        start, end = self._blocks.get(key, (0, 0))
-        return slice(start, end)
+        m = self.metric_names.index(metric)
+        return [self._blocks.get(r * self.width + m, (0, 0)) for r in runs]
 
     def values_of(self, run: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.block(run, metric)
@@ -339,15 +349,9 @@ def derive(
     run then step (a stable sort: parts keep their order within a step), and a step
     of the sum per part, not a frame and a group-by per run.
     """
-    if not hasattr(f, "_blocks"):
-        f.pairs()
-    blocks = f._blocks
     rows_of, run_of, n_rows = [], [], []
     for name, _ in d.parts:
-        m = f.metric_names.index(name)
-        se = [blocks.get(key, (0, 0)) for key in (runs * f.width + m).tolist()]
-        starts = np.array([a for a, _ in se], dtype=np.int64)
-        lengths = np.array([b - a for a, b in se], dtype=np.int64)
+        starts, lengths = f.blocks(runs, name)
         rows_of.append(spans(starts, lengths)[0])
         run_of.append(np.repeat(np.arange(runs.size), lengths))
         n_rows.append(int(lengths.sum()))
@@ -370,7 +374,8 @@ def derive(
         for j in range(int(size.max()) if size.size else 0):  # each step's j-th point
             live = np.flatnonzero(size > j)
             v, w = value[first[live] + j], wall[first[live] + j]
-            at, v = live[~np.isnan(v)], v[~np.isnan(v)]
+            logged = ~np.isnan(v)
+            at, v = live[logged], v[logged]
             y = v - carry[at]
             t = total[at] + y
             c = (t - total[at]) - y
