@@ -194,34 +194,32 @@ def read_in_batches(
     Results do not depend on it: each batch is read and settled as before."""
     options = options or ReadOptions()
     steps = _batch_steps(sources, sizes)
-    batches = [k for k, (i, j, fmt) in enumerate(steps) if fmt is not None]
+    logs = _read_ahead([(fmt, sources[i:j]) for i, j, fmt in steps if fmt is not None], options)
+    for i, j, fmt in steps:
+        if fmt is None:
+            yield read_and_settle(sources[i], options)
+        else:
+            yield from _settle_batch(sources[i:j], next(logs), options)
+
+
+def _read_ahead(
+    batches: list[tuple[Format, list[Source]]], options: ReadOptions
+) -> Iterator[list[RawLog | None]]:
+    """:func:`_read_many` of each batch, in order; with two or more, the next batch
+    is read on a thread while the caller settles the one just given."""
     if len(batches) < 2:
-        for i, j, fmt in steps:
-            if fmt is None:
-                yield read_and_settle(sources[i], options)
-            else:
-                yield from _settle_batch(
-                    sources[i:j], _read_many(fmt, sources[i:j], options), options
-                )
+        for fmt, batch in batches:
+            yield _read_many(fmt, batch, options)
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    def read(b: int) -> list[RawLog | None]:
-        i, j, fmt = steps[batches[b]]
-        assert fmt is not None
-        return _read_many(fmt, sources[i:j], options)
-
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdei-read") as ahead:
-        queued, b = ahead.submit(read, 0), 0
-        for i, j, fmt in steps:
-            if fmt is None:
-                yield read_and_settle(sources[i], options)
-                continue
-            logs = queued.result()
-            b += 1
-            if b < len(batches):
-                queued = ahead.submit(read, b)
-            yield from _settle_batch(sources[i:j], logs, options)
+        queued = ahead.submit(_read_many, *batches[0], options)
+        for nxt in range(1, len(batches) + 1):
+            got = queued.result()
+            if nxt < len(batches):
+                queued = ahead.submit(_read_many, *batches[nxt], options)
+            yield got
 
 
 def _batch_steps(sources: list[Source], sizes: list[int]) -> list[tuple[int, int, Format | None]]:
