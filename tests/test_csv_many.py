@@ -341,12 +341,14 @@ def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(
 
 def test_plain_json_lines_are_read_together(write):
     """A key missing from one file, a key only ever null in another, integers in one
-    file and floats in another: each file's own columns, as its own read gives."""
+    file and floats in another, NaN and infinity words: each file's own columns, as
+    its own read gives."""
     paths = [
         write("a.jsonl", '{"step": 0, "loss": 1, "acc": null}\n{"step": 1, "loss": 2}\n'),
         write("b.jsonl", '{"step": 0, "loss": 0.5, "lr": 0.1}\n{"step": 1, "loss": 0.25}\n'),
         write("c.jsonl", '{"_step": 3, "loss": 7, "acc": 0.5}\n'),
         write("d.jsonl.gz", gzip.compress(b'{"step": 5, "val_loss": 1e3}\n')),
+        write("e.jsonl", '{"step": 0, "loss": NaN}\n{"step": 1, "loss": -Infinity}\n'),
     ]
     assert _check_many(paths, jsonl) == [True] * len(paths)
 
@@ -354,7 +356,7 @@ def test_plain_json_lines_are_read_together(write):
 @pytest.mark.parametrize(
     "odd",
     [
-        '{"step": 0, "loss": NaN}\n',  # a token only the Python parser reads
+        '{"step": 0, "loss": "NaN"}\n',  # a word in text (only the Python parser reads it)
         '{"step": 0, "loss": 1}\n\n{"step": 1, "loss": 2}\n',  # a blank line
         '{"step": 0, "loss": 1}',  # no line end at the end
         '{"step": 0, "loss": "1"}\n',  # text
@@ -372,10 +374,10 @@ def test_json_lines_outside_the_plain_case_are_read_alone(write, odd):
     assert took[1] is False
 
 
-_JSON_VALUE = st.sampled_from(["0", "1", "-3", "2.5", "1e3", "null", "9223372036854775807"])
-_JSON_ODD = st.sampled_from(
-    ['"x"', '"7"', "true", "NaN", "[1]", '{"a": 1}', "Infinity", "1e400"]
-)  # fmt: skip
+_JSON_VALUE = st.sampled_from(
+    ["0", "1", "-3", "2.5", "1e3", "null", "9223372036854775807", "NaN", "-Infinity"]
+)
+_JSON_ODD = st.sampled_from(['"x"', '"7"', "true", "[1]", '{"a": 1}', "Infinity", "1e400"])
 
 
 @st.composite

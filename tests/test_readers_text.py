@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -463,8 +464,8 @@ def test_a_numeric_run_id_in_a_wide_file_or_json_lines_splits_runs(write, tmp_pa
 
 _VALUES = st.one_of(
     st.integers(-(10**6), 10**6),
-    st.floats(allow_nan=False, allow_infinity=False, width=64),
-    st.sampled_from(["1.5", " 2 ", "abc", "", "inf", "nan", "3e-4"]),
+    st.floats(width=64),  # NaN and the infinities: words json.dumps writes, not JSON
+    st.sampled_from(["1.5", " 2 ", "abc", "", "inf", "nan", "3e-4", "NaN", "-Infinity"]),
     st.none(),
     st.booleans(),
     st.lists(st.integers(0, 3), max_size=2),
@@ -472,7 +473,9 @@ _VALUES = st.one_of(
 )
 _RECORDS = st.lists(
     st.dictionaries(
-        st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest"]), _VALUES, max_size=5
+        st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest", "NaN_count"]),
+        _VALUES,
+        max_size=5,
     ),
     min_size=1,
     max_size=12,
@@ -484,12 +487,38 @@ _RECORDS = st.lists(
 def test_fast_json_lines_path_equals_the_python_parser(records):
     """pyarrow's reader (when it takes a file) gives exactly the Python parser's frame."""
     import json as _json
+
+    _fast_reads_as_python("".join(_json.dumps(r) + "\n" for r in records).encode())
+
+
+_WORDS = st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"-NaN", b" NaN ", b"null", b"1"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    records=_RECORDS,
+    edits=st.lists(st.tuples(st.integers(0, 10**6), _WORDS, st.integers(0, 3)), max_size=4),
+)
+def test_words_anywhere_in_json_lines_never_mislead_the_fast_path(records, edits):
+    """``NaN`` and ``Infinity`` written where a value goes, in a key or a string, glued
+    to a number, a sign or another word, or over some of the text: the fast path
+    reads what the Python parser reads, or leaves the file to it."""
+    import json as _json
+
+    data = bytearray("".join(_json.dumps(r) + "\n" for r in records).encode())
+    for at, word, drop in edits:
+        i = at % (len(data) + 1)
+        data[i : i + drop] = word
+    _fast_reads_as_python(bytes(data))
+
+
+def _fast_reads_as_python(data: bytes) -> None:
+    """The fast path's log of *data*, when it takes the file, is the Python parser's."""
     from pathlib import Path as _Path
 
     from gdei_cli.errors import InputError
     from gdei_cli.readers._json import fast_columns, fast_to_raw, frame_to_raw, parse_lines
 
-    data = "".join(_json.dumps(r) + "\n" for r in records).encode()
     path = _Path("x.jsonl")
     try:
         got_fast = fast_columns(data)
@@ -508,12 +537,15 @@ def test_fast_json_lines_path_equals_the_python_parser(records):
         assert fast_err == str(exc)
         return
     assert fast_err is None, fast_err
+    assert fast is not None
+    assert not slow.skipped_lines  # (a line the Python parser drops: pyarrow refuses it)
     cols = ["metric", "step", "value", "wall_time"]
     a = fast.frame.assign(metric=fast.frame["metric"].astype(str))[cols]
     b = slow.frame.assign(metric=slow.frame["metric"].astype(str))[cols]
     a = a.sort_values(["metric", "step", "value"], kind="stable").reset_index(drop=True)
     b = b.sort_values(["metric", "step", "value"], kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b, check_dtype=True)
+    assert fast.warnings == slow.warnings
 
 
 def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
@@ -521,14 +553,36 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
 
     plain = b'{"step": 0, "loss": 1.5, "eval": {"loss": 2}}\n{"step": 1, "loss": 1.25}\n'
     assert fast_columns(plain) is not None
+    words = b'{"step": 2, "loss": NaN, "eval": {"loss": -Infinity}, "lr":Infinity }\n'
+    assert fast_columns(plain + words) is not None  # a diverged run's words
     for odd in (
-        plain + b'{"step": 2, "loss": NaN}\n',  # a NaN token
+        plain + b'{"step": 2, "loss": "NaN"}\n',  # a word in a string (Python's exact text)
         plain + b'{"step": 2, "loss": 1',  # a cut last line
         plain.replace(b"\n", b"\r\n"),  # CR line ends
         plain.replace(b"\n", b"\n\n", 1),  # a blank line
         plain + b'{"step": 2, "loss": "ok"}\n{"step": 3, "loss": [1]}\n',  # a type change
     ):
         assert fast_columns(odd) is None, odd
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "why"),
+    [
+        ('{"step": 0, "loss": 1}{"step": 1, "loss": 2}\n{"step": 2, "loss": 3}\n', 1, "Extra"),
+        ('{"step": 0, "loss": 1}\nnull\n{"step": 2, "loss": 3}\n', 2, "JSON object"),
+        ('{"step": 0, "loss": 1}\n{"step": 1, "loss": NaN} 7\n{"step": 2}\n', 2, "Extra"),
+    ],
+)
+def test_a_line_that_is_not_one_record_is_an_error_naming_it(write, text, line, why):
+    """pyarrow reads two objects on one line as two rows, and a ``null`` line as an
+    empty one; the fast path counts a row a line, so such a file is the Python
+    parser's, which names the line (it was read silently, its rows off by one)."""
+    from gdei_cli.readers import jsonl
+
+    path = write("two.jsonl", text)
+    with pytest.raises(InputError, match=why) as err:
+        jsonl.read(path)
+    assert err.value.line == line
 
 
 @settings(max_examples=200, deadline=None)
@@ -575,18 +629,30 @@ def test_the_fast_path_prescan_is_the_plain_checks_in_one_pass(parts):
     from gdei_cli.readers._json import (
         _FAST_MAX_DEPTH,
         _SLOW_MARKERS,
+        _TOKENS,
         _fast_path_may_read,
         _nested_deeper_than,
     )
 
     body = b"".join(parts)
+    lines = body.split(b"\n")
+    if body.endswith(b"\n"):
+        lines.pop()
     plain = (
         bool(body.strip())
         and not any(m in body for m in _SLOW_MARKERS)
         and body.lstrip()[:1] == b"{"
+        # each line's first bracket (or word, or backslash) opens an object
+        and all(re.sub(rb"[^][{}NI\\]", b"", ln)[:1] == b"{" for ln in lines)
         and not _nested_deeper_than(body, _FAST_MAX_DEPTH)
     )
-    assert _fast_path_may_read(body) == plain
+    got = _fast_path_may_read(body)
+    if not plain:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.words == tuple(w for w in _TOKENS if w in body)
+        assert got.lines == len(lines)
 
 
 def test_deeply_nested_json_lines_skip_pyarrow_and_are_read_up_to_the_depth_limit(tmp_path):

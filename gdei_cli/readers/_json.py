@@ -1,10 +1,12 @@
 """Parsing JSON-lines records and melting them into points (shared by the JSON readers).
 
-Each chunk of about 4 MB of lines is parsed by one call into the C JSON
-scanner (which, unlike strict JSON parsers, accepts the
-``NaN``/``Infinity``/``-Infinity`` tokens training scripts write), then
-flattened into columns by pandas.  A missing key
-or ``null`` is absent; ``NaN`` is a value.  Nested objects become
+Most files are parsed by pyarrow's C++ reader (:func:`fast_columns`), the
+``NaN``/``Infinity``/``-Infinity`` words training scripts write (strict JSON
+parsers refuse them) included (:func:`_arrow_table`).  The rest (a blank line,
+an escape, text that is not ASCII, a bad line to name) go to the Python parser:
+each chunk of about 4 MB of lines is parsed by one call into the C JSON scanner
+(which accepts those words), then flattened into columns by pandas.  A missing
+key or ``null`` is absent; ``NaN`` is a value.  Nested objects become
 ``outer/inner`` metric names.
 """
 
@@ -292,10 +294,12 @@ def _big_float(v: Any) -> float:
         return math.inf if v > 0 else -math.inf
 
 
-#: text that sends a file to the Python parser: NaN/Infinity tokens (not JSON, but
-#: written by training scripts), escapes that may be lone surrogates, and blank lines
-#: or CR line ends (whose line numbers the fast path does not track)
-_SLOW_MARKERS: Final = (b"NaN", b"Infinity", b"\\u", b"\n\n", b"\r")
+#: text that sends a file to the Python parser: escapes that may be lone surrogates,
+#: and blank lines or CR line ends (whose line numbers the fast path does not track)
+_SLOW_MARKERS: Final = (b"\\u", b"\n\n", b"\r")  # (as _fast_path_may_read looks)
+#: words Python's json reads as numbers (not JSON, but written by training scripts):
+#: the fast path reads them as :func:`_arrow_table` says
+_TOKENS: Final = (b"NaN", b"Infinity")
 
 
 #: nesting the fast path accepts (logs nest a level or three)
@@ -326,22 +330,39 @@ _NOT_SCANNED: Final = bytes(b for b in range(256) if b not in b"[]{}" + _MARKER_
 _LEADING_SPACE: Final = re.compile(rb"\s*")
 
 
-def _fast_path_may_read(body: bytes) -> bool:
-    """Whether *body* may go to pyarrow: an object first, no slow marker, no deep
-    nesting.  One pass keeps only brackets and the bytes markers start with; the
-    exact marker search runs only if one of those bytes is there (a key with a
-    capital N or I), and blank lines are looked for only among the line ends kept."""
+@dataclass(frozen=True)
+class _Scan:
+    """What :func:`_fast_path_may_read` found in a text pyarrow may read."""
+
+    #: which of :data:`_TOKENS` are in it
+    words: tuple[bytes, ...]
+    #: its lines, each a record if pyarrow reads as many rows (none is blank, each
+    #: starts with an object: pyarrow reads ``{...}{...}`` on one line as two)
+    lines: int
+
+
+def _fast_path_may_read(body: bytes) -> _Scan | None:
+    """Whether *body* may go to pyarrow: an object first on each line, no slow
+    marker, no deep nesting (``None`` if not).  One pass keeps only brackets and
+    the bytes markers and words start with; the exact searches run only if one of
+    those bytes is there (a key with a capital N or I), and blank lines are looked
+    for only among the line ends kept."""
     start = _LEADING_SPACE.match(body)
     if start is None or body[start.end() : start.end() + 1] != b"{":
-        return False  # blank, or not a JSON object first
+        return None  # blank, or not a JSON object first
     kept = body.translate(None, _NOT_SCANNED)
-    if any(c in kept for c in (b"N", b"I", b"\\", b"\r")):
-        if any(m in body for m in _SLOW_MARKERS):
-            return False
+    if b"\r" in kept or (b"\\" in kept and b"\\u" in body):
+        return None
     # every line of objects keeps a bracket: an empty line shows as two line ends
     if b"\n\n" in kept and b"\n\n" in body:
-        return False
-    return not _brackets_deeper_than(kept.translate(None, _MARKER_STARTS), _FAST_MAX_DEPTH)
+        return None
+    breaks = kept.count(b"\n")
+    lines = breaks + (not kept.endswith(b"\n"))
+    if kept[:1] != b"{" or kept.count(b"\n{") != lines - 1:
+        return None  # a line that is no object (null, a list) or starts with a word
+    if _brackets_deeper_than(kept.translate(None, _MARKER_STARTS), _FAST_MAX_DEPTH):
+        return None
+    return _Scan(tuple(w for w in _TOKENS if w[:1] in kept and w in body), lines)
 
 
 def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: list[str]) -> RawLog:
@@ -361,9 +382,10 @@ def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: l
 
 def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     """JSON lines through pyarrow's C++ reader: the columns and the row count, or
-    ``None`` when this file needs the Python parser (see ``_SLOW_MARKERS``; or any
-    file pyarrow refuses: a cut last line, a value changing type, a record that is
-    not an object).
+    ``None`` when this file needs the Python parser (see ``_SLOW_MARKERS`` and
+    :func:`_fast_path_may_read`; or any file pyarrow refuses: a cut last line, a
+    value changing type, a record that is not an object; or a ``NaN`` in a string,
+    see :func:`_arrow_table`).
 
     With :func:`fast_to_raw`, the result is the Python parser's, value for value (a
     test checks it): null and missing keys are absent, nested objects become
@@ -374,11 +396,12 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.isascii():
         return None  # non-ASCII keys or text: the Python parser's exact handling
-    if not _fast_path_may_read(body):
+    scan = _fast_path_may_read(body)
+    if scan is None:
         # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
         # nesting (6,000 levels: 12 s)
         return None
-    return _arrow_columns(body)
+    return _arrow_columns(body, scan)
 
 
 #: the smallest block pyarrow parses JSON lines in: a body is cut in about 8 blocks
@@ -389,25 +412,128 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
 MIN_BLOCK: Final = 256 << 10
 
 
-def _arrow_columns(
-    body: bytes, *, numbers_only: bool = False, release: int | None = None
-) -> tuple[list[Column], int] | None:
-    """pyarrow's parse of JSON lines *body*, as :func:`fast_columns` gives it, or
-    ``None`` when pyarrow refuses the text (or, with *numbers_only*, when a key holds
-    anything but numbers and ``null``).  Arrow's memory is handed back before and
-    after the columns are converted as for a file of *release* bytes (default: the
-    body's size; see ``release_arrow_memory``)."""
+def _parse_arrow(body: bytes) -> Any:
+    """pyarrow's table of JSON lines *body*, or ``None`` if it refuses the text."""
     import pyarrow as pa
     import pyarrow.json as pajson
 
     try:
-        table = pajson.read_json(
+        return pajson.read_json(
             pa.BufferReader(body),
             read_options=pajson.ReadOptions(
                 use_threads=True, block_size=max(MIN_BLOCK, len(body) // 8 + 1)
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
+    """pyarrow's table of JSON lines *body* (as *scan* found it: a row a line), where
+    the words ``NaN``, ``Infinity`` and ``-Infinity`` are values: *nan* and the infinities, present
+    (not null) in float64 columns; ``None`` if pyarrow refuses the text or a word
+    is anywhere but where Python's json reads it as a number (or a line is not one
+    record).
+
+    JSON has no such words, so the text is parsed twice: once with each word (and
+    the sign of ``-Infinity``) written ``null``, once with ``NaN`` written ``1`` and
+    ``Infinity`` ``2``.  ``null`` followed or preceded by anything but what may
+    surround a value is not JSON, so the first parse fails unless each word stands
+    alone where a value goes.  The second parse differs from the first only where
+    a word stood: a cell null in the first and a number in the second held a word,
+    and any other difference (a word inside a key or a string) sends the file to
+    the Python parser."""
+    words = scan.words
+    if not words:
+        table = _parse_arrow(body)
+        return None if table is None or table.num_rows != scan.lines else table
+    import pyarrow as pa
+
+    first = _parse_arrow(_written(body, words, b"null", b"null"))
+    if first is None or first.num_rows != scan.lines:
+        return None
+    second = _parse_arrow(_written(body, words, b"1", b"2"))
+    if second is None or second.column_names != first.column_names:
+        return None
+    arrays = []
+    for a, b in zip(first.columns, second.columns, strict=True):
+        got = _with_words(_one_array(a), _one_array(b), nan)
+        if got is None:
+            return None
+        arrays.append(got)
+    return pa.Table.from_arrays(arrays, names=first.column_names)
+
+
+def _written(body: bytes, words: tuple[bytes, ...], nan: bytes, inf: bytes) -> bytes:
+    """*body* with the *words* written *nan* and *inf* (``-Infinity`` as
+    *inf* too when that is ``null``, else as ``-`` and *inf*)."""
+    if b"Infinity" in words:
+        if inf == b"null":
+            body = body.replace(b"-Infinity", inf)
+        body = body.replace(b"Infinity", inf)
+    return body.replace(b"NaN", nan) if b"NaN" in words else body
+
+
+def _one_array(chunked: Any) -> Any:
+    """A chunked Arrow column as one array."""
+    return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+
+
+def _with_words(a: Any, b: Any, nan: float) -> Any:
+    """Column *a* of :func:`_arrow_table`'s first parse with the words its second
+    parse, *b*, shows (see there); ``None`` if the two differ anywhere else."""
+    import pyarrow as pa
+
+    ta, tb = a.type, b.type
+    if pa.types.is_struct(ta):
+        names = [ta.field(i).name for i in range(ta.num_fields)]
+        if (
+            not pa.types.is_struct(tb)
+            or [tb.field(i).name for i in range(tb.num_fields)] != names
+            or not a.is_valid().equals(b.is_valid())
+        ):
+            return None
+        fields = [_with_words(a.field(i), b.field(i), nan) for i in range(ta.num_fields)]
+        if any(f is None for f in fields):
+            return None
+        mask = a.is_null() if a.null_count else None
+        return pa.StructArray.from_arrays(fields, names=names, mask=mask)
+    number = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if not (any(is_(ta) for is_ in number) and any(is_(tb) for is_ in number)):
+        return a if ta == tb and a.equals(b) else None
+    word = np.asarray(a.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    word &= np.asarray(b.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not word.any():
+        return a
+    written = np.asarray(b.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False))[word]
+    if not np.isin(written, (1.0, 2.0, -2.0)).all():
+        return None
+    values = np.array(
+        a.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
+    )
+    values[word] = np.where(written == 1.0, nan, np.copysign(math.inf, written))
+    valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool) | word
+    return pa.array(values, mask=None if valid.all() else ~valid)
+
+
+def _arrow_columns(
+    body: bytes,
+    scan: _Scan,
+    *,
+    numbers_only: bool = False,
+    release: int | None = None,
+) -> tuple[list[Column], int] | None:
+    """pyarrow's parse of JSON lines *body* (as *scan* found it; ``NaN`` and
+    ``Infinity`` are values: see :func:`_arrow_table`), as :func:`fast_columns` gives it, or
+    ``None`` when pyarrow refuses the text (or, with *numbers_only*, when a key holds
+    anything but numbers and ``null``; or when two keys are one name once trimmed,
+    as the Python parser's order of keys decides which is kept).  Arrow's memory is
+    handed back before and after the columns are converted as for a file of
+    *release* bytes (default: the body's size; see ``release_arrow_memory``)."""
+    import pyarrow as pa
+
+    table = _arrow_table(body, scan)
+    if table is None:
         return None
     numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
     if numbers_only and not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
@@ -417,10 +543,11 @@ def _arrow_columns(
     n = table.num_rows
     columns: list[Column] = []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
-        one = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-        _add_arrow_column(columns, n, str(name), one)
+        _add_arrow_column(columns, n, str(name), _one_array(chunked))
     del table  # nothing else holds Arrow's buffers now
     release_arrow_memory(nbytes)
+    if len({c.name.strip() for c in columns}) != len(columns):
+        return None
     return columns, n
 
 
@@ -487,10 +614,11 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
     indices = [i for i, _ in taken]
     taken.clear()  # (the files' own bytes: only the joined copy is kept)
     got = None
-    if _fast_path_may_read(joined):
+    scan = _fast_path_may_read(joined)
+    if scan is not None:
         # (a batch's parse is handed back to the OS whatever its size: the next batch
         # would not reuse it before the runs' columns pile up)
-        got = _arrow_columns(joined, numbers_only=True, release=ARROW_RELEASE_BYTES)
+        got = _arrow_columns(joined, scan, numbers_only=True, release=ARROW_RELEASE_BYTES)
     if got is None or got[1] != sum(counts) or any(rounded_step(c) for c in got[0]):
         return out
     columns = got[0]
