@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gdei_cli import load
@@ -333,3 +335,102 @@ def test_sb3_is_recognised_by_its_header_only_under_its_name(write):
     header = "time/fps,time/total_timesteps,train/loss\n1,128,0.5\n"
     assert detect_format(write("log/progress.csv", header))[0] == "sb3"
     assert detect_format(write("other.csv", header))[0] == "csv"
+
+
+# --------------------------------------------------------------------------- MMDetection: pyarrow
+
+
+def _mmdet_read_both(path, monkeypatch):
+    """mmdet.read of *path* as it reads it, and with pyarrow's frame refused (the
+    Python parser): each a log, or the error's text."""
+    from gdei_cli.errors import InputError
+    from gdei_cli.readers import _json, mmdet
+
+    def read():
+        try:
+            log = mmdet.read(path)
+        except InputError as exc:
+            return str(exc)
+        frame = log.frame.assign(metric=log.frame["metric"].astype(str))
+        frame = frame.sort_values(["metric", "step", "value"], kind="stable")
+        return frame.reset_index(drop=True), log.attrs, log.warnings, log.skipped_lines
+
+    got = read()
+    with monkeypatch.context() as m:
+        m.setattr(_json, "fast_frame", lambda data: None)
+        slow = read()
+    return got, slow
+
+
+def _same(got, slow):
+    import pandas as pd
+
+    if isinstance(got, str) or isinstance(slow, str):
+        assert got == slow
+        return
+    pd.testing.assert_frame_equal(got[0], slow[0], check_dtype=True)
+    assert got[1:] == slow[1:]
+
+
+@pytest.mark.parametrize("run", ["faster-rcnn-swx", "atss-swx-nan"])
+def test_mmdet_real_logs_go_through_pyarrow_as_the_python_parser_reads_them(
+    run, monkeypatch
+):
+    """Both genuine MMDetection logs (one with a NaN word on nearly every line) are
+    taken by pyarrow, and read exactly as the Python parser reads them."""
+    from gdei_cli.readers._json import fast_frame
+
+    from .conftest import shared_logs
+
+    (path,) = (shared_logs() / "mmdet_json" / f"zhaoyang97__mmdetection__{run}").glob("*.json")
+    assert fast_frame(path.read_bytes()) is not None
+    _same(*_mmdet_read_both(path, monkeypatch))
+
+
+_MM_VALUE = st.one_of(
+    st.floats(width=64),
+    st.integers(-5, 10**6),
+    st.none(),
+    st.sampled_from(["0.1 0.2", "0.5", "NaN", "x"]),
+)
+_MM_LINE = st.fixed_dictionaries(
+    {},
+    optional={
+        "mode": st.sampled_from(["train", "val", "train", "test"]),
+        "epoch": st.one_of(st.integers(1, 3), st.sampled_from([1.0, 1.5, "2"])),
+        "iter": st.integers(0, 60),
+        "lr": _MM_VALUE,
+        "loss": _MM_VALUE,
+        "bbox_mAP": _MM_VALUE,
+        "time": st.floats(0.1, 0.5),
+        "seed": st.integers(0, 3),
+    },
+)
+_MM_META = st.fixed_dictionaries(
+    {"env_info": st.sampled_from(["sys.platform: linux\nCUDA: NaN", "x"])},
+    optional={
+        "config": st.sampled_from(["total_epochs = 12", "runner = dict(max_epochs=3)", ""]),
+        "seed": st.one_of(st.integers(0, 9), st.none()),
+        "exp_name": st.sampled_from(["cfg.py", "a b.py"]),
+    },
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    meta=st.one_of(st.none(), _MM_META),
+    lines=st.lists(_MM_LINE, min_size=1, max_size=10),
+)
+def test_mmdet_through_pyarrow_reads_as_the_python_parser(tmp_path, monkeypatch, meta, lines):
+    """Environment records, modes, epochs and iterations of any kind, NaN and
+    infinity words, text, null and missing keys: MMDetection logs read through
+    pyarrow's frame give the log (or the error) the Python parser's frame gives."""
+    records = ([meta] if meta is not None else []) + lines
+    path = tmp_path / "x.log.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _same(*_mmdet_read_both(path, monkeypatch))

@@ -40,15 +40,19 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     import numpy as np
     import pandas as pd
 
-    from gdei_cli.readers._json import frame_to_raw, parse_lines
+    from gdei_cli.readers._json import fast_frame, frame_to_raw, parse_lines
 
     options = options or ReadOptions()
     warnings: list[str] = []
-    got = parse_lines(
-        path, read_bytes(path, warnings, max_bytes=options.max_bytes), errors="replace"
-    )
-    frame, lines, skipped = got.frame, got.line_numbers, got.skipped
-    warnings += got.warnings
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+    fast = fast_frame(data)
+    if fast is not None:
+        frame, lines, skipped = fast, np.arange(1, len(fast) + 1), []
+    else:
+        got = parse_lines(path, data, errors="replace")
+        frame, lines, skipped = got.frame, got.line_numbers, got.skipped
+        warnings += got.warnings
+    del data
     if frame.empty:
         raise InputError("empty MMDetection log", path=path)
     meta_cols = [c for c in frame.columns if c in META_KEYS]
