@@ -512,6 +512,26 @@ def test_words_anywhere_in_json_lines_never_mislead_the_fast_path(records, edits
     _fast_reads_as_python(bytes(data))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from([b'{"a": 1}', b'{"a": NaN}', b'{"N": -Infinity}', b"{NaN"])),
+    end=st.booleans(),
+)
+def test_the_lines_holding_a_word_are_found_and_copied_whole(lines, end):
+    """The second parse's text: every line holding a word, in order, each with its
+    line end (the file's last line may have none)."""
+    from gdei_cli.readers._json import _TOKENS, _lines_with
+
+    body = b"\n".join(lines) + (b"\n" if end else b"")
+    words = tuple(w for w in _TOKENS if w in body)
+    if not words:
+        return
+    rows, text = _lines_with(body, words)
+    want = [i for i, ln in enumerate(lines) if any(w in ln for w in words)]
+    assert rows.tolist() == want
+    assert text == b"".join(lines[i] + b"\n" for i in want)
+
+
 def _fast_reads_as_python(data: bytes) -> None:
     """The fast path's log of *data*, when it takes the file, is the Python parser's."""
     from pathlib import Path as _Path

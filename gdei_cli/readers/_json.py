@@ -430,19 +430,19 @@ def _parse_arrow(body: bytes) -> Any:
 
 def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
     """pyarrow's table of JSON lines *body* (as *scan* found it: a row a line), where
-    the words ``NaN``, ``Infinity`` and ``-Infinity`` are values: *nan* and the infinities, present
-    (not null) in float64 columns; ``None`` if pyarrow refuses the text or a word
-    is anywhere but where Python's json reads it as a number (or a line is not one
-    record).
+    the words ``NaN``, ``Infinity`` and ``-Infinity`` are values: *nan* and the
+    infinities, present (not null) in float64 columns; ``None`` if pyarrow refuses
+    the text or a word is anywhere but where Python's json reads it as a number (or
+    a line is not one record).
 
     JSON has no such words, so the text is parsed twice: once with each word (and
-    the sign of ``-Infinity``) written ``null``, once with ``NaN`` written ``1`` and
-    ``Infinity`` ``2``.  ``null`` followed or preceded by anything but what may
-    surround a value is not JSON, so the first parse fails unless each word stands
-    alone where a value goes.  The second parse differs from the first only where
-    a word stood: a cell null in the first and a number in the second held a word,
-    and any other difference (a word inside a key or a string) sends the file to
-    the Python parser."""
+    the sign of ``-Infinity``) written ``null``, then its lines that hold a word
+    with ``NaN`` written ``1`` and ``Infinity`` ``2``.  ``null`` followed or
+    preceded by anything but what may surround a value is not JSON, so the first
+    parse fails unless each word stands alone where a value goes.  The second parse
+    differs from the first only where a word stood: a cell null in the first and a
+    number in the second held a word, and any other difference (a word inside a key
+    or a string) sends the file to the Python parser."""
     words = scan.words
     if not words:
         table = _parse_arrow(body)
@@ -452,20 +452,49 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
     first = _parse_arrow(_written(body, words, b"null", b"null"))
     if first is None or first.num_rows != scan.lines:
         return None
-    second = _parse_arrow(_written(body, words, b"1", b"2"))
     names = first.column_names
-    if second is None or sorted(second.column_names) != sorted(names):
-        return None
     if len(set(names)) != len(names):
         return None
-    second = second.select(names)  # (the order of keys varies with the threads' blocks)
-    arrays = []
-    for a, b in zip(first.columns, second.columns, strict=True):
-        got = _with_words(_one_array(a), _one_array(b), nan)
+    rows, text = _lines_with(body, words)
+    second = _parse_arrow(_written(text, words, b"1", b"2"))
+    del text
+    if second is None or second.num_rows != rows.size or not set(second.column_names) <= set(names):
+        return None
+    arrays = [_one_array(c) for c in first.columns]
+    del first
+    for i, name in enumerate(names):
+        if name not in second.column_names:
+            continue  # (no line with a word has this key)
+        got = _with_words(arrays[i], _one_array(second.column(name)), rows, nan)
         if got is None:
             return None
-        arrays.append(got)
-    return pa.Table.from_arrays(arrays, names=first.column_names)
+        arrays[i] = got
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _lines_with(body: bytes, words: tuple[bytes, ...]) -> tuple[np.ndarray, bytes]:
+    """The lines of *body* that hold any of *words* (0-based, ascending), and their
+    text, each line ending in a line end.  (Lines next to each other are copied as
+    one piece: a run's diverged tail is one.)"""
+    arr = np.frombuffer(body, dtype=np.uint8)
+    found = []
+    for word in words:
+        at = np.flatnonzero(arr[: arr.size - len(word) + 1] == word[0])
+        for k in range(1, len(word)):
+            at = at[arr[at + k] == word[k]]
+        found.append(at)
+    ends = np.flatnonzero(arr == 0x0A)
+    rows = np.unique(np.searchsorted(ends, np.concatenate(found)))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.append(ends + 1, arr.size)  # (the last line may have no line end)
+    first = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a piece starts
+    last = np.append(first[1:], rows.size) - 1
+    pieces = [
+        body[a:b]
+        for a, b in zip(starts[rows[first]].tolist(), stops[rows[last]].tolist(), strict=True)
+    ]
+    text = b"".join(pieces)
+    return rows, text if text.endswith(b"\n") else text + b"\n"
 
 
 def _written(body: bytes, words: tuple[bytes, ...], nan: bytes, inf: bytes) -> bytes:
@@ -483,40 +512,44 @@ def _one_array(chunked: Any) -> Any:
     return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
 
 
-def _with_words(a: Any, b: Any, nan: float) -> Any:
+def _with_words(a: Any, b: Any, rows: np.ndarray, nan: float) -> Any:
     """Column *a* of :func:`_arrow_table`'s first parse with the words its second
-    parse, *b*, shows (see there); ``None`` if the two differ anywhere else."""
+    parse of *a*'s *rows*, *b*, shows (see there); ``None`` if the two differ
+    anywhere else."""
     import pyarrow as pa
 
+    part = a.take(pa.array(rows))
     ta, tb = a.type, b.type
     if pa.types.is_struct(ta):
         names = [ta.field(i).name for i in range(ta.num_fields)]
         if (
             not pa.types.is_struct(tb)
             or [tb.field(i).name for i in range(tb.num_fields)] != names
-            or not a.is_valid().equals(b.is_valid())
+            or not part.is_valid().equals(b.is_valid())
         ):
             return None
-        fields = [_with_words(a.field(i), b.field(i), nan) for i in range(ta.num_fields)]
+        fields = [_with_words(a.field(i), b.field(i), rows, nan) for i in range(ta.num_fields)]
         if any(f is None for f in fields):
             return None
         mask = a.is_null() if a.null_count else None
         return pa.StructArray.from_arrays(fields, names=names, mask=mask)
     number = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
     if not (any(is_(ta) for is_ in number) and any(is_(tb) for is_ in number)):
-        return a if ta == tb and a.equals(b) else None
-    word = np.asarray(a.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        return a if ta == tb and part.equals(b) else None
+    word = np.asarray(part.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     word &= np.asarray(b.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if not word.any():
         return a
     written = np.asarray(b.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False))[word]
     if not np.isin(written, (1.0, 2.0, -2.0)).all():
         return None
+    at = rows[word]
     values = np.array(
         a.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
     )
-    values[word] = np.where(written == 1.0, nan, np.copysign(math.inf, written))
-    valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool) | word
+    values[at] = np.where(written == 1.0, nan, np.copysign(math.inf, written))
+    valid = np.array(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    valid[at] = True
     return pa.array(values, mask=None if valid.all() else ~valid)
 
 
