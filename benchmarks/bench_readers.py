@@ -67,6 +67,7 @@ def write_data() -> dict[str, Path]:
         "long CSV of 10,000 runs": DATA / "long_runs.csv",
         "wide CSV": DATA / "wide.csv",
         "JSON lines": DATA / "lines.jsonl",
+        "JSON lines with NaN words": DATA / "lines_nan.jsonl",
         "200 CSV files": DATA / "many",
         "200 long CSV files": DATA / "many_long",
         "200 JSON-lines files": DATA / "many_jsonl",
@@ -105,6 +106,18 @@ def write_data() -> dict[str, Path]:
                 fh.write(
                     json.dumps({"step": s, "loss": a, "val_loss": b, "lr": c, "acc": d}) + "\n"
                 )
+    nan_lines = paths["JSON lines with NaN words"]
+    if not nan_lines.exists():  # a run that diverged: its last fifth's loss is NaN
+        n = POINTS // 4
+        vals = np.random.default_rng(7).random((n, 4)).round(6)
+        vals[int(0.8 * n) :, 0] = np.nan
+        with open(nan_lines, "w") as fh:
+            for s, (a, b, c, d) in enumerate(vals.tolist()):
+                rec = {"step": s, "loss": a, "val_loss": b, "lr": c, "acc": d}
+                fh.write(json.dumps(rec) + "\n")  # (json writes the NaN word)
+    nulled = _nulled(nan_lines)
+    if not nulled.exists():  # what the references can read: the words written null
+        nulled.write_bytes(nan_lines.read_bytes().replace(b"NaN", b"null"))
     _two_hundred_files(
         paths["200 CSV files"],
         lambda n: {"step": np.arange(n), "loss": rng.random(n).round(6),
@@ -137,6 +150,11 @@ def write_data() -> dict[str, Path]:
                 )
             )
     return paths
+
+
+def _nulled(path: Path) -> Path:
+    """The twin of JSON lines *path* with its NaN words written ``null``."""
+    return path.with_name(path.stem + "_null" + path.suffix)
 
 
 def _two_hundred_files(folder: Path, columns: Callable[[int], dict[str, object]]) -> None:
@@ -269,6 +287,16 @@ def reader_rows(paths: dict[str, Path], rounds: int, ref: Reference) -> list[str
         fns["read"] = lambda p=path, r=(gjsonl if kind == "json" else gcsv).read: r(p)
         fns["load"] = lambda p=path: load([p], jobs=1)
         rows.append(_reader_row(f"{label}, 1M points", median_times(fns, rounds)))
+    # neither reference reads the NaN word (not JSON): they read its twin with the
+    # words written null, and gdei the file itself
+    path = paths["JSON lines with NaN words"]
+    fns = {"pyarrow": ref.read("pyarrow json", _nulled(path))}
+    if ref.has_polars:
+        fns["polars"] = ref.read("polars json", _nulled(path))
+    fns["read"] = lambda p=path: gjsonl.read(p)
+    fns["load"] = lambda p=path: load([p], jobs=1)
+    label = "JSON lines, its last fifth's loss NaN (references: the words written null)"
+    rows.append(_reader_row(f"{label}, 1M points", median_times(fns, rounds)))
     folders = (
         ("200 CSV files", "200 wide CSV files", "csv"),
         ("200 long CSV files", None, "csv"),
