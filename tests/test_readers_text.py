@@ -463,6 +463,7 @@ def test_a_numeric_run_id_in_a_wide_file_or_json_lines_splits_runs(write, tmp_pa
 
 
 _VALUES = st.one_of(
+    st.text(alphabet="aé学😀\x00\u2028 1.", max_size=4),
     st.integers(-(10**6), 10**6),
     st.floats(width=64),  # NaN and the infinities: words json.dumps writes, not JSON
     st.sampled_from(["1.5", " 2 ", "abc", "", "inf", "nan", "3e-4", "NaN", "-Infinity"]),
@@ -473,7 +474,7 @@ _VALUES = st.one_of(
 )
 _RECORDS = st.lists(
     st.dictionaries(
-        st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest", "NaN_count"]),
+        st.sampled_from(["step", "loss", "acc", "lr", "name2", "nest", "NaN_count", "损失"]),
         _VALUES,
         max_size=5,
     ),
@@ -483,12 +484,14 @@ _RECORDS = st.lists(
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
-@given(records=_RECORDS)
-def test_fast_json_lines_path_equals_the_python_parser(records):
-    """pyarrow's reader (when it takes a file) gives exactly the Python parser's frame."""
+@given(records=_RECORDS, ascii=st.booleans())
+def test_fast_json_lines_path_equals_the_python_parser(records, ascii):
+    """pyarrow's reader (when it takes a file) gives exactly the Python parser's frame
+    (text as UTF-8 or as escapes)."""
     import json as _json
 
-    _fast_reads_as_python("".join(_json.dumps(r) + "\n" for r in records).encode())
+    lines = (_json.dumps(r, ensure_ascii=ascii) + "\n" for r in records)
+    _fast_reads_as_python("".join(lines).encode())
 
 
 _WORDS = st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"-NaN", b" NaN ", b"null", b"1"])
@@ -575,7 +578,11 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
     assert fast_columns(plain) is not None
     words = b'{"step": 2, "loss": NaN, "eval": {"loss": -Infinity}, "lr":Infinity }\n'
     assert fast_columns(plain + words) is not None  # a diverged run's words
+    text = '{"step": 2, "perte": 1, "note": "café 学习 \\u00e9\\u4e60"}\n'.encode()
+    assert fast_columns(plain + text) is not None  # UTF-8 text and its escapes
     for odd in (
+        plain + b'{"step": 2, "note": "\\ud83d\\ude00"}\n',  # a surrogate escape
+        plain + b'{"step": 2, "note": "caf\xe9"}\n',  # not UTF-8
         plain + b'{"step": 2, "loss": "NaN"}\n',  # a word in a string (Python's exact text)
         plain + b'{"step": 2, "loss": 1',  # a cut last line
         plain.replace(b"\n", b"\r\n"),  # CR line ends
@@ -638,7 +645,7 @@ def test_the_nesting_check_of_flat_records(text, limit):
     st.lists(
         st.sampled_from(
             [b"{", b"}", b"[", b"]", b"NaN", b"Infinity", b"\\u", b"\n", b"\r", b" ", b"\t",
-             b"N", b"I", b"\\", b"a", b'"k": 1', b"{" * 20, b"}" * 20]
+             b"N", b"I", b"\\", b"a", b'"k": 1', b"{" * 20, b"}" * 20, b"d8", b"D", b"b"]
         ),
         max_size=40,
     )
@@ -661,6 +668,7 @@ def test_the_fast_path_prescan_is_the_plain_checks_in_one_pass(parts):
     plain = (
         bool(body.strip())
         and not any(m in body for m in _SLOW_MARKERS)
+        and not re.search(rb"\\u[dD][89a-fA-F]", body)
         and body.lstrip()[:1] == b"{"
         # each line's first bracket (or word, or backslash) opens an object
         and all(re.sub(rb"[^][{}NI\\]", b"", ln)[:1] == b"{" for ln in lines)

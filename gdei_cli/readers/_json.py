@@ -25,6 +25,7 @@ import numpy as np
 from gdei_cli.errors import InputError
 from gdei_cli.readers._io import (
     ARROW_RELEASE_BYTES,
+    check_utf8,
     join_counting_lines,
     read_plain,
     release_arrow_memory,
@@ -294,9 +295,11 @@ def _big_float(v: Any) -> float:
         return math.inf if v > 0 else -math.inf
 
 
-#: text that sends a file to the Python parser: escapes that may be lone surrogates,
-#: and blank lines or CR line ends (whose line numbers the fast path does not track)
-_SLOW_MARKERS: Final = (b"\\u", b"\n\n", b"\r")  # (as _fast_path_may_read looks)
+#: text that sends a file to the Python parser: blank lines or CR line ends (whose
+#: line numbers the fast path does not track), and (below) an escape of a surrogate
+#: (a lone one is no character: Python's parser keeps it, then gdei writes it out)
+_SLOW_MARKERS: Final = (b"\n\n", b"\r")  # (as _fast_path_may_read looks)
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 #: words Python's json reads as numbers (not JSON, but written by training scripts):
 #: the fast path reads them as :func:`_arrow_table` says
 _TOKENS: Final = (b"NaN", b"Infinity")
@@ -351,7 +354,7 @@ def _fast_path_may_read(body: bytes) -> _Scan | None:
     if start is None or body[start.end() : start.end() + 1] != b"{":
         return None  # blank, or not a JSON object first
     kept = body.translate(None, _NOT_SCANNED)
-    if b"\r" in kept or (b"\\" in kept and b"\\u" in body):
+    if b"\r" in kept or (b"\\" in kept and _SURROGATE_ESCAPE.search(body)):
         return None
     # every line of objects keeps a bracket: an empty line shows as two line ends
     if b"\n\n" in kept and b"\n\n" in body:
@@ -380,6 +383,16 @@ def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: l
     )
 
 
+def _utf8(body: bytes) -> bool:
+    """Whether *body* is UTF-8 text (pyarrow's JSON reader does not check: a byte
+    that is not would fail later, when a name or a text is decoded)."""
+    try:
+        check_utf8(body, Path())
+    except InputError:
+        return False
+    return True
+
+
 def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     """JSON lines through pyarrow's C++ reader: the columns and the row count, or
     ``None`` when this file needs the Python parser (see ``_SLOW_MARKERS`` and
@@ -394,8 +407,8 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     blank.
     """
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if not body.isascii():
-        return None  # non-ASCII keys or text: the Python parser's exact handling
+    if not _utf8(body):
+        return None  # (the Python parser names the line)
     scan = _fast_path_may_read(body)
     if scan is None:
         # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
@@ -634,7 +647,7 @@ def fast_frame(data: bytes) -> pd.DataFrame | None:
     import pyarrow as pa
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if not body.isascii():
+    if not _utf8(body):
         return None
     scan = _fast_path_may_read(body)
     if scan is None:
