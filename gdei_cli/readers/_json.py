@@ -3,9 +3,10 @@
 Most files are parsed by pyarrow's C++ reader (:func:`fast_columns`), the
 ``NaN``/``Infinity``/``-Infinity`` words training scripts write (strict JSON
 parsers refuse them) included (:func:`_arrow_table`).  The rest (a blank line,
-an escape, text that is not ASCII, a bad line to name) go to the Python parser:
-each chunk of about 4 MB of lines is parsed by one call into the C JSON scanner
-(which accepts those words), then flattened into columns by pandas.  A missing
+an escaped surrogate, bytes that are not UTF-8, a bad line to name) go to the
+Python parser: each chunk of about 4 MB of lines is parsed by one call into the
+C JSON scanner (which accepts those words), then flattened into columns by
+pandas.  A missing
 key or ``null`` is absent; ``NaN`` is a value.  Nested objects become
 ``outer/inner`` metric names.
 """
