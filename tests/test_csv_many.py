@@ -341,14 +341,15 @@ def test_framework_csv_logs_are_read_together_as_their_reader_reads_them(
 
 def test_plain_json_lines_are_read_together(write):
     """A key missing from one file, a key only ever null in another, integers in one
-    file and floats in another, NaN and infinity words: each file's own columns, as
-    its own read gives."""
+    file and floats in another, NaN and infinity words, names in UTF-8 and as
+    escapes: each file's own columns, as its own read gives."""
     paths = [
         write("a.jsonl", '{"step": 0, "loss": 1, "acc": null}\n{"step": 1, "loss": 2}\n'),
         write("b.jsonl", '{"step": 0, "loss": 0.5, "lr": 0.1}\n{"step": 1, "loss": 0.25}\n'),
         write("c.jsonl", '{"_step": 3, "loss": 7, "acc": 0.5}\n'),
         write("d.jsonl.gz", gzip.compress(b'{"step": 5, "val_loss": 1e3}\n')),
         write("e.jsonl", '{"step": 0, "loss": NaN}\n{"step": 1, "loss": -Infinity}\n'),
+        write("f.jsonl", '{"step": 0, "perte": 1, "é": 2, "\\u5b66": 3}\n'.encode()),
     ]
     assert _check_many(paths, jsonl) == [True] * len(paths)
 
@@ -363,7 +364,7 @@ def test_plain_json_lines_are_read_together(write):
         '{"step": 0, "loss": true}\n',  # a boolean
         '{"step": 0, "opt": {"lr": 1}}\n',  # an object
         '{"step": 0, "loss": [1]}\n',  # a list
-        '{"step": 0, "perte": 1, "é": 2}\n',  # not ASCII
+        b'{"step": 0, "perte": 1, "\xe9": 2}\n',  # not UTF-8
         ' {"step": 0, "loss": 1}\n',  # not an object first
     ],
 )

@@ -671,7 +671,7 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
 
     pyarrow's JSON parse costs about 2 ms a call whatever the file, more than a
     small file's lines, so the files are parsed as one table (one after another)
-    and the table is cut back into each file's lines.  Taken: ASCII files ending
+    and the table is cut back into each file's lines.  Taken: UTF-8 files ending
     in a line end, without a byte-order mark, whose joined lines the fast path
     takes (no slow marker, blank line or deep nesting), in a table of numbers
     only (flat records: no text, object, list or boolean values).  Then a key a
@@ -682,7 +682,7 @@ def fast_many(paths: Sequence[Path], fmt: str, max_bytes: int) -> list[RawLog | 
     taken: list[tuple[int, bytes]] = []
     for i, path in enumerate(paths):
         data = read_plain(path, max_bytes)
-        if data is not None and data.endswith(b"\n") and data.isascii() and data[:1] == b"{":
+        if data is not None and data.endswith(b"\n") and data[:1] == b"{" and _utf8(data):
             taken.append((i, data))
     if len(taken) < 2:
         return out
