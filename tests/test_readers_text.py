@@ -535,6 +535,71 @@ def test_the_lines_holding_a_word_are_found_and_copied_whole(lines, end):
     assert text == b"".join(lines[i] + b"\n" for i in want)
 
 
+_OUTSIDE = st.lists(st.sampled_from(["{", "}", ": ", ", ", "1", "NaN", "-Infinity", "\n"]))
+_INSIDE = st.lists(st.sampled_from(["a", " ", "NaN", "Infinity", "\\\\", '\\"', "\\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.tuples(_OUTSIDE, _INSIDE), max_size=6), words=st.sampled_from(
+    [(b"NaN",), (b"Infinity",), (b"NaN", b"Infinity")]))  # fmt: skip
+def test_a_word_inside_a_string_is_told_from_one_outside(parts, words):
+    """Words between strings (values) and in them (keys, texts, after escaped quotes
+    and backslashes): the check finds a word inside a string exactly when there is
+    one."""
+    from gdei_cli.readers._json import _outside_strings
+
+    text = "".join("".join(out) + '"' + "".join(ins) + '"' for out, ins in parts)
+    inside = any(w.decode() in "".join(ins) for _, ins in parts for w in words)
+    if not any(w in text.encode() for w in words):
+        return
+    assert _outside_strings(text.encode(), words) == (not inside)
+
+
+def test_a_word_in_a_key_leaves_the_file_to_the_python_parser():
+    """A key holding a word is renamed by either parse (``xnull``, ``x1``), and the
+    second name may be another key's: the file is the Python parser's."""
+    from gdei_cli.readers._json import fast_columns
+
+    for data in (
+        b'{"step": 0, "xNaN": 1, "a": NaN}\n{"step": 1, "x1": 2}\n',
+        b'{"step": 0, "xInfinity": 1, "a": NaN}\n{"step": 1, "xnull": 2}\n',
+        b'{"step": 0, "x\\"NaN": 1, "a": NaN}\n',
+    ):
+        assert fast_columns(data) is None
+        _fast_reads_as_python(data)
+    assert fast_columns(b'{"step": 0, "x\\\\": NaN}\n') is not None  # (an escaped backslash)
+
+
+_PLAIN_NAMED = st.dictionaries(
+    st.sampled_from(["x1", "x2", "xnull", "step"]),
+    st.one_of(st.sampled_from([1, 2, -2, 0.5]), st.floats(), st.none()),
+    max_size=3,
+)
+_WORD_NAMED = st.dictionaries(
+    st.sampled_from(["xNaN", "xInfinity", "x-Infinity", "x1"]),
+    st.sampled_from([1, 2, -2, 0.5, math.nan]),
+    min_size=1,
+    max_size=2,
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    plain=st.lists(_PLAIN_NAMED, min_size=1, max_size=5),
+    named=st.lists(st.tuples(st.integers(0, 5), _WORD_NAMED), min_size=1, max_size=3),
+)
+def test_words_in_keys_never_mislead_the_fast_path(plain, named):
+    """Keys holding a word (renamed ``xnull`` by the first parse, ``x1`` or ``x2`` by
+    the second) in some lines, keys of those names in others: the fast path reads
+    what the Python parser reads, or leaves the file to it."""
+    import json as _json
+
+    records = list(plain)
+    for at, record in named:
+        records.insert(at % (len(records) + 1), record)
+    _fast_reads_as_python("".join(_json.dumps(r) + "\n" for r in records).encode())
+
+
 def _fast_reads_as_python(data: bytes) -> None:
     """The fast path's log of *data*, when it takes the file, is the Python parser's."""
     from pathlib import Path as _Path

@@ -453,10 +453,11 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
     the sign of ``-Infinity``) written ``null``, then its lines that hold a word
     with ``NaN`` written ``1`` and ``Infinity`` ``2``.  ``null`` followed or
     preceded by anything but what may surround a value is not JSON, so the first
-    parse fails unless each word stands alone where a value goes.  The second parse
-    differs from the first only where a word stood: a cell null in the first and a
-    number in the second held a word, and any other difference (a word inside a key
-    or a string) sends the file to the Python parser."""
+    parse fails unless each word outside the strings stands alone where a value
+    goes; a word inside a string (a key or a text) sends the file to the Python
+    parser.  The second parse then differs from the first only where a word stood:
+    a cell null in the first and a number in the second held a word (any other
+    difference, which cannot be, also sends the file to the Python parser)."""
     words = scan.words
     if not words:
         table = _parse_arrow(body)
@@ -470,6 +471,8 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
     if len(set(names)) != len(names):
         return None
     rows, text = _lines_with(body, words)
+    if not _outside_strings(text, words):
+        return None  # (a word in a key: the two parses' names need not tell)
     second = _parse_arrow(_written(text, words, b"1", b"2"))
     del text
     if second is None or second.num_rows != rows.size or not set(second.column_names) <= set(names):
@@ -491,14 +494,8 @@ def _lines_with(body: bytes, words: tuple[bytes, ...]) -> tuple[np.ndarray, byte
     text, each line ending in a line end.  (Lines next to each other are copied as
     one piece: a run's diverged tail is one.)"""
     arr = np.frombuffer(body, dtype=np.uint8)
-    found = []
-    for word in words:
-        at = np.flatnonzero(arr[: arr.size - len(word) + 1] == word[0])
-        for k in range(1, len(word)):
-            at = at[arr[at + k] == word[k]]
-        found.append(at)
     ends = np.flatnonzero(arr == 0x0A)
-    rows = np.unique(np.searchsorted(ends, np.concatenate(found)))
+    rows = np.unique(np.searchsorted(ends, np.concatenate([_found(arr, w) for w in words])))
     starts = np.concatenate(([0], ends + 1))
     stops = np.append(ends + 1, arr.size)  # (the last line may have no line end)
     first = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a piece starts
@@ -509,6 +506,31 @@ def _lines_with(body: bytes, words: tuple[bytes, ...]) -> tuple[np.ndarray, byte
     ]
     text = b"".join(pieces)
     return rows, text if text.endswith(b"\n") else text + b"\n"
+
+
+def _outside_strings(text: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether every one of *words* in JSON lines *text* stands outside the strings:
+    an even number of quotes before it (a quote after an odd run of backslashes is
+    escaped, part of a string; every line holds an even number of the others)."""
+    arr = np.frombuffer(text, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 0x22)
+    if quotes.size == 0:
+        return True
+    plain = np.flatnonzero(arr != 0x5C)  # every byte but a backslash
+    # the backslashes just before each quote: since the byte before it that is not one
+    before = np.searchsorted(plain, quotes) - 1  # (the quote itself is in *plain*)
+    run = quotes - 1 - np.where(before >= 0, plain[np.maximum(before, 0)], -1)
+    real = quotes[run % 2 == 0]
+    at = np.concatenate([_found(arr, word) for word in words])
+    return bool((np.searchsorted(real, at) % 2 == 0).all())
+
+
+def _found(arr: np.ndarray, word: bytes) -> np.ndarray:
+    """Where *word* starts in the bytes *arr* (ascending)."""
+    at = np.flatnonzero(arr[: max(arr.size - len(word) + 1, 0)] == word[0])
+    for k in range(1, len(word)):
+        at = at[arr[at + k] == word[k]]
+    return at
 
 
 def _written(body: bytes, words: tuple[bytes, ...], nan: bytes, inf: bytes) -> bytes:
