@@ -464,15 +464,26 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
         return None if table is None or table.num_rows != scan.lines else table
     import pyarrow as pa
 
-    first = _parse_arrow(_written(body, words, b"null", b"null"))
+    rows, spans = _lines_with(body, words)
+    view = memoryview(body)  # (slices of it are not copies)
+    text = b"".join(view[a:b] for a, b in spans)
+    if not text.endswith(b"\n"):
+        text += b"\n"
+    if not _outside_strings(text, words):
+        return None  # (a word in a key: the two parses' names need not tell)
+    # the file with its words written null: only the pieces with a word rewritten
+    pieces: list[bytes | memoryview] = []
+    at = 0
+    for a, b in spans:
+        pieces += [view[at:a], _written(body[a:b], words, b"null", b"null")]
+        at = b
+    first = _parse_arrow(b"".join([*pieces, view[at:]]))
+    del pieces, view
     if first is None or first.num_rows != scan.lines:
         return None
     names = first.column_names
     if len(set(names)) != len(names):
         return None
-    rows, text = _lines_with(body, words)
-    if not _outside_strings(text, words):
-        return None  # (a word in a key: the two parses' names need not tell)
     second = _parse_arrow(_written(text, words, b"1", b"2"))
     del text
     if second is None or second.num_rows != rows.size or not set(second.column_names) <= set(names):
@@ -489,23 +500,21 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _lines_with(body: bytes, words: tuple[bytes, ...]) -> tuple[np.ndarray, bytes]:
-    """The lines of *body* that hold any of *words* (0-based, ascending), and their
-    text, each line ending in a line end.  (Lines next to each other are copied as
-    one piece: a run's diverged tail is one.)"""
+def _lines_with(body: bytes, words: tuple[bytes, ...]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The lines of *body* that hold any of *words* (0-based, ascending), and where
+    they are, as pieces of lines next to each other (a run's diverged tail is one):
+    the first byte of each piece and the one after its last line end."""
     arr = np.frombuffer(body, dtype=np.uint8)
     ends = np.flatnonzero(arr == 0x0A)
-    rows = np.unique(np.searchsorted(ends, np.concatenate([_found(arr, w) for w in words])))
+    found = [np.searchsorted(ends, _found(arr, w)) for w in words]
+    lines = found[0] if len(found) == 1 else np.sort(np.concatenate(found))
+    rows = lines[np.diff(lines, prepend=-1) != 0]  # (ascending: each line once)
     starts = np.concatenate(([0], ends + 1))
     stops = np.append(ends + 1, arr.size)  # (the last line may have no line end)
     first = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a piece starts
     last = np.append(first[1:], rows.size) - 1
-    pieces = [
-        body[a:b]
-        for a, b in zip(starts[rows[first]].tolist(), stops[rows[last]].tolist(), strict=True)
-    ]
-    text = b"".join(pieces)
-    return rows, text if text.endswith(b"\n") else text + b"\n"
+    spans = zip(starts[rows[first]].tolist(), stops[rows[last]].tolist(), strict=True)
+    return rows, list(spans)
 
 
 def _outside_strings(text: bytes, words: tuple[bytes, ...]) -> bool:
@@ -516,11 +525,15 @@ def _outside_strings(text: bytes, words: tuple[bytes, ...]) -> bool:
     quotes = np.flatnonzero(arr == 0x22)
     if quotes.size == 0:
         return True
-    plain = np.flatnonzero(arr != 0x5C)  # every byte but a backslash
-    # the backslashes just before each quote: since the byte before it that is not one
-    before = np.searchsorted(plain, quotes) - 1  # (the quote itself is in *plain*)
-    run = quotes - 1 - np.where(before >= 0, plain[np.maximum(before, 0)], -1)
-    real = quotes[run % 2 == 0]
+    # the few quotes after a backslash: the length of the run of backslashes
+    after = quotes[(quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == 0x5C)]
+    run = np.zeros(after.size, dtype=np.int64)
+    going = np.ones(after.size, dtype=bool)
+    while going.any():
+        back = after - run - 1
+        going &= (back >= 0) & (arr[np.maximum(back, 0)] == 0x5C)
+        run += going
+    real = np.setdiff1d(quotes, after[run % 2 == 1], assume_unique=True)
     at = np.concatenate([_found(arr, word) for word in words])
     return bool((np.searchsorted(real, at) % 2 == 0).all())
 
