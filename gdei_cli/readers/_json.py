@@ -466,24 +466,27 @@ def _arrow_table(body: bytes, scan: _Scan, *, nan: float = math.nan) -> Any:
 
     rows, spans = _lines_with(body, words)
     view = memoryview(body)  # (slices of it are not copies)
-    text = b"".join(view[a:b] for a, b in spans)
-    if not text.endswith(b"\n"):
-        text += b"\n"
-    if not _outside_strings(text, words):
-        return None  # (a word in a key: the two parses' names need not tell)
     # the file with its words written null: only the pieces with a word rewritten
     pieces: list[bytes | memoryview] = []
     at = 0
     for a, b in spans:
         pieces += [view[at:a], _written(body[a:b], words, b"null", b"null")]
         at = b
-    first = _parse_arrow(b"".join([*pieces, view[at:]]))
-    del pieces, view
+    nulled = b"".join([*pieces, view[at:]])
+    del pieces
+    first = _parse_arrow(nulled)
+    del nulled
     if first is None or first.num_rows != scan.lines:
         return None
     names = first.column_names
     if len(set(names)) != len(names):
         return None
+    text = b"".join(view[a:b] for a, b in spans)
+    del view
+    if not text.endswith(b"\n"):
+        text += b"\n"
+    if not _outside_strings(text, words):
+        return None  # (a word in a key: the two parses' names need not tell)
     second = _parse_arrow(_written(text, words, b"1", b"2"))
     del text
     if second is None or second.num_rows != rows.size or not set(second.column_names) <= set(names):
