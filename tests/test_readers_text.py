@@ -6,6 +6,7 @@ import gzip
 import json
 import math
 import re
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -536,7 +537,7 @@ def test_the_lines_holding_a_word_are_found_and_copied_whole(lines, end):
     text = b"".join(body[a:b] for a, b in spans)
     assert text.rstrip(b"\n") == b"".join(lines[i] + b"\n" for i in want).rstrip(b"\n")
     # the pieces: lines next to each other are one, and pieces never touch
-    assert all(b1 < a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
+    assert all(b1 < a2 for (_, b1), (a2, _) in pairwise(spans))
     assert len(spans) == sum(1 for k, i in enumerate(want) if k == 0 or want[k - 1] != i - 1)
 
 
