@@ -354,6 +354,41 @@ def test_plain_json_lines_are_read_together(write):
     assert _check_many(paths, jsonl) == [True] * len(paths)
 
 
+def test_detectron2_and_deit_logs_are_read_together_as_alone(write, tmp_path):
+    """Detectron2's ``metrics.json`` and DeiT's ``log.txt`` are JSON lines: many are
+    parsed in one call, each its format's log as read alone gives it; a folder of
+    them loads the same runs, read together or one by one."""
+    from gdei_cli.readers import deit, detectron2
+
+    d2 = [
+        write(f"d2/r{i}/metrics.json", "".join(
+            f'{{"iteration": {it}, "total_loss": {1.0 / (it + i + 1)}, "lr": 0.02}}\n'
+            for it in range(19, 200, 20)) + ('{"iteration": 219, "total_loss": NaN}\n' if i else ""))
+        for i in range(3)
+    ]  # fmt: skip
+    logs = detectron2.read_many(d2, ReadOptions())
+    assert all(log is not None and log.format == "detectron2" for log in logs)
+    assert _check_many(d2, detectron2) == [True] * 3
+    dt = [
+        write(f"deit/r{i}/log.txt", "".join(
+            f'{{"epoch": {e}, "train_loss": {2.0 - e / 10}, "test_acc1": {e + i}}}\n'
+            for e in range(5)))
+        for i in range(3)
+    ]  # fmt: skip
+    logs = deit.read_many(dt, ReadOptions())
+    assert all(log is not None and log.format == "deit" for log in logs)
+    assert _check_many(dt, deit) == [True] * 3
+    for folder in ("d2", "deit"):
+        together = load([tmp_path / folder], jobs=1)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(assembly, "BATCH_FILE_BYTES", 0)  # every file read alone
+            alone = load([tmp_path / folder], jobs=1)
+        pd.testing.assert_frame_equal(together.frame, alone.frame)
+        assert together.runs == alone.runs
+        assert {r.format for r in together.runs.values()} == {
+            "d2": {"detectron2"}, "deit": {"deit"}}[folder]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "odd",
     [

@@ -9,6 +9,8 @@ from gdei_cli.readers import jsonl
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gdei_cli.readers.base import RawLog
 
 
@@ -16,6 +18,16 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     log = jsonl.read(path, options)
     log.format = FORMAT.name
     return log
+
+
+def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
+    """Many small logs, each as :func:`read` reads it (or ``None``: left to it), as
+    :func:`gdei_cli.readers.jsonl.read_many` reads JSON lines."""
+    logs = jsonl.read_many(paths, options)
+    for log in logs:
+        if log is not None:
+            log.format = FORMAT.name
+    return logs
 
 
 def _recognise(s: Sniff) -> bool:
@@ -27,6 +39,7 @@ FORMAT: Final = Format(
     name="deit",
     description="DeiT/MAE `log.txt` (JSON lines with `epoch`)",
     read=read,
+    read_many=read_many,
     recognise=_recognise,
     order=22,
     generic_names=frozenset({"log"}),

@@ -12,6 +12,8 @@ from gdei_cli.readers import jsonl
 from gdei_cli.readers.registry import Format, ReadOptions, Sniff
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gdei_cli.readers.base import RawLog
 
 
@@ -19,6 +21,16 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
     log = jsonl.read(path, options)
     log.format = FORMAT.name
     return log
+
+
+def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
+    """Many small logs, each as :func:`read` reads it (or ``None``: left to it), as
+    :func:`gdei_cli.readers.jsonl.read_many` reads JSON lines."""
+    logs = jsonl.read_many(paths, options)
+    for log in logs:
+        if log is not None:
+            log.format = FORMAT.name
+    return logs
 
 
 def _recognise(s: Sniff) -> bool:
@@ -30,6 +42,7 @@ FORMAT: Final = Format(
     name="detectron2",
     description="Detectron2 `metrics.json`",
     read=read,
+    read_many=read_many,
     recognise=_recognise,
     order=21,
     generic_names=frozenset({"metrics"}),
