@@ -24,13 +24,8 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
 
 
 def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:
-    """Many small logs, each as :func:`read` reads it (or ``None``: left to it), as
-    :func:`gdei_cli.readers.jsonl.read_many` reads JSON lines."""
-    logs = jsonl.read_many(paths, options)
-    for log in logs:
-        if log is not None:
-            log.format = FORMAT.name
-    return logs
+    """Many small logs, each as :func:`read` reads it (or ``None``: left to it)."""
+    return jsonl.read_many_as(FORMAT.name, paths, options)
 
 
 def _recognise(s: Sniff) -> bool:

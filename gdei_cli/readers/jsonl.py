@@ -48,6 +48,18 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
     return fast_many(paths, NAME, (options or ReadOptions()).max_bytes)
 
 
+def read_many_as(
+    name: str, paths: Sequence[Path], options: ReadOptions | None = None
+) -> list[RawLog | None]:
+    """:func:`read_many` for a format of JSON lines of its own, *name* (Detectron2's,
+    DeiT's): each log it gives is that format's."""
+    logs = read_many(paths, options)
+    for log in logs:
+        if log is not None:
+            log.format = name
+    return logs
+
+
 def _recognise(s: Sniff) -> bool:
     if s.suffix in (".jsonl", ".ndjson"):
         return True
