@@ -572,17 +572,27 @@ def _with_words(a: Any, b: Any, rows: np.ndarray, nan: float) -> Any:
 
     part = a.take(pa.array(rows))
     ta, tb = a.type, b.type
+    if pa.types.is_null(tb) and part.null_count == len(part):
+        return a  # (null in every line with a word: no word here)
     if pa.types.is_struct(ta):
         names = [ta.field(i).name for i in range(ta.num_fields)]
-        if (
-            not pa.types.is_struct(tb)
-            or [tb.field(i).name for i in range(tb.num_fields)] != names
-            or not part.is_valid().equals(b.is_valid())
-        ):
+        if not pa.types.is_struct(tb) or not part.is_valid().equals(b.is_valid()):
             return None
-        fields = [_with_words(a.field(i), b.field(i), rows, nan) for i in range(ta.num_fields)]
-        if any(f is None for f in fields):
+        inner = [tb.field(i).name for i in range(tb.num_fields)]
+        if len(set(names)) != len(names) or not set(inner) <= set(names):
             return None
+        fields, changed = [], False
+        for i, name in enumerate(names):
+            field = a.field(i)
+            if name in inner:  # (a field no line with a word has is as first read)
+                got = _with_words(field, b.field(name), rows, nan)
+                if got is None:
+                    return None
+                changed |= got is not field
+                field = got
+            fields.append(field)
+        if not changed:
+            return a  # (no word in it; an empty object has no fields to build it from)
         mask = a.is_null() if a.null_count else None
         return pa.StructArray.from_arrays(fields, names=names, mask=mask)
     number = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
