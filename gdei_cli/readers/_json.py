@@ -407,15 +407,20 @@ def fast_columns(data: bytes) -> tuple[list[Column], int] | None:
     holding numbers are numbers.  Line *i* of the file is record *i*, as no line is
     blank.
     """
+    got = _fast_body(data)
+    return None if got is None else _arrow_columns(*got)
+
+
+def _fast_body(data: bytes) -> tuple[bytes, _Scan] | None:
+    """The text of a file's *data* the fast path reads (no byte-order mark) and what
+    :func:`_fast_path_may_read` found in it; ``None`` if it is the Python parser's:
+    not UTF-8 (that parser names the line), a slow marker, or deep nesting
+    (pyarrow's type inference is slow on deep nesting: 6,000 levels, 12 s)."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not _utf8(body):
-        return None  # (the Python parser names the line)
-    scan = _fast_path_may_read(body)
-    if scan is None:
-        # a slow marker, or deep nesting: pyarrow's type inference is slow on deep
-        # nesting (6,000 levels: 12 s)
         return None
-    return _arrow_columns(body, scan)
+    scan = _fast_path_may_read(body)
+    return None if scan is None else (body, scan)
 
 
 #: the smallest block pyarrow parses JSON lines in: a body is cut in about 8 blocks
@@ -600,8 +605,7 @@ def _with_words(a: Any, b: Any, rows: np.ndarray, nan: float) -> Any:
             return a  # (no word in it; an empty object has no fields to build it from)
         mask = a.is_null() if a.null_count else None
         return pa.StructArray.from_arrays(fields, names=names, mask=mask)
-    number = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
-    if not (any(is_(ta) for is_ in number) and any(is_(tb) for is_ in number)):
+    if not (_is_number(ta) and _is_number(tb)):
         return a if ta == tb and part.equals(b) else None
     word = np.asarray(part.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     word &= np.asarray(b.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -634,13 +638,11 @@ def _arrow_columns(
     as the Python parser's order of keys decides which is kept).  Arrow's memory is
     handed back before and after the columns are converted as for a file of
     *release* bytes (default: the body's size; see ``release_arrow_memory``)."""
-    import pyarrow as pa
 
     table = _arrow_table(body, scan)
     if table is None:
         return None
-    numbers = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
-    if numbers_only and not all(any(is_(t) for is_ in numbers) for t in table.schema.types):
+    if numbers_only and not all(_is_number(t) for t in table.schema.types):
         return None
     nbytes = len(body) if release is None else release
     release_arrow_memory(nbytes)  # the parse's buffers, before the columns are converted
@@ -650,9 +652,22 @@ def _arrow_columns(
         _add_arrow_column(columns, n, str(name), _one_array(chunked))
     del table  # nothing else holds Arrow's buffers now
     release_arrow_memory(nbytes)
-    if len({c.name.strip() for c in columns}) != len(columns):
+    if _names_clash([c.name for c in columns]):
         return None
     return columns, n
+
+
+def _is_number(t: Any) -> bool:
+    """Whether Arrow type *t* holds numbers (or only nulls)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t))
+
+
+def _names_clash(names: list[str]) -> bool:
+    """Whether two of *names* are one once trimmed: which is kept goes by the Python
+    parser's order of keys, which pyarrow's (its threads' blocks) need not be."""
+    return len({name.strip() for name in names}) != len(names)
 
 
 def _add_arrow_column(columns: list[Column], n: int, name: str, arr: Any) -> None:
@@ -700,20 +715,14 @@ def fast_frame(data: bytes) -> pd.DataFrame | None:
     Record *i* is line *i*."""
     import pyarrow as pa
 
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if not _utf8(body):
-        return None
-    scan = _fast_path_may_read(body)
-    if scan is None:
-        return None
-    table = _arrow_table(body, scan, nan=_NAN_TOKEN)
+    got = _fast_body(data)
+    table = None if got is None else _arrow_table(*got, nan=_NAN_TOKEN)
     if table is None:
         return None
-    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null, pa.types.is_string)
-    if not all(any(is_(t) for is_ in kinds) for t in table.schema.types):
+    if not all(_is_number(t) or pa.types.is_string(t) for t in table.schema.types):
         return None
-    if len({str(name).strip() for name in table.column_names}) != table.num_columns:
-        return None  # (which of two keys is kept goes by the Python parser's order)
+    if _names_clash(table.column_names):
+        return None
     frame: pd.DataFrame = table.to_pandas()
     return frame
 

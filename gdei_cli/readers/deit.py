@@ -15,9 +15,7 @@ if TYPE_CHECKING:
 
 
 def read(path: Path, options: ReadOptions | None = None) -> RawLog:
-    log = jsonl.read(path, options)
-    log.format = FORMAT.name
-    return log
+    return jsonl.read_as(FORMAT.name, path, options)
 
 
 def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list[RawLog | None]:

@@ -48,11 +48,18 @@ def read_many(paths: Sequence[Path], options: ReadOptions | None = None) -> list
     return fast_many(paths, NAME, (options or ReadOptions()).max_bytes)
 
 
+def read_as(name: str, path: Path, options: ReadOptions | None = None) -> RawLog:
+    """:func:`read` for a format of JSON lines of its own, *name* (Detectron2's,
+    DeiT's): the log is that format's."""
+    log = read(path, options)
+    log.format = name
+    return log
+
+
 def read_many_as(
     name: str, paths: Sequence[Path], options: ReadOptions | None = None
 ) -> list[RawLog | None]:
-    """:func:`read_many` for a format of JSON lines of its own, *name* (Detectron2's,
-    DeiT's): each log it gives is that format's."""
+    """:func:`read_many` as :func:`read_as` reads: each log it gives is *name*'s."""
     logs = read_many(paths, options)
     for log in logs:
         if log is not None:
