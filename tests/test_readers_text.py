@@ -531,7 +531,9 @@ def test_the_lines_holding_a_word_are_found_and_copied_whole(lines, end):
     words = tuple(w for w in _TOKENS if w in body)
     if not words:
         return
-    rows, spans = _lines_with(body, words)
+    rows, spans, places = _lines_with(body, words)
+    for word, at in zip(words, places, strict=True):  # every place of each word
+        assert at.tolist() == [m.start() for m in re.finditer(re.escape(word), body)]
     want = [i for i, ln in enumerate(lines) if any(w in ln for w in words)]
     assert rows.tolist() == want
     text = b"".join(body[a:b] for a, b in spans)
@@ -642,8 +644,12 @@ def _fast_reads_as_python(data: bytes) -> None:
 
     path = _Path("x.jsonl")
     try:
-        got_fast = fast_columns(data)
+        # a bytearray (a reader's own file) is written into for the parse, then back
+        held = bytearray(data)
+        got_fast = fast_columns(held)
+        assert held == data
         fast = None if got_fast is None else fast_to_raw(path, got_fast, "jsonl", [])
+        assert (fast_columns(bytes(data)) is None) == (fast is None)  # (bytes: a copy)
     except InputError as exc:
         fast_err = str(exc)
         fast = None
@@ -688,6 +694,25 @@ def test_fast_json_lines_path_takes_ordinary_logs_and_declines_the_rest():
         plain + b'{"step": 2, "loss": "ok"}\n{"step": 3, "loss": [1]}\n',  # a type change
     ):
         assert fast_columns(odd) is None, odd
+
+
+@pytest.mark.parametrize(
+    "glued",
+    [b"1NaN", b"NaN1", b"-NaN", b"--Infinity", b"1Infinity", b"Infinity5", b"1.NaN", b"NaNe1"],
+)
+def test_a_word_glued_to_a_number_is_never_read_as_one(glued):
+    """The first parse writes each word as a zero of its length (``0e0``): ``1NaN``
+    would then read as ``10e0``.  A word that does not stand alone where a value
+    goes leaves the file to the Python parser, which says what is wrong."""
+    from gdei_cli.readers._json import fast_columns
+
+    data = b'{"step": 0, "loss": NaN}\n{"step": 1, "loss": ' + glued + b"}\n"
+    assert fast_columns(bytearray(data)) is None
+    _fast_reads_as_python(data)
+    for alone in (b"NaN", b"-Infinity", b"NaN,\"acc\":-Infinity", b" Infinity "):
+        data = b'{"step": 0, "loss": NaN}\n{"step": 1, "loss":' + alone + b"}\n"
+        assert fast_columns(data) is not None, alone
+        _fast_reads_as_python(data)
 
 
 @pytest.mark.parametrize(
@@ -1031,3 +1056,21 @@ def test_many_metrics_with_a_restart_assemble_in_order(write, tmp_path, n_metric
     )
     got = frame[["metric", "step", "value"]].astype({"metric": str}).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(content=st.binary(max_size=3000).filter(lambda b: b[:2] != b"\x1f\x8b"), packed=st.booleans())
+def test_a_mutable_read_is_the_file_in_a_bytearray(tmp_path_factory, content, packed):
+    """``read_bytes(mutable=True)`` (the JSON-lines readers' read: a NaN word is written
+    over in place) gives the file's bytes, plain or gzip, in a bytearray; its
+    limits are the plain read's."""
+    from gdei_cli.readers._io import read_bytes
+
+    path = tmp_path_factory.mktemp("m") / "x.jsonl"
+    path.write_bytes(gzip.compress(content) if packed else content)
+    plain = read_bytes(path, [], max_bytes=1 << 20, lines=False)
+    held = read_bytes(path, [], max_bytes=1 << 20, lines=False, mutable=True)
+    assert isinstance(held, bytearray) and held == plain == content
+    if not packed and content:
+        with pytest.raises(InputError, match="limit"):
+            read_bytes(path, [], max_bytes=len(content) - 1, lines=False, mutable=True)

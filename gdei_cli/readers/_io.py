@@ -86,7 +86,9 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def _read_capped(path: Path, limit: int) -> bytes:
+def _read_capped(path: Path, limit: int, *, mutable: bool = False) -> bytes:
+    """*path*'s bytes, at most *limit* of them; with *mutable*, in a bytearray (read
+    into it: no copy), typed as bytes like :func:`gunzip`'s."""
     fd = open_regular(path)
     try:
         size = os.fstat(fd).st_size
@@ -96,8 +98,15 @@ def _read_capped(path: Path, limit: int) -> bytes:
                 path=path,
                 hint="raise it with --max-file-size",
             )
-        parts = []
+        parts: list[bytes] = []
         got = 0
+        buf = bytearray(size if mutable else 0)
+        while got < len(buf):  # (a file that shrinks while it is read ends early)
+            n = os.readv(fd, [memoryview(buf)[got:]])
+            if not n:
+                del buf[got:]
+                break
+            got += n
         while True:
             piece = os.read(fd, min(max(size + 1 - got, _READ_CHUNK), limit + 1 - got, 1 << 30))
             if not piece:
@@ -114,6 +123,10 @@ def _read_capped(path: Path, limit: int) -> bytes:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
     finally:
         os.close(fd)
+    if mutable:
+        for piece in parts:  # (what a file that grew while it was read gained)
+            buf += piece
+        return cast(bytes, buf)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -181,14 +194,17 @@ def read_bytes(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     lines: bool = True,
+    mutable: bool = False,
 ) -> bytes:
     """The file's content, decompressed when it is gzip, within the limits.
 
     *warnings* receives what was kept despite damage (a cut gzip); with
-    ``lines`` the content must be text lines no longer than the line limit.
+    ``lines`` the content must be text lines no longer than the line limit.  With
+    *mutable*, a bytearray (typed as bytes: it has every bytes method the readers
+    use), which a reader may write into and back (a gzip file's is one anyway).
     """
     got: list[str] = [] if warnings is None else warnings
-    data = _read_capped(path, max_bytes)
+    data = _read_capped(path, max_bytes, mutable=mutable)
     if data[:2] == b"\x1f\x8b":
         data = gunzip(data, max_bytes, path, got)
     if lines:

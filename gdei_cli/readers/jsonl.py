@@ -28,7 +28,8 @@ def read(path: Path, options: ReadOptions | None = None) -> RawLog:
 
     options = options or ReadOptions()
     warnings: list[str] = []
-    data = read_bytes(path, warnings, max_bytes=options.max_bytes)
+    # (mutable: a NaN word is written over in place for pyarrow, then back)
+    data = read_bytes(path, warnings, max_bytes=options.max_bytes, mutable=True)
     fast = fast_columns(data)
     if fast is not None:
         del data  # the file's bytes go before the columns are melted into points
