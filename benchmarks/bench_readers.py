@@ -453,6 +453,7 @@ def memory_rows(paths: dict[str, Path], frames: dict[str, float] | None = None) 
         "long CSV of 10,000 runs",
         "wide CSV",
         "JSON lines",
+        "JSON lines with NaN words",
         "200 CSV files",
         "200 long CSV files",
         "200 JSON-lines files",
@@ -509,7 +510,7 @@ def command_rows(paths: dict[str, Path], frames: dict[str, float]) -> list[str]:
     floor = min(peak(tiny) for _ in range(3))
     rows = [f"| a 10-point CSV (the floor) | - | {floor:.1f} | - | - |"]
     for label in ("long CSV", "long CSV of one run", "long CSV of 10,000 runs", "wide CSV",
-                  "JSON lines"):  # fmt: skip
+                  "JSON lines", "JSON lines with NaN words"):  # fmt: skip
         got = peak(paths[label])
         rows.append(
             f"| {label} | {frames[label]:.1f} | {got:.1f} | {got - floor:.1f} | "
