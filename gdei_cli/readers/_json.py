@@ -338,7 +338,7 @@ _LEADING_SPACE: Final = re.compile(rb"\s*")
 class _Scan:
     """What :func:`_fast_path_may_read` found in a text pyarrow may read."""
 
-    #: which of :data:`_TOKENS` are in it
+    #: which of :data:`_TOKENS` may be in it (their first byte is)
     words: tuple[bytes, ...]
     #: its lines, each a record if pyarrow reads as many rows (none is blank, each
     #: starts with an object: pyarrow reads ``{...}{...}`` on one line as two)
@@ -366,7 +366,7 @@ def _fast_path_may_read(body: bytes) -> _Scan | None:
         return None  # a line that is no object (null, a list) or starts with a word
     if _brackets_deeper_than(kept.translate(None, _MARKER_STARTS), _FAST_MAX_DEPTH):
         return None
-    return _Scan(tuple(w for w in _TOKENS if w[:1] in kept and w in body), lines)
+    return _Scan(tuple(w for w in _TOKENS if w[:1] in kept), lines)
 
 
 def fast_to_raw(path: Path, got: tuple[list[Column], int], fmt: str, warnings: list[str]) -> RawLog:
@@ -465,17 +465,18 @@ def _arrow_table(body: bytes | bytearray, scan: _Scan, *, nan: float = math.nan)
     only where a word stood: a cell zero in the first and 1, 2 or -2 in the
     second held a word (any other difference, which cannot be, also sends the
     file to the Python parser)."""
-    words = scan.words
-    if not words:
+    found = _word_places(body, scan.words) if scan.words else {}
+    if not found:
         table = _parse_arrow(body)
         return None if table is None or table.num_rows != scan.lines else table
     import pyarrow as pa
 
-    rows, spans, places = _lines_with(body, words)
+    words, places = tuple(found), list(found.values())
     arr = np.frombuffer(body, dtype=np.uint8)
-    if not all(_stand_alone(arr, w, at) for w, at in zip(words, places, strict=True)):
+    if not all(_stand_alone(arr, w, at) for w, at in found.items()):
         return None
     del arr  # (a bytearray exported to it cannot change size)
+    rows, spans = _lines_with(body, places)
     first = _parse_held(body, words, places)
     if first is None or first.num_rows != scan.lines:
         return None
@@ -564,16 +565,21 @@ def _stand_alone(arr: np.ndarray, word: bytes, at: np.ndarray) -> bool:
     return bool(alone.all())
 
 
+def _word_places(body: bytes | bytearray, words: tuple[bytes, ...]) -> dict[bytes, np.ndarray]:
+    """Where each of *words* that *body* holds is (as :func:`_found` finds it)."""
+    arr = np.frombuffer(body, dtype=np.uint8)
+    found = {w: _found(arr, w) for w in words}
+    return {w: at for w, at in found.items() if at.size}
+
+
 def _lines_with(
-    body: bytes | bytearray, words: tuple[bytes, ...]
-) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
-    """The lines of *body* that hold any of *words* (0-based, ascending), where they
-    are, as pieces of lines next to each other (a run's diverged tail is one):
-    the first byte of each piece and the one after its last line end, and where
-    each word is (as :func:`_found` finds it)."""
+    body: bytes | bytearray, places: list[np.ndarray]
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The lines of *body* that hold a byte of *places* (0-based, ascending), and
+    where they are, as pieces of lines next to each other (a run's diverged tail
+    is one): the first byte of each piece and the one after its last line end."""
     arr = np.frombuffer(body, dtype=np.uint8)
     ends = _found(arr, b"\n")
-    places = [_found(arr, w) for w in words]
     size = arr.size
     del arr
     found = [np.searchsorted(ends, at) for at in places]
@@ -584,7 +590,7 @@ def _lines_with(
     first = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a piece starts
     last = np.append(first[1:], rows.size) - 1
     spans = zip(starts[rows[first]].tolist(), stops[rows[last]].tolist(), strict=True)
-    return rows, list(spans), places
+    return rows, list(spans)
 
 
 def _outside_strings(text: bytes, words: tuple[bytes, ...]) -> bool:
