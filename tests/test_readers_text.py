@@ -664,7 +664,12 @@ def _fast_reads_as_python(data: bytes) -> None:
         slow = frame_to_raw(path, "jsonl", got.frame, got.line_numbers, got.skipped, [])
     except InputError as exc:
         assert fast_err == str(exc)
+        with pytest.raises(InputError, match=re.escape(str(exc))):
+            parse_lines(path, bytearray(data))  # (what the readers give it now)
         return
+    again = parse_lines(path, bytearray(data))
+    pd.testing.assert_frame_equal(again.frame, got.frame)
+    np.testing.assert_array_equal(again.line_numbers, got.line_numbers)
     assert fast_err is None, fast_err
     assert fast is not None
     assert not slow.skipped_lines  # (a line the Python parser drops: pyarrow refuses it)
