@@ -1083,3 +1083,25 @@ def test_a_mutable_read_is_the_file_in_a_bytearray(tmp_path_factory, content, pa
     if not packed and content:
         with pytest.raises(InputError, match="limit"):
             read_bytes(path, [], max_bytes=len(content) - 1, lines=False, mutable=True)
+
+
+@pytest.mark.parametrize("told", [-5, -1, 1, 4096])
+def test_a_mutable_read_of_a_file_that_changed_size_while_read(tmp_path, monkeypatch, told):
+    """The size the read starts from is what ``fstat`` said; a file longer (it grew)
+    or shorter (it shrank) by the time it is read still reads whole, as it is."""
+    import types
+
+    from gdei_cli.readers import _io
+
+    path = tmp_path / "x.jsonl"
+    content = b'{"step": 0, "loss": NaN}\n' * 100
+    path.write_bytes(content)
+    real = _io.os.fstat
+
+    def fstat(fd: int) -> object:
+        st = real(fd)
+        return types.SimpleNamespace(st_mode=st.st_mode, st_size=st.st_size + told)
+
+    monkeypatch.setattr(_io.os, "fstat", fstat)
+    got = _io.read_bytes(path, [], max_bytes=1 << 20, mutable=True)
+    assert isinstance(got, bytearray) and got == content
