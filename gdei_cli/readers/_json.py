@@ -491,7 +491,7 @@ def _arrow_table(body: bytes | bytearray, scan: _Scan, *, nan: float = math.nan)
         text += b"\n"
     if not _outside_strings(text, words):
         return None  # (a word in a key: the two parses' names need not tell)
-    text = _written(text, words, b"1", b"2")  # (the lines as written go first)
+    text = _numbered(text, words)  # (the lines as written go first)
     second = _parse_arrow(text)
     del text
     if second is None or second.num_rows != rows.size or not set(second.column_names) <= set(names):
@@ -645,14 +645,12 @@ def _found(arr: np.ndarray, word: bytes) -> np.ndarray:
 _SCAN_BYTES: Final = 1 << 20
 
 
-def _written(body: bytes, words: tuple[bytes, ...], nan: bytes, inf: bytes) -> bytes:
-    """*body* with the *words* written *nan* and *inf* (``-Infinity`` as
-    *inf* too when that is ``null``, else as ``-`` and *inf*)."""
+def _numbered(text: bytes, words: tuple[bytes, ...]) -> bytes:
+    """*text* with the *words* written as :func:`_arrow_table`'s second parse reads
+    them: ``NaN`` as ``1``, ``Infinity`` as ``2`` (so ``-Infinity`` as ``-2``)."""
     if b"Infinity" in words:
-        if inf == b"null":
-            body = body.replace(b"-Infinity", inf)
-        body = body.replace(b"Infinity", inf)
-    return body.replace(b"NaN", nan) if b"NaN" in words else body
+        text = text.replace(b"Infinity", b"2")
+    return text.replace(b"NaN", b"1") if b"NaN" in words else text
 
 
 def _one_array(chunked: Any) -> Any:
